@@ -1,0 +1,362 @@
+//! The `cxstream` command line.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::{Args, Parser, Subcommand};
+use rdkafka::config::ClientConfig;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+
+use crate::config;
+use crate::generate::{GenConfig, Generator};
+use crate::metrics::Metrics;
+use crate::runtime::{self, ClientSettings, RunOptions};
+use crate::secret::{MaskingKey, MASKING_KEY_ENV};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cxstream",
+    version,
+    about = "Genesys Cloud CX events on Kafka: bronze to silver, masked, de-duplicated, ordered, with lineage."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a topology against a Kafka cluster until SIGINT/SIGTERM.
+    Run(RunArgs),
+    /// Check a topology file and print its plan.
+    Validate {
+        /// Topology file (TOML).
+        file: PathBuf,
+    },
+    /// Write synthetic Genesys traffic to a topic or stdout.
+    Generate(GenerateArgs),
+    /// Run the shipped topology on an in-process mock cluster (no broker needed).
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Topology file (TOML).
+    #[arg(long)]
+    pub topology: PathBuf,
+    /// Bootstrap brokers, HOST:PORT[,HOST:PORT…].
+    #[arg(long)]
+    pub brokers: String,
+    /// Consumer group id (instances of one deployment share it).
+    #[arg(long, default_value = "cxstream")]
+    pub group_id: String,
+    /// Address for /metrics, /healthz and /readyz.
+    #[arg(long, default_value = "127.0.0.1:9464")]
+    pub metrics_addr: SocketAddr,
+    /// File holding the masking key (its bytes; one trailing newline trimmed).
+    /// Otherwise the key comes from CXSTREAM_MASKING_KEY.
+    #[arg(long)]
+    pub masking_key_file: Option<PathBuf>,
+    /// librdkafka client setting, as kcat's -X (repeatable), e.g. -X security.protocol=SASL_SSL.
+    #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = parse_kv)]
+    pub client: Vec<(String, String)>,
+    /// Stop once no record has arrived for this long and everything is
+    /// delivered (batch runs, tests), e.g. "5s".
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub exit_when_idle: Option<Duration>,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Number of interactions (conversations).
+    #[arg(long, default_value_t = 1000)]
+    pub interactions: usize,
+    /// Random seed (same seed, same stream).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Events per second (0 = as fast as possible).
+    #[arg(long, default_value_t = 0.0)]
+    pub rate: f64,
+    #[arg(long, default_value_t = 5.0)]
+    pub duplicate_pct: f64,
+    #[arg(long, default_value_t = 10.0)]
+    pub disorder_pct: f64,
+    #[arg(long, default_value_t = 1.0)]
+    pub late_pct: f64,
+    #[arg(long, default_value_t = 0.5)]
+    pub malformed_pct: f64,
+    /// Percentage of records with an older SDK body, a future version, or
+    /// ISO/string event times (split evenly).
+    #[arg(long, default_value_t = 10.0)]
+    pub drift_pct: f64,
+    /// Write to this topic (with --brokers); otherwise JSON Lines to stdout.
+    #[arg(long)]
+    pub topic: Option<String>,
+    #[arg(long)]
+    pub brokers: Option<String>,
+    /// Partitions when the topic has to be created.
+    #[arg(long, default_value_t = 6)]
+    pub partitions: i32,
+    #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = parse_kv)]
+    pub client: Vec<(String, String)>,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Number of interactions to generate (about 10 events each).
+    #[arg(long, default_value_t = 5000)]
+    pub interactions: usize,
+    /// Input partitions on the mock cluster.
+    #[arg(long, default_value_t = 4)]
+    pub partitions: i32,
+    /// Address for /metrics while the demo runs (port 0 = any free port).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub metrics_addr: SocketAddr,
+    /// Topology to run.
+    #[arg(long, default_value = "topologies/genesys-silver.toml")]
+    pub topology: PathBuf,
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+}
+
+fn parse_kv(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+        _ => Err(format!("expected KEY=VALUE, got `{s}`")),
+    }
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let result = match cli.command {
+        Command::Validate { file } => validate(&file),
+        Command::Run(args) => tokio_main(run(args)),
+        Command::Generate(args) => tokio_main(generate(args)),
+        Command::Demo(args) => tokio_main(crate::demo::run(args)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CXSTREAM_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("info,librdkafka=warn,rdkafka=warn")
+    });
+    use std::io::IsTerminal;
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+type CliResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
+
+fn tokio_main<F: std::future::Future<Output = CliResult>>(f: F) -> CliResult {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?
+        .block_on(f)
+}
+
+fn validate(file: &std::path::Path) -> CliResult {
+    let plan = config::load(file)?;
+    println!("{}: valid", file.display());
+    println!("  topology:    {}", plan.name);
+    println!("  input:       {}", plan.input_topic);
+    println!("  silver:      {}", plan.silver_topic);
+    println!("  late:        {}", plan.late_topic);
+    println!("  dead letter: {}", plan.dead_letter_topic);
+    println!("  repartition: {}", plan.repartition_topic);
+    println!("  chain:       {}", plan.chain.join(" -> "));
+    if let Some(r) = &plan.reorder {
+        println!(
+            "  reorder:     lateness {:?}, idle {:?}, max {} buffered/partition",
+            r.allowed_lateness, r.idle_timeout, r.max_buffered
+        );
+    }
+    if let Some(d) = &plan.dedup {
+        println!(
+            "  dedup:       ttl {:?}, max {} keys/partition",
+            d.ttl, d.max_keys
+        );
+    }
+    Ok(())
+}
+
+/// Resolves when SIGINT or SIGTERM arrives.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+async fn run(args: RunArgs) -> CliResult {
+    let plan = Arc::new(config::load(&args.topology)?);
+    let key = MaskingKey::load(
+        args.masking_key_file.as_deref(),
+        std::env::var(MASKING_KEY_ENV).ok(),
+    )?;
+    let metrics = Arc::new(Metrics::new());
+    let stop = Arc::new(AtomicBool::new(false));
+    let s2 = stop.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("Stop requested: flushing buffers and committing.");
+        s2.store(true, Ordering::Relaxed);
+    });
+    let opts = RunOptions {
+        plan,
+        brokers: args.brokers,
+        group_id: args.group_id,
+        overrides: args.client,
+        metrics_addr: Some(args.metrics_addr),
+        exit_when_idle: args.exit_when_idle,
+    };
+    let on_ready: Box<dyn FnOnce(Option<SocketAddr>) + Send> = Box::new(|addr| {
+        if let Some(a) = addr {
+            tracing::info!(addr = %a, "Serving /metrics, /healthz, /readyz.");
+        }
+    });
+    let s = runtime::run(opts, &key, metrics, stop, Some(on_ready)).await?;
+    tracing::info!(
+        events_in = s.events_in,
+        silver = s.silver,
+        late = s.late,
+        dead_letters = s.dead_letters,
+        duplicates = s.duplicates,
+        filtered = s.filtered,
+        "Stopped."
+    );
+    Ok(())
+}
+
+async fn generate(args: GenerateArgs) -> CliResult {
+    let drift = args.drift_pct / 4.0;
+    let mut cfg = GenConfig {
+        interactions: args.interactions,
+        seed: args.seed,
+        duplicate_pct: args.duplicate_pct,
+        disorder_pct: args.disorder_pct,
+        late_pct: args.late_pct,
+        malformed_pct: args.malformed_pct,
+        collect_truth: false,
+        ..GenConfig::default()
+    };
+    cfg.version_mix.iso_time_pct = drift;
+    cfg.version_mix.numeric_string_time_pct = drift;
+    cfg.version_mix.old_sdk_pct = drift;
+    cfg.version_mix.future_pct = drift;
+    let gen = Generator::new(cfg);
+    let started = Instant::now();
+    let mut sent = 0u64;
+    let pace = |sent: u64| {
+        if args.rate > 0.0 {
+            let due = Duration::from_secs_f64(sent as f64 / args.rate);
+            let el = started.elapsed();
+            if due > el {
+                std::thread::sleep(due - el);
+            }
+        }
+    };
+    match (&args.topic, &args.brokers) {
+        (Some(topic), Some(brokers)) => {
+            let settings = ClientSettings {
+                brokers: brokers.clone(),
+                extra: args.client.clone(),
+            };
+            let exists =
+                runtime::client::partition_count(&settings, topic, Duration::from_secs(10))?;
+            if exists.is_none() {
+                runtime::client::ensure_topics(&settings, &[topic], args.partitions, -1).await?;
+            }
+            let producer: BaseProducer = producer_config(&settings).create()?;
+            for rec in gen {
+                let mut r: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic).payload(&rec.value);
+                if let Some(k) = &rec.key {
+                    r = r.key(k);
+                }
+                send_retrying(&producer, r)?;
+                sent += 1;
+                pace(sent);
+            }
+            producer.flush(Duration::from_secs(60))?;
+            eprintln!(
+                "generated {sent} records to {topic} in {:.1?}",
+                started.elapsed()
+            );
+        }
+        (None, None) => {
+            use std::io::Write;
+            let stdout = std::io::stdout();
+            let mut w = std::io::BufWriter::new(stdout.lock());
+            for rec in gen {
+                w.write_all(&rec.value)?;
+                w.write_all(b"\n")?;
+                sent += 1;
+                pace(sent);
+            }
+            w.flush()?;
+        }
+        _ => return Err("--topic and --brokers go together (or neither, for stdout)".into()),
+    }
+    Ok(())
+}
+
+/// Producer settings for writing bronze test traffic: keyed records are
+/// partitioned like the Java client (murmur2), as Genesys connectors do.
+pub fn producer_config(settings: &ClientSettings) -> ClientConfig {
+    settings.with_defaults(&[
+        ("partitioner", "murmur2_random"),
+        ("linger.ms", "5"),
+        ("queue.buffering.max.messages", "500000"),
+        ("enable.idempotence", "true"),
+    ])
+}
+
+/// Sends, waiting while the local queue is full.
+pub fn send_retrying(
+    producer: &BaseProducer,
+    mut record: BaseRecord<'_, [u8], [u8]>,
+) -> Result<(), rdkafka::error::KafkaError> {
+    use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                record = r;
+                producer.poll(Duration::from_millis(5));
+            }
+            Err((e, _)) => return Err(e),
+        }
+    }
+}

@@ -1,0 +1,525 @@
+//! Topology configuration: parsing a TOML file into a validated [`Plan`].
+//!
+//! [`topology`] holds the raw serde types; this module checks them (operator
+//! order, durations, policies, topic names) and builds the runtime settings of
+//! each operator. Every error names the key and the line.
+
+pub mod topology;
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::Path;
+use std::time::Duration;
+
+use toml::Spanned;
+
+use crate::operators::dedup::DedupSettings;
+use crate::operators::mask::{MaskPolicies, Policy};
+use crate::operators::reorder::ReorderSettings;
+use topology::{RawOperator, RawTopology};
+
+/// Errors loading or validating a topology.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read topology {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Syntax errors, unknown keys and wrong types; toml's message names the
+    /// key and shows the line.
+    #[error("{path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("{path}:{line}: `{key}`: {message}")]
+    Invalid {
+        path: String,
+        key: String,
+        line: usize,
+        message: String,
+    },
+}
+
+/// A validated topology: what the runtime executes.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub name: String,
+    pub input_topic: String,
+    pub silver_topic: String,
+    pub late_topic: String,
+    pub dead_letter_topic: String,
+    pub repartition_topic: String,
+    pub create_topics: bool,
+    /// `None`: the input topic's partition count.
+    pub partitions: Option<i32>,
+    pub replication_factor: i32,
+    pub commit_interval: Duration,
+    pub max_in_flight: usize,
+    /// librdkafka settings from the topology (`[kafka]`).
+    pub kafka: BTreeMap<String, String>,
+    /// Operators in chain order (names), for display.
+    pub chain: Vec<&'static str>,
+    /// `Some`: keep only these media types (upper-case).
+    pub media_filter: Option<Vec<String>>,
+    pub dedup: Option<DedupSettings>,
+    pub reorder: Option<ReorderSettings>,
+    pub mask: MaskPolicies,
+}
+
+/// The required position of each operator type; optional ones may be left out.
+const ORDER: [(&str, bool); 6] = [
+    ("decode", true),
+    ("filter", false),
+    ("dedup", false),
+    ("reorder", false),
+    ("mask", true),
+    ("lineage", true),
+];
+
+/// Reads and validates a topology file.
+pub fn load(path: &Path) -> Result<Plan, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    parse(&text, &path.display().to_string())
+}
+
+/// Parses and validates topology text; `origin` names it in errors.
+pub fn parse(text: &str, origin: &str) -> Result<Plan, ConfigError> {
+    let raw: RawTopology = toml::from_str(text).map_err(|e| ConfigError::Parse {
+        path: origin.to_string(),
+        message: e.to_string().trim_end().to_string(),
+    })?;
+    Validator { text, origin }.plan(raw)
+}
+
+struct Validator<'a> {
+    text: &'a str,
+    origin: &'a str,
+}
+
+impl Validator<'_> {
+    fn line(&self, span: &Range<usize>) -> usize {
+        let end = span.start.min(self.text.len());
+        self.text.as_bytes()[..end]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1
+    }
+
+    fn invalid(&self, key: &str, span: &Range<usize>, message: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid {
+            path: self.origin.to_string(),
+            key: key.to_string(),
+            line: self.line(span),
+            message: message.into(),
+        }
+    }
+
+    fn topic(&self, key: &str, v: &Spanned<String>) -> Result<String, ConfigError> {
+        let name = v.get_ref();
+        let valid = !name.is_empty()
+            && name.len() <= 249
+            && name != "."
+            && name != ".."
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+        if valid {
+            Ok(name.clone())
+        } else {
+            Err(self.invalid(
+                key,
+                &v.span(),
+                "not a valid Kafka topic name (1-249 of [a-zA-Z0-9._-])",
+            ))
+        }
+    }
+
+    fn duration(
+        &self,
+        key: &str,
+        span: &Range<usize>,
+        v: Option<&String>,
+        default: Duration,
+    ) -> Result<Duration, ConfigError> {
+        match v {
+            None => Ok(default),
+            Some(s) => humantime::parse_duration(s).map_err(|e| {
+                self.invalid(
+                    key,
+                    span,
+                    format!("not a duration ({e}); use e.g. \"5s\", \"500ms\", \"24h\""),
+                )
+            }),
+        }
+    }
+
+    fn positive(&self, key: &str, span: &Range<usize>, v: i64) -> Result<u64, ConfigError> {
+        u64::try_from(v)
+            .ok()
+            .filter(|&n| n > 0)
+            .ok_or_else(|| self.invalid(key, span, "must be a positive integer"))
+    }
+
+    fn plan(&self, raw: RawTopology) -> Result<Plan, ConfigError> {
+        let name = raw.name.get_ref().clone();
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        {
+            return Err(self.invalid("name", &raw.name.span(), "use 1+ of [a-zA-Z0-9._-]"));
+        }
+        let input_topic = self.topic("input.topic", &raw.input.topic)?;
+        let silver_topic = self.topic("output.silver", &raw.output.silver)?;
+        let late_topic = self.topic("output.late", &raw.output.late)?;
+        let dead_letter_topic = self.topic("output.dead_letter", &raw.output.dead_letter)?;
+        let repartition_topic = match &raw.internal.repartition {
+            Some(t) => self.topic("internal.repartition", t)?,
+            None => format!("cx.internal.{name}.repartition"),
+        };
+        let mut seen = BTreeMap::new();
+        for (key, t) in [
+            ("input.topic", &input_topic),
+            ("output.silver", &silver_topic),
+            ("output.late", &late_topic),
+            ("output.dead_letter", &dead_letter_topic),
+            ("internal.repartition", &repartition_topic),
+        ] {
+            if let Some(other) = seen.insert(t.clone(), key) {
+                return Err(self.invalid(
+                    key,
+                    &raw.output.silver.span(),
+                    format!("uses the same topic as `{other}`; every topic must be distinct"),
+                ));
+            }
+        }
+
+        let partitions = match &raw.topics.partitions {
+            None => None,
+            Some(p) if *p.get_ref() == 0 => None,
+            Some(p) => Some(
+                i32::try_from(self.positive("topics.partitions", &p.span(), *p.get_ref())?)
+                    .map_err(|_| self.invalid("topics.partitions", &p.span(), "too large"))?,
+            ),
+        };
+        let replication_factor = match &raw.topics.replication_factor {
+            None => -1,
+            Some(r) => {
+                let v = *r.get_ref();
+                if v == -1 || (1..=32).contains(&v) {
+                    v as i32
+                } else {
+                    return Err(self.invalid(
+                        "topics.replication_factor",
+                        &r.span(),
+                        "must be -1 (broker default) or 1..32",
+                    ));
+                }
+            }
+        };
+        let commit_interval = match &raw.runtime.commit_interval {
+            None => Duration::from_secs(1),
+            Some(s) => self.duration(
+                "runtime.commit_interval",
+                &s.span(),
+                Some(s.get_ref()),
+                Duration::from_secs(1),
+            )?,
+        };
+        let max_in_flight = match &raw.runtime.max_in_flight {
+            None => 200_000,
+            Some(v) => self.positive("runtime.max_in_flight", &v.span(), *v.get_ref())? as usize,
+        };
+
+        let mut kafka = BTreeMap::new();
+        for (k, v) in &raw.kafka {
+            let s = match v.get_ref() {
+                toml::Value::String(s) => s.clone(),
+                toml::Value::Integer(i) => i.to_string(),
+                toml::Value::Boolean(b) => b.to_string(),
+                toml::Value::Float(f) => f.to_string(),
+                _ => {
+                    return Err(self.invalid(
+                        &format!("kafka.{k}"),
+                        &v.span(),
+                        "client settings take a string, number or boolean",
+                    ))
+                }
+            };
+            if matches!(k.as_str(), "group.id" | "bootstrap.servers") {
+                return Err(self.invalid(
+                    &format!("kafka.{k}"),
+                    &v.span(),
+                    "set this with --brokers / --group-id instead",
+                ));
+            }
+            kafka.insert(k.clone(), s);
+        }
+
+        let mut plan = Plan {
+            name,
+            input_topic,
+            silver_topic,
+            late_topic,
+            dead_letter_topic,
+            repartition_topic,
+            create_topics: raw.topics.create.unwrap_or(true),
+            partitions,
+            replication_factor,
+            commit_interval,
+            max_in_flight,
+            kafka,
+            chain: Vec::new(),
+            media_filter: None,
+            dedup: None,
+            reorder: None,
+            mask: MaskPolicies::default(),
+        };
+        self.operators(&raw.operators, &mut plan)?;
+        Ok(plan)
+    }
+
+    fn operators(&self, ops: &[Spanned<RawOperator>], plan: &mut Plan) -> Result<(), ConfigError> {
+        let mut next = 0usize;
+        for (i, op) in ops.iter().enumerate() {
+            let span = op.span();
+            let key = format!("operators[{i}]");
+            let ty = op.get_ref().type_name();
+            let pos = ORDER
+                .iter()
+                .position(|(n, _)| *n == ty)
+                .unwrap_or(ORDER.len());
+            if pos < next {
+                return Err(self.invalid(
+                    &key,
+                    &span,
+                    format!(
+                        "operator `{ty}` is out of order or repeated; the chain is {}",
+                        chain_help()
+                    ),
+                ));
+            }
+            if let Some((missing, _)) = ORDER[next..pos].iter().find(|(_, required)| *required) {
+                return Err(self.invalid(
+                    &key,
+                    &span,
+                    format!(
+                        "operator `{missing}` must come before `{ty}`; the chain is {}",
+                        chain_help()
+                    ),
+                ));
+            }
+            next = pos + 1;
+            plan.chain.push(ty);
+            match op.get_ref() {
+                RawOperator::Decode {} | RawOperator::Lineage {} => {}
+                RawOperator::Filter { media_types } => {
+                    if media_types.is_empty() {
+                        return Err(self.invalid(
+                            &format!("{key}.media_types"),
+                            &span,
+                            "list at least one media type, or remove the filter",
+                        ));
+                    }
+                    plan.media_filter = Some(
+                        media_types
+                            .iter()
+                            .map(|m| m.trim().to_ascii_uppercase())
+                            .collect(),
+                    );
+                }
+                RawOperator::Dedup { ttl, max_keys } => {
+                    let d = DedupSettings::default();
+                    plan.dedup = Some(DedupSettings {
+                        ttl: self.duration(&format!("{key}.ttl"), &span, ttl.as_ref(), d.ttl)?,
+                        max_keys: match max_keys {
+                            None => d.max_keys,
+                            Some(n) => self.positive(&format!("{key}.max_keys"), &span, *n)?,
+                        },
+                    });
+                }
+                RawOperator::Reorder {
+                    allowed_lateness,
+                    idle_timeout,
+                    max_buffered,
+                    state_retention,
+                } => {
+                    let d = ReorderSettings::default();
+                    plan.reorder = Some(ReorderSettings {
+                        allowed_lateness: self.duration(
+                            &format!("{key}.allowed_lateness"),
+                            &span,
+                            allowed_lateness.as_ref(),
+                            d.allowed_lateness,
+                        )?,
+                        idle_timeout: self.duration(
+                            &format!("{key}.idle_timeout"),
+                            &span,
+                            idle_timeout.as_ref(),
+                            d.idle_timeout,
+                        )?,
+                        max_buffered: match max_buffered {
+                            None => d.max_buffered,
+                            Some(n) => {
+                                self.positive(&format!("{key}.max_buffered"), &span, *n)? as usize
+                            }
+                        },
+                        state_retention: self.duration(
+                            &format!("{key}.state_retention"),
+                            &span,
+                            state_retention.as_ref(),
+                            d.state_retention,
+                        )?,
+                    });
+                }
+                RawOperator::Mask { fields } => {
+                    for (field, policy) in fields {
+                        let fkey = format!("{key}.fields.{field}");
+                        let p: Policy = policy.parse().map_err(|_| {
+                            self.invalid(
+                                &fkey,
+                                &span,
+                                "policy must be \"hash\", \"redact\" or \"keep\"",
+                            )
+                        })?;
+                        plan.mask
+                            .set(field, p)
+                            .map_err(|e| self.invalid(&fkey, &span, e.to_string()))?;
+                    }
+                }
+            }
+        }
+        if let Some((missing, _)) = ORDER[next..].iter().find(|(_, required)| *required) {
+            return Err(ConfigError::Invalid {
+                path: self.origin.to_string(),
+                key: "operators".into(),
+                line: self.line(&(self.text.len()..self.text.len())),
+                message: format!(
+                    "operator `{missing}` is required; the chain is {}",
+                    chain_help()
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
+fn chain_help() -> String {
+    ORDER
+        .iter()
+        .map(|(n, req)| {
+            if *req {
+                n.to_string()
+            } else {
+                format!("[{n}]")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" → ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SHIPPED: &str = include_str!("../../topologies/genesys-silver.toml");
+
+    #[test]
+    fn shipped_topology_is_valid() {
+        let plan = parse(SHIPPED, "genesys-silver.toml").unwrap();
+        assert_eq!(plan.input_topic, "genesys.bronze.events");
+        assert_eq!(plan.silver_topic, "cx.silver.events");
+        assert_eq!(
+            plan.chain,
+            ["decode", "filter", "dedup", "reorder", "mask", "lineage"]
+        );
+        assert_eq!(
+            plan.reorder.as_ref().unwrap().allowed_lateness,
+            Duration::from_secs(5)
+        );
+        assert_eq!(
+            plan.dedup.as_ref().unwrap().ttl,
+            Duration::from_secs(24 * 3600)
+        );
+    }
+
+    #[test]
+    fn unknown_key_is_named_with_its_line() {
+        let text = SHIPPED.replacen("[input]\n", "[input]\ntopicz = \"x\"\n", 1);
+        let err = parse(&text, "t.toml").unwrap_err().to_string();
+        let line = text.lines().position(|l| l.starts_with("topicz")).unwrap() + 1;
+        assert!(err.contains("topicz"), "{err}");
+        assert!(err.contains(&format!("line {line}")), "{err}");
+    }
+
+    #[test]
+    fn bad_duration_and_policy_name_key_and_line() {
+        let text = SHIPPED.replacen(
+            "allowed_lateness = \"5s\"",
+            "allowed_lateness = \"soon\"",
+            1,
+        );
+        let err = parse(&text, "t.toml").unwrap_err();
+        match err {
+            ConfigError::Invalid { key, line, .. } => {
+                assert_eq!(key, "operators[3].allowed_lateness");
+                assert!(text
+                    .lines()
+                    .nth(line - 1)
+                    .unwrap()
+                    .contains("[[operators]]"));
+            }
+            other => panic!("{other}"),
+        }
+        let text = SHIPPED.replacen("ani = \"hash\"", "ani = \"scramble\"", 1);
+        let err = parse(&text, "t.toml").unwrap_err().to_string();
+        assert!(err.contains("fields.ani") && err.contains("hash"), "{err}");
+    }
+
+    #[test]
+    fn chain_order_and_required_operators_are_enforced() {
+        let base = "name = \"t\"\n[input]\ntopic = \"a\"\n[output]\nsilver = \"b\"\nlate = \"c\"\ndead_letter = \"d\"\n";
+        let err = parse(
+            &format!("{base}[[operators]]\ntype = \"decode\"\n[[operators]]\ntype = \"lineage\"\n"),
+            "t",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("`mask` must come before `lineage`"), "{err}");
+        let err = parse(
+            &format!("{base}[[operators]]\ntype = \"decode\"\n[[operators]]\ntype = \"mask\"\n[[operators]]\ntype = \"dedup\"\n[[operators]]\ntype = \"lineage\"\n"),
+            "t",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("out of order"), "{err}");
+        let ok = parse(
+            &format!("{base}[[operators]]\ntype = \"decode\"\n[[operators]]\ntype = \"mask\"\n[[operators]]\ntype = \"lineage\"\n"),
+            "t",
+        )
+        .unwrap();
+        assert!(ok.dedup.is_none() && ok.reorder.is_none());
+        assert_eq!(ok.repartition_topic, "cx.internal.t.repartition");
+    }
+
+    #[test]
+    fn client_settings_pass_through_but_not_brokers() {
+        let text = SHIPPED.replacen(
+            "[kafka]\n",
+            "[kafka]\n\"security.protocol\" = \"SASL_SSL\"\n\"fetch.max.bytes\" = 1048576\n",
+            1,
+        );
+        let plan = parse(&text, "t").unwrap();
+        assert_eq!(plan.kafka["security.protocol"], "SASL_SSL");
+        assert_eq!(plan.kafka["fetch.max.bytes"], "1048576");
+        let text = SHIPPED.replacen("[kafka]\n", "[kafka]\n\"bootstrap.servers\" = \"x:1\"\n", 1);
+        assert!(parse(&text, "t")
+            .unwrap_err()
+            .to_string()
+            .contains("--brokers"));
+    }
+}

@@ -1,0 +1,210 @@
+//! `cxstream demo`: the shipped topology on librdkafka's in-process mock
+//! cluster, through the same runtime as `run`, with no broker to install.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+
+use crate::cli::{producer_config, send_retrying, shutdown_signal, DemoArgs};
+use crate::config;
+use crate::generate::{GenConfig, Generator};
+use crate::metrics::Metrics;
+use crate::runtime::{self, ClientSettings, RunOptions};
+use crate::secret::MaskingKey;
+
+type DemoResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
+
+pub async fn run(args: DemoArgs) -> DemoResult {
+    println!("cxstream demo: the shipped topology on librdkafka's in-process MOCK cluster.");
+    println!("The mock cluster keeps nothing: every topic vanishes when the demo ends.");
+    let plan = Arc::new(config::load(&args.topology)?);
+    let key = MaskingKey::ephemeral();
+    println!("Masking key: an ephemeral random key for this run (tokens differ from run to run;");
+    println!("`cxstream run` needs CXSTREAM_MASKING_KEY or --masking-key-file).\n");
+
+    // Generate first, so the topics can be sized: librdkafka's mock cluster
+    // keeps at most 5 MiB per partition and silently drops older records.
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_message("generating Genesys traffic");
+    let mut gen = Generator::new(GenConfig {
+        interactions: args.interactions,
+        seed: args.seed,
+        collect_truth: true,
+        ..GenConfig::default()
+    });
+    let input: Vec<_> = gen.by_ref().collect();
+    bar.finish_and_clear();
+    let bytes: u64 = input.iter().map(|r| r.value.len() as u64).sum();
+    let records = input.len() as u64;
+    let partitions = args.partitions.max(mock_partitions_for(bytes));
+
+    let cluster = MockCluster::new(1)?;
+    // The mock cluster does not implement topic creation through the admin
+    // API, so the demo creates every topic the plan names up front.
+    for topic in [
+        &plan.input_topic,
+        &plan.silver_topic,
+        &plan.late_topic,
+        &plan.dead_letter_topic,
+        &plan.repartition_topic,
+    ] {
+        cluster.create_topic(topic, partitions, 1)?;
+    }
+    let brokers = cluster.bootstrap_servers();
+    let settings = ClientSettings {
+        brokers: brokers.clone(),
+        extra: Vec::new(),
+    };
+    let producer: BaseProducer = producer_config(&settings).create()?;
+    for rec in &input {
+        let mut r: BaseRecord<'_, [u8], [u8]> =
+            BaseRecord::to(&plan.input_topic).payload(&rec.value);
+        if let Some(k) = &rec.key {
+            r = r.key(k);
+        }
+        send_retrying(&producer, r)?;
+    }
+    producer.flush(Duration::from_secs(60))?;
+    drop(input);
+    let truth = gen.into_truth();
+    println!(
+        "Input: {records} records ({:.1} MB) on {partitions} partitions, {} events incl. {} re-deliveries, {} malformed records, {} planted late.",
+        bytes as f64 / 1e6,
+        truth.events_sent,
+        truth.duplicate_deliveries,
+        truth.malformed_records,
+        truth.planted_late.len()
+    );
+
+    let metrics = Arc::new(Metrics::new());
+    let stop = Arc::new(AtomicBool::new(false));
+    let s2 = stop.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        s2.store(true, Ordering::Relaxed);
+    });
+    let opts = RunOptions {
+        plan: plan.clone(),
+        brokers: brokers.clone(),
+        group_id: "cxstream-demo".into(),
+        overrides: Vec::new(),
+        metrics_addr: Some(args.metrics_addr),
+        exit_when_idle: Some(Duration::from_secs(3)),
+    };
+    let on_ready: Box<dyn FnOnce(Option<SocketAddr>) + Send> = Box::new(|addr| {
+        if let Some(a) = addr {
+            println!("Metrics while it runs: http://{a}/metrics (also /healthz, /readyz)\n");
+        }
+    });
+    let started = Instant::now();
+    let summary = runtime::run(opts, &key, metrics.clone(), stop, Some(on_ready)).await?;
+    let busy = started.elapsed().saturating_sub(Duration::from_secs(3));
+
+    let mut classes = BTreeMap::new();
+    for (class, n) in labelled(&metrics.dead_letters) {
+        classes.insert(class, n);
+    }
+    println!("Summary");
+    println!(
+        "  records read          {:>9}  (+{} through the repartition topic)",
+        metrics.records_read.with_label_values(&["input"]).get(),
+        metrics
+            .records_read
+            .with_label_values(&["repartition"])
+            .get()
+    );
+    println!("  events in             {:>9}", summary.events_in);
+    println!("  silver                {:>9}", summary.silver);
+    println!("  late                  {:>9}", summary.late);
+    println!("  dead letters          {:>9}", summary.dead_letters);
+    for (class, n) in &classes {
+        println!("    {class:<20}{n:>9}");
+    }
+    println!("  duplicates dropped    {:>9}", summary.duplicates);
+    println!("  filtered (media type) {:>9}", summary.filtered);
+    println!(
+        "  repartitioned         {:>9}  (records whose key was not their interaction)",
+        summary.repartitioned
+    );
+    println!(
+        "  accounting            {}",
+        if summary.accounted() {
+            "in = silver + late + dead letters + duplicates + filtered  ✓"
+        } else {
+            "DOES NOT ADD UP"
+        }
+    );
+    println!(
+        "  throughput            {:>9.0} events/s (wall time incl. group join, excl. the 3 s idle wait)",
+        summary.events_in as f64 / busy.as_secs_f64().max(0.001)
+    );
+    println!(
+        "  expected (generator)  {:>9} unique events, {} malformed",
+        truth.unique_events.len(),
+        truth.malformed_records
+    );
+    if let Some(sample) = sample_record(&brokers, &plan.silver_topic) {
+        println!("\nA silver record (PII masked):\n{sample}");
+    }
+    if !summary.accounted() {
+        return Err("the accounting does not add up".into());
+    }
+    drop(cluster);
+    Ok(())
+}
+
+/// Partitions needed so that no mock partition exceeds ~3 MB of input (the
+/// mock keeps 5 MiB per partition; outputs are about as large as the input).
+fn mock_partitions_for(bytes: u64) -> i32 {
+    i32::try_from(bytes.div_ceil(3_000_000))
+        .unwrap_or(i32::MAX)
+        .max(1)
+}
+
+fn labelled(v: &prometheus::IntCounterVec) -> Vec<(String, u64)> {
+    use prometheus::core::Collector;
+    v.collect()
+        .iter()
+        .flat_map(|mf| mf.get_metric().iter())
+        .map(|m| {
+            let label = m
+                .get_label()
+                .first()
+                .map(|l| l.value().to_string())
+                .unwrap_or_default();
+            (label, m.get_counter().get_value() as u64)
+        })
+        .collect()
+}
+
+/// Reads one acd.end (or any) silver record, pretty-printed.
+fn sample_record(brokers: &str, topic: &str) -> Option<String> {
+    let consumer: BaseConsumer = rdkafka::config::ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .ok()?;
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, Offset::Beginning).ok()?;
+    consumer.assign(&tpl).ok()?;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut fallback = None;
+    while Instant::now() < deadline {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
+            let v: serde_json::Value = serde_json::from_slice(m.payload()?).ok()?;
+            let pretty = serde_json::to_string_pretty(&v).ok()?;
+            if v["event_type"] == "acw" {
+                return Some(pretty);
+            }
+            fallback.get_or_insert(pretty);
+        }
+    }
+    fallback
+}

@@ -1,0 +1,34 @@
+//! cxstream: a stream processor for Genesys Cloud CX interaction events on
+//! Apache Kafka. It turns the raw (bronze) conversation events into a clean
+//! silver stream: decoded and upcast, de-duplicated, reordered per
+//! interaction by event time, PII-masked with keyed tokens, each record with
+//! a lineage token and its hops; rejected records go to a dead-letter topic
+//! with their reason, late ones to a late topic.
+//!
+//! # Layout
+//!
+//! | module | role | knows Kafka? |
+//! |---|---|---|
+//! | [`model`] | the canonical event, lineage, time formatting | no |
+//! | [`config`] | topology TOML → validated [`config::Plan`] | no |
+//! | [`operators`] | decode, upcast, dedup, reorder, mask, lineage | no |
+//! | [`pipeline`] | the operator chain and per-partition [`pipeline::Task`] state | no |
+//! | [`partition`] | Java-compatible murmur2 partitioning by interaction id | no |
+//! | [`secret`] | the masking key | no |
+//! | [`generate`] | synthetic Genesys traffic with ground truth | no |
+//! | [`metrics`], [`http`] | Prometheus metrics, `/metrics` `/healthz` `/readyz` | no |
+//! | [`runtime`] | consumer group, repartitioning, produce/ack, commits, rebalance | yes |
+//! | [`cli`], [`demo`] | the `cxstream` command and the embedded demo | yes |
+
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod generate;
+pub mod http;
+pub mod metrics;
+pub mod model;
+pub mod operators;
+pub mod partition;
+pub mod pipeline;
+pub mod runtime;
+pub mod secret;

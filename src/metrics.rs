@@ -1,0 +1,306 @@
+//! Prometheus metrics: one typed struct, registered in its own registry.
+//!
+//! Naming follows Prometheus conventions (`cxstream_…_total` for counters,
+//! units in names). Labels only ever carry static names (outputs, error
+//! classes, field names, topics, partitions), never values from events.
+//!
+//! Accounting identity, checkable at quiescence:
+//! `events_in = silver + late + dead_letter + duplicates + filtered`
+//! where the right-hand side counts acknowledged deliveries.
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
+};
+
+/// Output names used as the `output` label.
+pub const OUT_SILVER: &str = "silver";
+pub const OUT_LATE: &str = "late";
+pub const OUT_DEAD_LETTER: &str = "dead_letter";
+
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    registry: Registry,
+    /// Input records read, by role (`input` or `repartition`).
+    pub records_read: IntCounterVec,
+    /// Accounting units entering the pipeline: one per event in a record,
+    /// one per unparseable record (or unparseable rest of a record).
+    pub events_in: IntCounter,
+    /// Events delivered (acknowledged by the broker), by output.
+    pub events_out: IntCounterVec,
+    /// Re-deliveries dropped, by what matched (`id` or `content`).
+    pub duplicates: IntCounterVec,
+    /// Events dropped by the media-type filter.
+    pub filtered: IntCounter,
+    /// Dead letters delivered, by error class.
+    pub dead_letters: IntCounterVec,
+    /// Late events delivered to the late topic, by reason.
+    pub late: IntCounterVec,
+    /// Events forwarded through the repartition topic.
+    pub repartitioned: IntCounter,
+    /// Optional fields absent in input events, by field name.
+    pub missing_optional: IntCounterVec,
+    /// Events whose `detail.version` is newer than any known version.
+    pub newer_version: IntCounter,
+    /// Enum values outside the known set (kept as they are), by field.
+    pub unknown_enum: IntCounterVec,
+    /// Upcast steps that changed an event, by step.
+    pub upcast_steps: IntCounterVec,
+    pub dedup_keys: IntGauge,
+    pub dedup_evictions: IntCounter,
+    pub reorder_buffered: IntGauge,
+    pub reorder_forced_releases: IntCounter,
+    pub reorder_idle_flushes: IntCounter,
+    /// Input record timestamp to output acknowledged.
+    pub e2e_latency: Histogram,
+    pub consumer_lag: IntGaugeVec,
+    pub produce_errors: IntCounterVec,
+    pub commits: IntCounter,
+    pub commit_errors: IntCounter,
+    pub rebalances: IntCounterVec,
+    pub assigned_partitions: IntGauge,
+    pub in_flight_records: IntGauge,
+    pub paused: IntGauge,
+}
+
+fn counter(r: &Registry, name: &str, help: &str) -> IntCounter {
+    let c = IntCounter::new(name, help).expect("static metric definition");
+    r.register(Box::new(c.clone()))
+        .expect("metric registered once");
+    c
+}
+
+fn counter_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), labels).expect("static metric definition");
+    r.register(Box::new(c.clone()))
+        .expect("metric registered once");
+    c
+}
+
+fn gauge(r: &Registry, name: &str, help: &str) -> IntGauge {
+    let g = IntGauge::new(name, help).expect("static metric definition");
+    r.register(Box::new(g.clone()))
+        .expect("metric registered once");
+    g
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let r = Registry::new();
+        let e2e_latency = Histogram::with_opts(
+            HistogramOpts::new(
+                "cxstream_end_to_end_latency_seconds",
+                "Input record timestamp to output acknowledged by the broker (includes the reorder hold).",
+            )
+            .buckets(vec![
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 7.5, 10.0,
+                30.0, 60.0,
+            ]),
+        )
+        .expect("static metric definition");
+        r.register(Box::new(e2e_latency.clone()))
+            .expect("metric registered once");
+        let consumer_lag = IntGaugeVec::new(
+            Opts::new(
+                "cxstream_consumer_lag_records",
+                "Records between the committed/consumed position and the partition end.",
+            ),
+            &["topic", "partition"],
+        )
+        .expect("static metric definition");
+        r.register(Box::new(consumer_lag.clone()))
+            .expect("metric registered once");
+        Self {
+            records_read: counter_vec(
+                &r,
+                "cxstream_records_read_total",
+                "Kafka records read, by topic role.",
+                &["role"],
+            ),
+            events_in: counter(
+                &r,
+                "cxstream_events_in_total",
+                "Accounting units entering the pipeline (events, or unparseable records).",
+            ),
+            events_out: counter_vec(
+                &r,
+                "cxstream_events_out_total",
+                "Events delivered, by output.",
+                &["output"],
+            ),
+            duplicates: counter_vec(
+                &r,
+                "cxstream_duplicates_dropped_total",
+                "Re-deliveries dropped, by what matched.",
+                &["match"],
+            ),
+            filtered: counter(
+                &r,
+                "cxstream_events_filtered_total",
+                "Events dropped by the media-type filter.",
+            ),
+            dead_letters: counter_vec(
+                &r,
+                "cxstream_dead_letters_total",
+                "Dead letters delivered, by error class.",
+                &["class"],
+            ),
+            late: counter_vec(
+                &r,
+                "cxstream_late_events_total",
+                "Late events delivered to the late topic, by reason.",
+                &["reason"],
+            ),
+            repartitioned: counter(
+                &r,
+                "cxstream_events_repartitioned_total",
+                "Events forwarded through the repartition topic.",
+            ),
+            missing_optional: counter_vec(
+                &r,
+                "cxstream_missing_optional_fields_total",
+                "Optional fields absent in input events.",
+                &["field"],
+            ),
+            newer_version: counter(
+                &r,
+                "cxstream_newer_version_events_total",
+                "Events with a detail.version newer than any known.",
+            ),
+            unknown_enum: counter_vec(
+                &r,
+                "cxstream_unknown_enum_values_total",
+                "Enum values outside the known set, kept as they are.",
+                &["field"],
+            ),
+            upcast_steps: counter_vec(
+                &r,
+                "cxstream_upcast_steps_total",
+                "Upcast steps that changed an event.",
+                &["step"],
+            ),
+            dedup_keys: gauge(
+                &r,
+                "cxstream_dedup_keys",
+                "Fingerprints held by the dedup caches.",
+            ),
+            dedup_evictions: counter(
+                &r,
+                "cxstream_dedup_evictions_total",
+                "Dedup fingerprints evicted because a cache was full.",
+            ),
+            reorder_buffered: gauge(
+                &r,
+                "cxstream_reorder_buffered_events",
+                "Events held by the reorder buffers.",
+            ),
+            reorder_forced_releases: counter(
+                &r,
+                "cxstream_reorder_forced_releases_total",
+                "Events released early because a reorder buffer was full.",
+            ),
+            reorder_idle_flushes: counter(
+                &r,
+                "cxstream_reorder_idle_flushes_total",
+                "Reorder buffers flushed because their partition was idle.",
+            ),
+            e2e_latency,
+            consumer_lag,
+            produce_errors: counter_vec(
+                &r,
+                "cxstream_produce_errors_total",
+                "Produce attempts that failed (retried until delivered).",
+                &["output"],
+            ),
+            commits: counter(&r, "cxstream_offset_commits_total", "Offset commits sent."),
+            commit_errors: counter(
+                &r,
+                "cxstream_offset_commit_errors_total",
+                "Offset commits that failed.",
+            ),
+            rebalances: counter_vec(
+                &r,
+                "cxstream_rebalances_total",
+                "Rebalance events, by kind.",
+                &["kind"],
+            ),
+            assigned_partitions: gauge(
+                &r,
+                "cxstream_assigned_partitions",
+                "Input partitions owned by this instance.",
+            ),
+            in_flight_records: gauge(
+                &r,
+                "cxstream_in_flight_records",
+                "Input records read but not yet fully acknowledged.",
+            ),
+            paused: gauge(
+                &r,
+                "cxstream_consumption_paused",
+                "1 while consumption is paused for backpressure.",
+            ),
+            registry: r,
+        }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        let families = self.registry.gather();
+        if TextEncoder::new().encode(&families, &mut buf).is_err() {
+            return String::new();
+        }
+        String::from_utf8(buf).unwrap_or_default()
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Current value of one labelled counter (0 if never touched).
+    pub fn out(&self, output: &str) -> u64 {
+        self.events_out.with_label_values(&[output]).get()
+    }
+
+    /// Sum of a counter vector over all its label values.
+    pub fn sum(vec: &IntCounterVec) -> u64 {
+        use prometheus::core::Collector;
+        vec.collect()
+            .iter()
+            .flat_map(|mf| mf.get_metric())
+            .map(|m| m.get_counter().get_value() as u64)
+            .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposition_follows_naming_conventions() {
+        let m = Metrics::new();
+        m.events_in.inc();
+        m.events_out.with_label_values(&[OUT_SILVER]).inc();
+        m.duplicates.with_label_values(&["id"]).inc_by(2);
+        m.duplicates.with_label_values(&["content"]).inc();
+        let text = m.render();
+        assert!(text.contains("cxstream_events_in_total 1"));
+        assert!(text.contains("cxstream_events_out_total{output=\"silver\"} 1"));
+        assert_eq!(Metrics::sum(&m.duplicates), 3);
+        for line in text.lines().filter(|l| l.starts_with("# TYPE")) {
+            let mut parts = line.split_whitespace().skip(2);
+            let (name, kind) = (parts.next().unwrap(), parts.next().unwrap());
+            assert!(name.starts_with("cxstream_"), "{name}");
+            if kind == "counter" {
+                assert!(name.ends_with("_total"), "{name}");
+            }
+        }
+    }
+}

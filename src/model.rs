@@ -1,0 +1,268 @@
+//! The canonical event model shared by every operator.
+//!
+//! Nothing here knows about Kafka: a [`SourceRef`] is plain data (topic,
+//! partition, offset) and a [`Ticket`] is an opaque number the runtime uses to
+//! know when everything derived from an input record has been delivered.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+/// The processor name written into every lineage hop.
+pub const PROCESSOR: &str = "cxstream";
+/// The processor version written into every lineage hop.
+pub const PROCESSOR_VERSION: &str = env!("CARGO_PKG_VERSION");
+/// Version of the lineage block (`lineage.version`).
+pub const LINEAGE_VERSION: u32 = 1;
+/// Version of the canonical silver record (`schema_version`), see `schemas/silver/`.
+pub const SILVER_SCHEMA_VERSION: u32 = 1;
+
+/// A 128-bit fingerprint (dedup keys). Not a secret, not reversible to PII
+/// in practice, but never written to outputs either.
+pub type Fingerprint = u128;
+
+/// Opaque handle the runtime attaches to every event so that it can tell when
+/// all outputs derived from one input record were acknowledged. Operators
+/// carry it along and never interpret it.
+pub type Ticket = u64;
+
+/// Conversation detail-event kinds: the topic suffix after
+/// `v2.detail.events.conversation.{id}.`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EventKind {
+    CustomerStart,
+    CustomerEnd,
+    AcdStart,
+    AcdEnd,
+    UserStart,
+    UserEnd,
+    Acw,
+    Wrapup,
+    Outbound,
+    FlowStart,
+    FlowEnd,
+    FlowOutcome,
+    Attributes,
+    Contact,
+    VoicemailStart,
+    VoicemailEnd,
+}
+
+impl EventKind {
+    /// Every kind, in lifecycle order.
+    pub const ALL: [EventKind; 16] = [
+        EventKind::CustomerStart,
+        EventKind::Outbound,
+        EventKind::FlowStart,
+        EventKind::FlowOutcome,
+        EventKind::FlowEnd,
+        EventKind::AcdStart,
+        EventKind::UserStart,
+        EventKind::AcdEnd,
+        EventKind::Attributes,
+        EventKind::Contact,
+        EventKind::VoicemailStart,
+        EventKind::VoicemailEnd,
+        EventKind::UserEnd,
+        EventKind::Acw,
+        EventKind::Wrapup,
+        EventKind::CustomerEnd,
+    ];
+
+    /// The topic suffix, also the silver `event_type` (e.g. `"acd.end"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::CustomerStart => "customer.start",
+            EventKind::CustomerEnd => "customer.end",
+            EventKind::AcdStart => "acd.start",
+            EventKind::AcdEnd => "acd.end",
+            EventKind::UserStart => "user.start",
+            EventKind::UserEnd => "user.end",
+            EventKind::Acw => "acw",
+            EventKind::Wrapup => "wrapup",
+            EventKind::Outbound => "outbound",
+            EventKind::FlowStart => "flow.start",
+            EventKind::FlowEnd => "flow.end",
+            EventKind::FlowOutcome => "flow.outcome",
+            EventKind::Attributes => "attributes",
+            EventKind::Contact => "contact",
+            EventKind::VoicemailStart => "voicemail.start",
+            EventKind::VoicemailEnd => "voicemail.end",
+        }
+    }
+
+    /// Parses a topic suffix such as `"acd.end"`.
+    pub fn from_suffix(s: &str) -> Option<EventKind> {
+        EventKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// Tie-break for events of one interaction with the same event time:
+    /// starts sort before updates, updates before ends, and the customer end
+    /// last of all.
+    pub fn rank(self) -> u8 {
+        match self {
+            EventKind::CustomerStart | EventKind::Outbound => 0,
+            EventKind::FlowStart
+            | EventKind::AcdStart
+            | EventKind::UserStart
+            | EventKind::VoicemailStart => 1,
+            EventKind::FlowOutcome | EventKind::Attributes | EventKind::Contact => 2,
+            EventKind::FlowEnd
+            | EventKind::AcdEnd
+            | EventKind::UserEnd
+            | EventKind::VoicemailEnd => 3,
+            EventKind::Acw | EventKind::Wrapup => 4,
+            EventKind::CustomerEnd => 5,
+        }
+    }
+
+    /// True for the event that closes an interaction (`customer.end`).
+    pub fn ends_interaction(self) -> bool {
+        self == EventKind::CustomerEnd
+    }
+}
+
+/// Where an input record was read: the coordinates written into lineage hops
+/// and dead-letter headers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SourceRef {
+    pub topic: Arc<str>,
+    pub partition: i32,
+    pub offset: i64,
+}
+
+/// One processing step in an event's lineage.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct Hop {
+    pub processor: String,
+    pub version: String,
+    pub stage: String,
+    pub topology: String,
+    /// UTC ISO-8601 with milliseconds.
+    pub processed_at: String,
+    pub status: String,
+    pub source_topic: String,
+    pub source_partition: i32,
+    pub source_offset: i64,
+}
+
+/// The lineage carried by an event from ingestion to every output.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Lineage {
+    /// Taken from the input (header `cx.lineage.token`, else
+    /// `detail.metadata.CorrelationId`) or generated at ingestion.
+    pub token: String,
+    /// Hops of earlier stages (e.g. the ingest hop of a repartitioned event).
+    pub hops: Vec<Hop>,
+    /// Field paths the masking operator changed (`"ani"`, `"attributes.email"`…).
+    pub masked_fields: Vec<String>,
+}
+
+/// What decode noticed about an event that is not an error: counted in
+/// metrics, never attached to outputs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DecodeNotes {
+    /// Common optional fields that were absent (static names, no values).
+    pub missing_optional: Vec<&'static str>,
+    /// `detail.version` was newer than any version this build knows.
+    pub newer_version: bool,
+    /// Enum fields whose value is not in the known set (kept as is).
+    pub unknown_enum_values: Vec<&'static str>,
+    /// Names of the upcast steps that changed something.
+    pub upcast_steps: Vec<&'static str>,
+}
+
+/// A decoded, validated event in canonical form.
+///
+/// PII is still present until the mask operator has run on it; only the
+/// runtime's in-memory buffers ever hold an unmasked `Event`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    /// The EventBridge envelope `id` when there was one, else a deterministic
+    /// id derived from the content fingerprint (`"fp-<32 hex>"`).
+    pub event_id: String,
+    /// The conversation id.
+    pub interaction_id: String,
+    pub kind: EventKind,
+    /// Event time, epoch milliseconds UTC.
+    pub event_time_ms: i64,
+    /// `detail.version` as given (e.g. `"2"`).
+    pub source_version: String,
+    pub media_type: Option<String>,
+    pub direction: Option<String>,
+    pub participant_id: Option<String>,
+    pub session_id: Option<String>,
+    pub queue_id: Option<String>,
+    pub user_id: Option<String>,
+    /// The kind's own known fields, snake_case names, values as received
+    /// (after upcasting). PII fields live here until masked.
+    pub fields: Map<String, Value>,
+    /// Fields this build does not know, original names, never dropped.
+    pub extras: Map<String, Value>,
+    /// Content fingerprint: topic name plus canonical `eventBody`.
+    pub content_fp: Fingerprint,
+    /// Fingerprint of the envelope id, when there was one.
+    pub id_fp: Option<Fingerprint>,
+    pub lineage: Lineage,
+    /// Where this event's record was read (the input or the repartition topic).
+    pub source: SourceRef,
+    /// Byte range of this event's own JSON object within the record value
+    /// (`DecodeInput::value`): the whole value for a single-event record, one
+    /// object's bytes for a multi-event record. The runtime forwards exactly
+    /// these bytes when the event must be repartitioned.
+    pub raw: std::ops::Range<usize>,
+    /// Kafka timestamp of the input record (epoch ms), for latency metrics.
+    pub record_timestamp_ms: Option<i64>,
+    pub notes: DecodeNotes,
+    /// Runtime handle; see [`Ticket`].
+    pub ticket: Ticket,
+}
+
+/// Formats epoch milliseconds as UTC ISO-8601 with milliseconds
+/// (`2022-04-06T09:30:44.949Z`). Out-of-range values are clamped to the
+/// representable range rather than panicking.
+pub fn format_iso_ms(ms: i64) -> String {
+    use time::OffsetDateTime;
+    let nanos = i128::from(ms) * 1_000_000;
+    let dt = OffsetDateTime::from_unix_timestamp_nanos(nanos).unwrap_or(if ms < 0 {
+        OffsetDateTime::UNIX_EPOCH
+    } else {
+        time::macros::datetime!(9999-12-31 23:59:59.999 UTC)
+    });
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        dt.year(),
+        u8::from(dt.month()),
+        dt.day(),
+        dt.hour(),
+        dt.minute(),
+        dt.second(),
+        dt.millisecond()
+    )
+}
+
+/// Current wall-clock time as epoch milliseconds.
+pub fn now_ms() -> i64 {
+    let nanos = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
+    i64::try_from(nanos / 1_000_000).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_round_trip_through_their_suffix() {
+        for k in EventKind::ALL {
+            assert_eq!(EventKind::from_suffix(k.as_str()), Some(k));
+        }
+        assert_eq!(EventKind::from_suffix("acd.middle"), None);
+    }
+
+    #[test]
+    fn iso_formatting_has_millisecond_precision() {
+        assert_eq!(format_iso_ms(1_649_237_444_949), "2022-04-06T09:30:44.949Z");
+        assert_eq!(format_iso_ms(0), "1970-01-01T00:00:00.000Z");
+    }
+}

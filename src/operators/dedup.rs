@@ -1,0 +1,387 @@
+//! Duplicate suppression for re-delivered events.
+//!
+//! A Genesys Cloud CX event can reach bronze more than once:
+//!
+//! * the **same envelope** is re-delivered (EventBridge retries for up to
+//!   24 h, Kafka producers retry, the connector replays): the envelope id
+//!   repeats, so the event is a [`Verdict::DuplicateId`];
+//! * the **same content** is re-published with a fresh envelope id: the id
+//!   is new but the content fingerprint (topic + canonical `eventBody`, see
+//!   [`crate::model::Event::content_fp`]) repeats, so the event is a
+//!   [`Verdict::DuplicateContent`].
+//!
+//! [`Dedup`] keeps only 128-bit [`Fingerprint`]s — never payloads — in a
+//! bounded TTL cache ([`moka::sync::Cache`]):
+//!
+//! * **TTL** (default 24 h, the EventBridge retry horizon) counted from the
+//!   moment a fingerprint was inserted. A duplicate does not refresh it. The
+//!   TTL is measured by moka's own monotonic clock; this is the only clock
+//!   the operator reads, and it never drives a verdict other than "this
+//!   fingerprint has expired".
+//! * **Capacity** (`max_keys`, default 1 000 000 fingerprints). The cache uses
+//!   moka's LRU policy, and since lookups use `contains_key` (which does not
+//!   count as an access), that is effectively *oldest-inserted first*: a
+//!   brand-new fingerprint is always admitted (moka's default TinyLFU policy
+//!   could reject it, which is the wrong trade-off for dedup, where the most
+//!   recent keys are the most likely to repeat). Every size-based eviction is
+//!   counted ([`Dedup::evictions`]); TTL expiries are not. Evictions happen
+//!   during moka's housekeeping, so [`Dedup::entry_count`] can exceed
+//!   `max_keys` briefly between two maintenance runs.
+//!
+//! Envelope-id and content fingerprints share one key space. They hash
+//! different inputs (the id string vs. topic + body), so a cross collision is
+//! as unlikely as any other 128-bit collision.
+//!
+//! State is the set of live fingerprints and nothing else: a snapshot is
+//! [`Dedup::iter_keys`], a restore is [`Dedup::insert_known`] for each key
+//! (restored keys get a fresh TTL — erring on the side of remembering).
+//!
+//! Cost per [`Dedup::check`]: one or two concurrent-hash-map lookups and, for
+//! a new event, one or two inserts (amortised housekeeping included). No
+//! allocation beyond moka's own per-entry node.
+
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use moka::notification::RemovalCause;
+use moka::policy::EvictionPolicy;
+use moka::sync::Cache;
+
+use crate::model::Fingerprint;
+
+/// moka panics on a TTL longer than 1000 years; configuration values are
+/// clamped to this (effectively "forever").
+const MAX_TTL: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// Settings of the dedup operator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DedupSettings {
+    /// How long a fingerprint is remembered after it was first seen.
+    pub ttl: Duration,
+    /// Maximum number of fingerprints held (each event holds one or two).
+    pub max_keys: u64,
+}
+
+impl Default for DedupSettings {
+    fn default() -> Self {
+        DedupSettings {
+            ttl: Duration::from_secs(24 * 3600),
+            max_keys: 1_000_000,
+        }
+    }
+}
+
+/// The outcome of [`Dedup::check`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Verdict {
+    /// Neither fingerprint was known: forward the event.
+    New,
+    /// The envelope id was already seen: a re-delivery of the same envelope.
+    DuplicateId,
+    /// The envelope id is new (or absent) but the content was already seen:
+    /// a re-publish under a fresh id.
+    DuplicateContent,
+}
+
+impl Verdict {
+    /// True for both duplicate verdicts.
+    pub fn is_duplicate(self) -> bool {
+        !matches!(self, Verdict::New)
+    }
+
+    /// Stable lower-case label for metrics and logs.
+    pub fn code(self) -> &'static str {
+        match self {
+            Verdict::New => "new",
+            Verdict::DuplicateId => "duplicate_id",
+            Verdict::DuplicateContent => "duplicate_content",
+        }
+    }
+}
+
+/// Hasher for fingerprint keys. Fingerprints are already uniformly
+/// distributed 128-bit hashes, so SipHash over them buys nothing; the two
+/// halves are mixed with a per-instance random seed (so bucket placement
+/// differs between processes) and a multiply–xorshift finaliser.
+#[derive(Clone)]
+struct FpHashBuilder {
+    seed: u64,
+}
+
+impl FpHashBuilder {
+    fn new() -> Self {
+        FpHashBuilder {
+            seed: rand::random::<u64>() | 1,
+        }
+    }
+}
+
+impl BuildHasher for FpHashBuilder {
+    type Hasher = FpHasher;
+    fn build_hasher(&self) -> FpHasher {
+        FpHasher { state: self.seed }
+    }
+}
+
+struct FpHasher {
+    state: u64,
+}
+
+impl FpHasher {
+    #[inline]
+    fn mix(&mut self, v: u64) {
+        let x = (self.state ^ v).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.state = x ^ (x >> 29);
+    }
+}
+
+impl Hasher for FpHasher {
+    #[inline]
+    fn finish(&self) -> u64 {
+        let x = self.state.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        x ^ (x >> 32)
+    }
+
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        // Only reached for non-u128 keys (never, here); still correct.
+        for chunk in bytes.chunks(8) {
+            let mut buf = [0u8; 8];
+            buf[..chunk.len()].copy_from_slice(chunk);
+            self.mix(u64::from_le_bytes(buf));
+        }
+    }
+
+    #[inline]
+    fn write_u128(&mut self, v: u128) {
+        self.mix(v as u64);
+        self.mix((v >> 64) as u64);
+    }
+}
+
+/// Per-partition duplicate filter over envelope-id and content fingerprints.
+pub struct Dedup {
+    cache: Cache<Fingerprint, (), FpHashBuilder>,
+    evictions: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for Dedup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dedup")
+            .field("entries", &self.cache.entry_count())
+            .field("evictions", &self.evictions())
+            .finish()
+    }
+}
+
+impl Dedup {
+    /// Creates an empty filter.
+    pub fn new(settings: &DedupSettings) -> Dedup {
+        let evictions = Arc::new(AtomicU64::new(0));
+        let counter = Arc::clone(&evictions);
+        let cache = Cache::builder()
+            .max_capacity(settings.max_keys)
+            .time_to_live(settings.ttl.min(MAX_TTL))
+            .eviction_policy(EvictionPolicy::lru())
+            .eviction_listener(move |_key, _value, cause| {
+                if cause == RemovalCause::Size {
+                    counter.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+            .build_with_hasher(FpHashBuilder::new());
+        Dedup { cache, evictions }
+    }
+
+    /// Classifies an event by its content fingerprint and (when the envelope
+    /// had one) its envelope-id fingerprint. The id is checked first. On
+    /// [`Verdict::New`] both fingerprints are inserted, so the next delivery
+    /// of either is a duplicate; duplicates insert nothing and do not extend
+    /// the TTL of what they matched.
+    pub fn check(&self, content_fp: Fingerprint, id_fp: Option<Fingerprint>) -> Verdict {
+        if let Some(id) = id_fp {
+            if self.cache.contains_key(&id) {
+                return Verdict::DuplicateId;
+            }
+        }
+        if self.cache.contains_key(&content_fp) {
+            return Verdict::DuplicateContent;
+        }
+        self.cache.insert(content_fp, ());
+        if let Some(id) = id_fp {
+            if id != content_fp {
+                self.cache.insert(id, ());
+            }
+        }
+        Verdict::New
+    }
+
+    /// True if the fingerprint is known and not expired.
+    pub fn contains(&self, fp: Fingerprint) -> bool {
+        self.cache.contains_key(&fp)
+    }
+
+    /// Marks a fingerprint as seen without classifying anything (state
+    /// restore). The fingerprint gets a full TTL from now.
+    pub fn insert_known(&self, fp: Fingerprint) {
+        self.cache.insert(fp, ());
+    }
+
+    /// Number of fingerprints held, after running moka's pending maintenance
+    /// (so pending evictions and expiries are applied first).
+    pub fn entry_count(&self) -> u64 {
+        self.cache.run_pending_tasks();
+        self.cache.entry_count()
+    }
+
+    /// Fingerprints evicted because of the capacity bound (not TTL expiry)
+    /// since this instance was created.
+    pub fn evictions(&self) -> u64 {
+        self.evictions.load(Ordering::Relaxed)
+    }
+
+    /// Every live fingerprint, in no particular order (snapshots). Expired
+    /// entries not yet purged are skipped.
+    pub fn iter_keys(&self) -> impl Iterator<Item = Fingerprint> + '_ {
+        self.cache.iter().map(|(k, ())| *k)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+    use std::thread::sleep;
+
+    fn dedup(ttl: Duration, max_keys: u64) -> Dedup {
+        Dedup::new(&DedupSettings { ttl, max_keys })
+    }
+
+    #[test]
+    fn default_settings() {
+        let s = DedupSettings::default();
+        assert_eq!(s.ttl, Duration::from_secs(86_400));
+        assert_eq!(s.max_keys, 1_000_000);
+    }
+
+    #[test]
+    fn new_then_duplicate_by_id() {
+        let d = Dedup::new(&DedupSettings::default());
+        assert_eq!(d.check(1, Some(100)), Verdict::New);
+        assert!(d.contains(1));
+        assert!(d.contains(100));
+        assert_eq!(d.check(1, Some(100)), Verdict::DuplicateId);
+        // Same envelope id, different content (should not happen, but the id
+        // wins): still a duplicate by id.
+        assert_eq!(d.check(2, Some(100)), Verdict::DuplicateId);
+        assert!(!d.contains(2), "duplicates insert nothing");
+        assert_eq!(d.entry_count(), 2);
+    }
+
+    #[test]
+    fn duplicate_by_content_under_a_new_id() {
+        let d = Dedup::new(&DedupSettings::default());
+        assert_eq!(d.check(7, Some(700)), Verdict::New);
+        assert_eq!(d.check(7, Some(701)), Verdict::DuplicateContent);
+        assert_eq!(d.check(7, None), Verdict::DuplicateContent);
+        assert!(!d.contains(701));
+        assert_eq!(d.check(8, None), Verdict::New);
+        assert_eq!(d.check(8, None), Verdict::DuplicateContent);
+        assert_eq!(d.check(9, Some(701)), Verdict::New);
+        assert!(Verdict::DuplicateContent.is_duplicate());
+        assert!(!Verdict::New.is_duplicate());
+        assert_eq!(Verdict::DuplicateId.code(), "duplicate_id");
+    }
+
+    #[test]
+    fn id_equal_to_content_fp_is_stored_once() {
+        let d = Dedup::new(&DedupSettings::default());
+        assert_eq!(d.check(5, Some(5)), Verdict::New);
+        assert_eq!(d.entry_count(), 1);
+        assert_eq!(d.check(5, Some(5)), Verdict::DuplicateId);
+    }
+
+    #[test]
+    fn fingerprints_expire_after_the_ttl() {
+        let d = dedup(Duration::from_millis(100), 1_000);
+        assert_eq!(d.check(1, Some(2)), Verdict::New);
+        assert_eq!(d.check(1, Some(2)), Verdict::DuplicateId);
+        sleep(Duration::from_millis(250));
+        assert!(!d.contains(1));
+        assert!(!d.contains(2));
+        assert_eq!(d.check(1, Some(2)), Verdict::New);
+        // Expiry is not a size eviction.
+        assert_eq!(d.evictions(), 0);
+    }
+
+    #[test]
+    fn duplicates_do_not_refresh_the_ttl() {
+        let d = dedup(Duration::from_millis(200), 1_000);
+        assert_eq!(d.check(1, None), Verdict::New);
+        sleep(Duration::from_millis(120));
+        assert_eq!(d.check(1, None), Verdict::DuplicateContent);
+        sleep(Duration::from_millis(120));
+        assert!(!d.contains(1), "TTL counts from the first insert");
+    }
+
+    #[test]
+    fn capacity_evictions_are_counted_oldest_first() {
+        let d = dedup(Duration::from_secs(3600), 100);
+        for fp in 0..300u128 {
+            assert_eq!(d.check(fp, None), Verdict::New);
+        }
+        assert_eq!(d.entry_count(), 100);
+        assert_eq!(d.evictions(), 200);
+        // LRU by insertion: the newest keys survive, and every new key was
+        // admitted.
+        assert!(d.contains(299));
+        assert!(d.contains(200));
+        assert!(!d.contains(0));
+        assert!(!d.contains(199));
+    }
+
+    #[test]
+    fn insert_known_restores_state() {
+        let d = Dedup::new(&DedupSettings::default());
+        d.insert_known(42);
+        d.insert_known(43);
+        assert!(d.contains(42));
+        assert_eq!(d.check(42, Some(1)), Verdict::DuplicateContent);
+        assert_eq!(d.check(0, Some(43)), Verdict::DuplicateId);
+        assert_eq!(d.entry_count(), 2);
+    }
+
+    #[test]
+    fn snapshot_round_trip_through_iter_keys() {
+        let a = Dedup::new(&DedupSettings::default());
+        for i in 0..50u128 {
+            a.check(i, Some(i + 1_000));
+        }
+        a.run_pending();
+        let keys: HashSet<Fingerprint> = a.iter_keys().collect();
+        assert_eq!(keys.len(), 100);
+        let b = Dedup::new(&DedupSettings::default());
+        for k in &keys {
+            b.insert_known(*k);
+        }
+        assert_eq!(b.entry_count(), 100);
+        for i in 0..50u128 {
+            assert_eq!(b.check(i, Some(i + 1_000)), Verdict::DuplicateId);
+            assert_eq!(b.check(i, Some(i + 5_000)), Verdict::DuplicateContent);
+        }
+    }
+
+    #[test]
+    fn huge_ttl_is_clamped_not_a_panic() {
+        let d = dedup(Duration::MAX, 10);
+        assert_eq!(d.check(1, None), Verdict::New);
+        assert_eq!(d.check(1, None), Verdict::DuplicateContent);
+    }
+
+    impl Dedup {
+        fn run_pending(&self) {
+            self.cache.run_pending_tasks();
+        }
+    }
+}

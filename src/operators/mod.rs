@@ -1,0 +1,18 @@
+//! Operators: small units with no Kafka dependency, each unit-tested beside
+//! its code. The chain order is fixed by [`crate::config`]:
+//!
+//! | operator | what it does | state |
+//! |---|---|---|
+//! | [`decode`] + [`upcast`] | split a record into events, parse, validate, bring to the canonical version | none |
+//! | filter (in [`crate::pipeline`]) | keep the configured media types | none |
+//! | [`dedup`] | drop re-deliveries by envelope id or content fingerprint | TTL cache per partition |
+//! | [`reorder`] | event-time watermark; per-interaction order; late routing | buffer per partition |
+//! | [`mask`] | keyed PII tokens, redaction, free-text scanning | none |
+//! | [`lineage`] | lineage hop, silver/late encoding | none |
+
+pub mod decode;
+pub mod dedup;
+pub mod lineage;
+pub mod mask;
+pub mod reorder;
+pub mod upcast;

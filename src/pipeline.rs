@@ -1,0 +1,489 @@
+//! The operator chain, without Kafka: decode → filter → dedup → reorder →
+//! mask → lineage → encode.
+//!
+//! [`Pipeline`] holds what is shared by every partition (the plan, the masker,
+//! metrics); a [`Task`] holds one partition's state (dedup fingerprints,
+//! reorder buffer). The runtime feeds records in and turns each [`Output`]
+//! into a produce (or, for [`Output::Done`], into an immediate release of the
+//! input record's hold). The same code runs in `run`, `demo`, the tests and
+//! the benchmarks.
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::config::Plan;
+use crate::metrics::Metrics;
+use crate::model::{format_iso_ms, now_ms, Event, Hop, SourceRef, Ticket};
+use crate::operators::decode::{decode_record, DecodeInput, Decoded};
+use crate::operators::dedup::{Dedup, Verdict};
+use crate::operators::lineage::{self, LateInfo, Stamper};
+use crate::operators::mask::Masker;
+use crate::operators::reorder::{Release, Reorder};
+use crate::partition::partition_for;
+use crate::secret::MaskingKey;
+
+/// Which topic a record was read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The bronze input topic.
+    Input,
+    /// The internal repartition topic (events already counted at ingest).
+    Repartition,
+}
+
+/// One Kafka record as the pipeline sees it.
+#[derive(Debug)]
+pub struct RecordIn<'a> {
+    pub value: &'a [u8],
+    pub source: SourceRef,
+    pub role: Role,
+    /// Header `cx.lineage.token`.
+    pub header_token: Option<&'a str>,
+    /// Header `cx.lineage.hops` (JSON array), set on repartitioned records.
+    pub header_hops: Option<&'a [u8]>,
+    pub record_timestamp_ms: Option<i64>,
+    pub ticket: Ticket,
+}
+
+/// An encoded silver or late record.
+#[derive(Debug)]
+pub struct Encoded {
+    /// Kafka key: the interaction id.
+    pub key: String,
+    pub value: Vec<u8>,
+    pub lineage_token: String,
+    /// Late reason code (late records only).
+    pub late_reason: Option<&'static str>,
+    pub ticket: Ticket,
+}
+
+/// A rejected unit: the runtime sends the original bytes to the dead-letter
+/// topic with `cx.error.*` and `cx.source.*` headers.
+#[derive(Debug)]
+pub struct DeadLetterOut {
+    pub class: &'static str,
+    /// Never quotes field values.
+    pub message: String,
+    pub stage: &'static str,
+    /// The rejected bytes within the record value.
+    pub range: Range<usize>,
+    pub lineage_token: Option<String>,
+    pub ticket: Ticket,
+}
+
+/// An event whose record is not on its interaction's partition: the runtime
+/// produces its raw bytes to the repartition topic, partition `home`.
+#[derive(Debug)]
+pub struct ForwardOut {
+    pub home: i32,
+    pub key: String,
+    pub range: Range<usize>,
+    pub lineage_token: String,
+    pub hops: Vec<Hop>,
+    pub ticket: Ticket,
+}
+
+/// What the chain asks the runtime to do.
+#[derive(Debug)]
+pub enum Output {
+    Silver(Encoded),
+    Late(Encoded),
+    DeadLetter(DeadLetterOut),
+    Forward(ForwardOut),
+    /// Dropped (duplicate or filtered): nothing to produce, release the hold.
+    Done {
+        ticket: Ticket,
+    },
+}
+
+impl Output {
+    pub fn ticket(&self) -> Ticket {
+        match self {
+            Output::Silver(e) | Output::Late(e) => e.ticket,
+            Output::DeadLetter(d) => d.ticket,
+            Output::Forward(f) => f.ticket,
+            Output::Done { ticket } => *ticket,
+        }
+    }
+}
+
+/// Progress of one upstream input partition, as its last watermark marker
+/// on the repartition topic told it.
+#[derive(Debug, Clone, Copy)]
+struct Upstream {
+    event_time_ms: i64,
+    idle: bool,
+    received: Instant,
+}
+
+/// One partition's state.
+#[derive(Debug)]
+pub struct Task {
+    pub partition: i32,
+    /// Partitions of the input (and repartition) topic.
+    partitions: i32,
+    dedup: Option<Dedup>,
+    reorder: Option<Reorder<Event>>,
+    released: Vec<Release<Event>>,
+    last_forced: u64,
+    last_idle: u64,
+    /// Greatest event time read from this partition of the input topic: the
+    /// progress this partition announces to the others (markers).
+    input_max: Option<i64>,
+    /// When the last input record of this partition was read.
+    last_input: Option<Instant>,
+    /// Progress of the other input partitions, from their markers.
+    upstream: HashMap<i32, Upstream>,
+    started: Instant,
+}
+
+impl Task {
+    /// Greatest event time read from this input partition, and whether the
+    /// partition has been quiet for `idle` (for the markers it sends).
+    pub fn progress(&self, now: Instant, idle: Duration) -> Option<(i64, bool)> {
+        let quiet = self
+            .last_input
+            .is_none_or(|t| now.saturating_duration_since(t) >= idle);
+        self.input_max.map(|m| (m, quiet))
+    }
+
+    /// Events held in the reorder buffer.
+    pub fn buffered(&self) -> usize {
+        self.reorder.as_ref().map_or(0, |r| r.buffered())
+    }
+
+    pub fn dedup_keys(&self) -> u64 {
+        self.dedup.as_ref().map_or(0, |d| d.entry_count())
+    }
+
+    pub fn dedup_evictions(&self) -> u64 {
+        self.dedup.as_ref().map_or(0, |d| d.evictions())
+    }
+}
+
+/// The shared part of the chain.
+#[derive(Debug)]
+pub struct Pipeline {
+    plan: Arc<Plan>,
+    masker: Masker,
+    stamper: Stamper,
+    metrics: Arc<Metrics>,
+}
+
+impl Pipeline {
+    pub fn new(plan: Arc<Plan>, key: &MaskingKey, metrics: Arc<Metrics>) -> Self {
+        Self {
+            masker: Masker::new(key.bytes(), plan.mask.clone()),
+            stamper: Stamper::new(&plan.name),
+            plan,
+            metrics,
+        }
+    }
+
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// A fresh task for `partition` of an input with `partitions` partitions.
+    pub fn new_task(&self, partition: i32, partitions: i32) -> Task {
+        Task {
+            partition,
+            partitions,
+            dedup: self.plan.dedup.as_ref().map(Dedup::new),
+            reorder: self.plan.reorder.as_ref().map(Reorder::new),
+            released: Vec::new(),
+            last_forced: 0,
+            last_idle: 0,
+            input_max: None,
+            last_input: None,
+            upstream: HashMap::new(),
+            started: Instant::now(),
+        }
+    }
+
+    /// How long a marker keeps constraining the watermark, and how long a
+    /// new task waits for markers from upstreams it has not heard of.
+    pub fn marker_staleness(&self) -> Duration {
+        self.plan
+            .reorder
+            .as_ref()
+            .map_or(Duration::from_secs(4), |r| {
+                (r.idle_timeout * 2).max(Duration::from_secs(1))
+            })
+    }
+
+    /// A watermark marker read from the repartition topic: input partition
+    /// `from` has read events up to `event_time_ms` (or is idle).
+    pub fn on_marker(
+        &self,
+        task: &mut Task,
+        from: i32,
+        event_time_ms: i64,
+        idle: bool,
+        now: Instant,
+        out: &mut Vec<Output>,
+    ) {
+        let u = task.upstream.entry(from).or_insert(Upstream {
+            event_time_ms,
+            idle,
+            received: now,
+        });
+        u.event_time_ms = u.event_time_ms.max(event_time_ms);
+        u.idle = idle;
+        u.received = now;
+        self.apply_upstream(task, now, out);
+    }
+
+    /// The lowest progress among the other input partitions that may still
+    /// forward events here. Idle or silent (stale) upstreams do not hold the
+    /// watermark; one not heard from yet holds it for a short grace period.
+    fn upstream_cap(&self, task: &Task, partitions: i32, now: Instant) -> Option<i64> {
+        let stale = self.marker_staleness();
+        let mut cap: Option<i64> = None;
+        for q in (0..partitions).filter(|q| *q != task.partition) {
+            let bound = match task.upstream.get(&q) {
+                Some(u) if !u.idle && now.saturating_duration_since(u.received) < stale => {
+                    u.event_time_ms
+                }
+                Some(_) => continue,
+                None if now.saturating_duration_since(task.started) < stale => i64::MIN,
+                None => continue,
+            };
+            cap = Some(cap.map_or(bound, |c: i64| c.min(bound)));
+        }
+        cap
+    }
+
+    fn apply_upstream(&self, task: &mut Task, now: Instant, out: &mut Vec<Output>) {
+        let cap = self.upstream_cap(task, task.partitions, now);
+        if let Some(r) = task.reorder.as_mut() {
+            r.set_upstream_watermark(cap, &mut task.released);
+            self.drain(task, out);
+        }
+    }
+
+    /// Decodes one record and routes each of its events: to `task` (the
+    /// record's own partition) when that is the interaction's partition,
+    /// else to the repartition topic. Returns the number of
+    /// accounting units the record held; each ends in exactly one output.
+    pub fn ingest(
+        &self,
+        rec: &RecordIn<'_>,
+        task: &mut Task,
+        now: Instant,
+        out: &mut Vec<Output>,
+    ) -> usize {
+        let mut decoded = Vec::new();
+        decode_record(
+            &DecodeInput {
+                value: rec.value,
+                source: rec.source.clone(),
+                header_lineage_token: rec.header_token,
+                record_timestamp_ms: rec.record_timestamp_ms,
+                ticket: rec.ticket,
+            },
+            &mut decoded,
+        );
+        let units = decoded.len();
+        let counted = rec.role == Role::Input;
+        if counted {
+            self.metrics.events_in.inc_by(units as u64);
+            task.last_input = Some(now);
+        }
+        let partitions = task.partitions;
+        let earlier_hops: Vec<Hop> = match rec.header_hops {
+            Some(h) => serde_json::from_slice(h).unwrap_or_default(),
+            None => Vec::new(),
+        };
+        for d in decoded {
+            match d {
+                Decoded::Rejected(r) => out.push(Output::DeadLetter(DeadLetterOut {
+                    class: r.class.code(),
+                    message: r.message,
+                    stage: "decode",
+                    range: r.bytes,
+                    lineage_token: r.lineage_token,
+                    ticket: rec.ticket,
+                })),
+                Decoded::Event(mut ev) => {
+                    if counted {
+                        let t = ev.event_time_ms;
+                        task.input_max = Some(task.input_max.map_or(t, |m| m.max(t)));
+                        self.count_notes(&ev);
+                        if !self.passes_filter(&ev) {
+                            self.metrics.filtered.inc();
+                            out.push(Output::Done { ticket: rec.ticket });
+                            continue;
+                        }
+                    }
+                    let home = partition_for(ev.interaction_id.as_bytes(), partitions);
+                    if rec.role == Role::Input && home != rec.source.partition {
+                        self.metrics.repartitioned.inc();
+                        let hop = self.stamper.hop(
+                            lineage::STAGE_INGEST,
+                            lineage::STATUS_REPARTITIONED,
+                            &rec.source,
+                            now_ms(),
+                        );
+                        out.push(Output::Forward(ForwardOut {
+                            home,
+                            key: std::mem::take(&mut ev.interaction_id),
+                            range: ev.raw.clone(),
+                            lineage_token: std::mem::take(&mut ev.lineage.token),
+                            hops: vec![hop],
+                            ticket: rec.ticket,
+                        }));
+                        continue;
+                    }
+                    if !earlier_hops.is_empty() {
+                        ev.lineage.hops = earlier_hops.clone();
+                    }
+                    self.process(task, *ev, now, out);
+                }
+            }
+        }
+        units
+    }
+
+    fn passes_filter(&self, ev: &Event) -> bool {
+        match (&self.plan.media_filter, &ev.media_type) {
+            (Some(keep), Some(m)) => keep.iter().any(|k| k.eq_ignore_ascii_case(m)),
+            _ => true,
+        }
+    }
+
+    fn count_notes(&self, ev: &Event) {
+        let m = &self.metrics;
+        for f in &ev.notes.missing_optional {
+            m.missing_optional.with_label_values(&[f]).inc();
+        }
+        for f in &ev.notes.unknown_enum_values {
+            m.unknown_enum.with_label_values(&[f]).inc();
+        }
+        for s in &ev.notes.upcast_steps {
+            m.upcast_steps.with_label_values(&[s]).inc();
+        }
+        if ev.notes.newer_version {
+            m.newer_version.inc();
+        }
+    }
+
+    /// Dedup, then reorder; released events are masked and encoded.
+    fn process(&self, task: &mut Task, ev: Event, now: Instant, out: &mut Vec<Output>) {
+        if let Some(dedup) = &task.dedup {
+            let label = match dedup.check(ev.content_fp, ev.id_fp) {
+                Verdict::New => None,
+                Verdict::DuplicateId => Some("id"),
+                Verdict::DuplicateContent => Some("content"),
+            };
+            if let Some(label) = label {
+                self.metrics.duplicates.with_label_values(&[label]).inc();
+                out.push(Output::Done { ticket: ev.ticket });
+                return;
+            }
+        }
+        match task.reorder.as_mut() {
+            Some(r) => {
+                r.push(ev, now, &mut task.released);
+                self.drain(task, out);
+            }
+            None => out.push(self.emit(Release::InOrder(ev))),
+        }
+    }
+
+    /// Processing-time housekeeping: idle partitions and ended interactions.
+    pub fn tick(&self, task: &mut Task, now: Instant, out: &mut Vec<Output>) {
+        self.apply_upstream(task, now, out);
+        if let Some(r) = task.reorder.as_mut() {
+            r.tick(now, &mut task.released);
+            self.drain(task, out);
+        }
+    }
+
+    /// Releases everything a task buffers (revoke, shutdown).
+    pub fn flush(&self, task: &mut Task, out: &mut Vec<Output>) {
+        if let Some(r) = task.reorder.as_mut() {
+            r.flush(&mut task.released);
+            self.drain(task, out);
+        }
+    }
+
+    fn drain(&self, task: &mut Task, out: &mut Vec<Output>) {
+        let mut released = std::mem::take(&mut task.released);
+        for rel in released.drain(..) {
+            out.push(self.emit(rel));
+        }
+        task.released = released;
+        if let Some(r) = &task.reorder {
+            let s = r.stats();
+            self.metrics
+                .reorder_forced_releases
+                .inc_by(s.forced_releases.saturating_sub(task.last_forced));
+            self.metrics
+                .reorder_idle_flushes
+                .inc_by(s.idle_flushes.saturating_sub(task.last_idle));
+            task.last_forced = s.forced_releases;
+            task.last_idle = s.idle_flushes;
+        }
+    }
+
+    /// Mask, stamp and encode one released event.
+    fn emit(&self, rel: Release<Event>) -> Output {
+        let (mut ev, late) = match rel {
+            Release::InOrder(ev) => (ev, None),
+            Release::Late {
+                item,
+                reason,
+                watermark_ms,
+                last_emitted_ms,
+            } => (
+                item,
+                Some(LateInfo {
+                    reason: reason.code(),
+                    watermark: Some(format_iso_ms(watermark_ms)),
+                    last_emitted_event_time: last_emitted_ms.map(format_iso_ms),
+                }),
+            ),
+        };
+        self.masker.mask_event(&mut ev);
+        let status = if late.is_some() {
+            lineage::STATUS_LATE
+        } else {
+            lineage::STATUS_OK
+        };
+        let hop = self
+            .stamper
+            .hop(lineage::STAGE_SILVER, status, &ev.source, now_ms());
+        let ticket = ev.ticket;
+        match lineage::encode(&mut ev, hop, late.as_ref()) {
+            Ok(value) => {
+                let enc = Encoded {
+                    key: std::mem::take(&mut ev.interaction_id),
+                    value,
+                    lineage_token: std::mem::take(&mut ev.lineage.token),
+                    late_reason: late.as_ref().map(|l| l.reason),
+                    ticket,
+                };
+                if late.is_some() {
+                    Output::Late(enc)
+                } else {
+                    Output::Silver(enc)
+                }
+            }
+            Err(_) => Output::DeadLetter(DeadLetterOut {
+                class: "internal_error",
+                message: "the silver record could not be encoded".into(),
+                stage: "encode",
+                range: 0..0,
+                lineage_token: Some(ev.lineage.token.clone()),
+                ticket,
+            }),
+        }
+    }
+}

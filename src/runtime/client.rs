@@ -1,0 +1,144 @@
+//! Kafka client settings and topic administration.
+
+use std::time::Duration;
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::types::RDKafkaErrorCode;
+
+use super::RuntimeError;
+use crate::config::Plan;
+
+/// Where to connect and how.
+#[derive(Debug, Clone)]
+pub struct ClientSettings {
+    pub brokers: String,
+    /// Pass-through settings: the topology's `[kafka]` table, then `-X`
+    /// overrides (later wins).
+    pub extra: Vec<(String, String)>,
+}
+
+impl ClientSettings {
+    pub fn new(brokers: &str, plan: &Plan, overrides: &[(String, String)]) -> Self {
+        let mut extra: Vec<(String, String)> = plan
+            .kafka
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        extra.extend(overrides.iter().cloned());
+        Self {
+            brokers: brokers.to_string(),
+            extra,
+        }
+    }
+
+    /// Base config: brokers plus pass-through settings.
+    pub fn base(&self) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", &self.brokers);
+        c.set("client.id", "cxstream");
+        for (k, v) in &self.extra {
+            c.set(k, v);
+        }
+        c
+    }
+
+    /// `defaults` are applied first, so pass-through settings can override them.
+    pub fn with_defaults(&self, defaults: &[(&str, &str)]) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", &self.brokers);
+        c.set("client.id", "cxstream");
+        for (k, v) in defaults {
+            c.set(*k, *v);
+        }
+        for (k, v) in &self.extra {
+            c.set(k, v);
+        }
+        c
+    }
+}
+
+/// Partition count of a topic, `None` if it does not exist.
+pub fn partition_count(
+    settings: &ClientSettings,
+    topic: &str,
+    timeout: Duration,
+) -> Result<Option<i32>, RuntimeError> {
+    let consumer: BaseConsumer = settings
+        .with_defaults(&[("allow.auto.create.topics", "false")])
+        .create()
+        .map_err(RuntimeError::client("metadata client"))?;
+    let md = consumer
+        .fetch_metadata(Some(topic), timeout)
+        .map_err(RuntimeError::broker("fetching topic metadata"))?;
+    let Some(t) = md.topics().iter().find(|t| t.name() == topic) else {
+        return Ok(None);
+    };
+    match t.error() {
+        None if !t.partitions().is_empty() => Ok(Some(t.partitions().len() as i32)),
+        _ => Ok(None),
+    }
+}
+
+/// Creates `topics` that are missing, with `partitions` partitions; returns
+/// once they exist. Topics that already exist are left as they are.
+pub async fn ensure_topics(
+    settings: &ClientSettings,
+    topics: &[&str],
+    partitions: i32,
+    replication: i32,
+) -> Result<(), RuntimeError> {
+    let admin: AdminClient<DefaultClientContext> = settings
+        .base()
+        .create()
+        .map_err(RuntimeError::client("admin client"))?;
+    let mut missing = Vec::new();
+    for t in topics {
+        if partition_count(settings, t, Duration::from_secs(10))?.is_none() {
+            missing.push(*t);
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let new: Vec<NewTopic<'_>> = missing
+        .iter()
+        .map(|t| NewTopic::new(t, partitions, TopicReplication::Fixed(replication)))
+        .collect();
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    let results = admin
+        .create_topics(new.iter(), &opts)
+        .await
+        .map_err(RuntimeError::broker("creating topics"))?;
+    for r in results {
+        match r {
+            Ok(name) => tracing::info!(topic = %name, partitions, "Created topic."),
+            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((name, code)) => {
+                return Err(RuntimeError::Broker {
+                    what: format!("creating topic {name}"),
+                    source: KafkaError::AdminOp(code),
+                })
+            }
+        }
+    }
+    // Wait until metadata shows them (brokers create asynchronously).
+    for _ in 0..100 {
+        let mut all = true;
+        for t in &missing {
+            if partition_count(settings, t, Duration::from_secs(5))?.is_none() {
+                all = false;
+            }
+        }
+        if all {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(RuntimeError::Setup(format!(
+        "topics {missing:?} were created but do not show in metadata after 10 s"
+    )))
+}

@@ -1,0 +1,1109 @@
+//! The processing loop: one group consumer on the input topic, one
+//! assign-only consumer on the repartition partitions of the same numbers, one
+//! idempotent producer for every output.
+//!
+//! All state lives in [`Core`] behind a mutex that the loop holds while it
+//! processes and that the rebalance callbacks take while they flush (they run
+//! inside `poll`, when the loop holds nothing). Delivery reports are queued by
+//! the producer context and applied by whoever holds the core.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use rdkafka::client::ClientContext;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
+use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+use rdkafka::statistics::Statistics;
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+
+use super::client::ClientSettings;
+use super::tracker::Trackers;
+use super::RuntimeError;
+use crate::config::Plan;
+use crate::http::Health;
+use crate::metrics::{Metrics, OUT_DEAD_LETTER, OUT_LATE, OUT_SILVER};
+use crate::model::{format_iso_ms, now_ms, SourceRef, Ticket};
+use crate::partition::partition_for;
+use crate::pipeline::{Output, Pipeline, RecordIn, Role, Task};
+
+/// Header names of the dead-letter and lineage contract.
+pub mod headers {
+    pub const LINEAGE_TOKEN: &str = "cx.lineage.token";
+    pub const LINEAGE_HOPS: &str = "cx.lineage.hops";
+    pub const LATE_REASON: &str = "cx.late.reason";
+    pub const ERROR_CLASS: &str = "cx.error.class";
+    pub const ERROR_MESSAGE: &str = "cx.error.message";
+    pub const ERROR_STAGE: &str = "cx.error.stage";
+    pub const SOURCE_TOPIC: &str = "cx.source.topic";
+    pub const SOURCE_PARTITION: &str = "cx.source.partition";
+    pub const SOURCE_OFFSET: &str = "cx.source.offset";
+    pub const FAILED_AT: &str = "cx.failed_at";
+    /// Marks a watermark marker on the repartition topic (not an event).
+    pub const MARKER: &str = "cx.marker";
+}
+
+/// Everything the loop needs to know about topics and limits.
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    pub plan: Arc<Plan>,
+    pub client: ClientSettings,
+    pub group_id: String,
+    /// Input partition count (= repartition partition count).
+    pub partitions: i32,
+    pub silver_partitions: i32,
+    pub late_partitions: i32,
+    pub dead_letter_partitions: i32,
+    /// Stop once no record has arrived for this long and nothing is
+    /// buffered or in flight (demo, tests, batch use).
+    pub exit_when_idle: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum AckKind {
+    Silver,
+    Late(&'static str),
+    DeadLetter(&'static str),
+    Forward,
+    Marker,
+}
+
+#[derive(Debug)]
+struct AckMeta {
+    ticket: Ticket,
+    kind: AckKind,
+}
+
+#[derive(Debug)]
+struct Ack {
+    meta: AckMeta,
+    error: Option<String>,
+}
+
+/// Producer context: queues delivery reports for the loop.
+#[derive(Debug, Default)]
+struct AckContext {
+    acks: Mutex<Vec<Ack>>,
+}
+
+impl ClientContext for AckContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::warn!(%error, reason, "Producer client error (librdkafka retries).");
+    }
+}
+
+impl ProducerContext for AckContext {
+    type DeliveryOpaque = Box<AckMeta>;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, meta: Box<AckMeta>) {
+        let error = result.as_ref().err().map(|(e, _)| e.to_string());
+        lock(&self.acks).push(Ack { meta: *meta, error });
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+type Producer_ = BaseProducer<AckContext>;
+
+/// Consumer context: owns the state so rebalance callbacks can flush it.
+struct GroupContext {
+    core: Mutex<Core>,
+    producer: Producer_,
+    side: BaseConsumer,
+    metrics: Arc<Metrics>,
+    input_topic: Arc<str>,
+    repartition_topic: Arc<str>,
+}
+
+impl ClientContext for GroupContext {
+    fn stats(&self, stats: Statistics) {
+        for (topic, t) in &stats.topics {
+            for (p, part) in &t.partitions {
+                if *p >= 0 && part.consumer_lag >= 0 {
+                    self.metrics
+                        .consumer_lag
+                        .with_label_values(&[topic, &p.to_string()])
+                        .set(part.consumer_lag);
+                }
+            }
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::warn!(%error, reason, "Consumer client error (librdkafka retries).");
+    }
+}
+
+impl ConsumerContext for GroupContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(tpl) = rebalance {
+            let parts: Vec<i32> = tpl
+                .elements()
+                .iter()
+                .filter(|e| e.topic() == &*self.input_topic)
+                .map(|e| e.partition())
+                .collect();
+            let lost = consumer.assignment_lost();
+            self.metrics
+                .rebalances
+                .with_label_values(&[if lost { "lost" } else { "revoke" }])
+                .inc();
+            self.revoke(consumer, &parts, lost);
+        }
+    }
+
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(tpl) => {
+                self.metrics.rebalances.with_label_values(&["assign"]).inc();
+                let mut core = lock(&self.core);
+                for e in tpl.elements() {
+                    if e.topic() == &*self.input_topic {
+                        core.assign(e.partition(), self.input_topic.clone());
+                    }
+                }
+                self.metrics
+                    .assigned_partitions
+                    .set(core.tasks.len() as i64);
+                tracing::info!(
+                    partitions = ?core.tasks.keys().collect::<Vec<_>>(),
+                    "Partitions assigned."
+                );
+            }
+            Rebalance::Revoke(_) => {}
+            Rebalance::Error(e) => tracing::warn!(error = %e, "Rebalance error."),
+        }
+    }
+
+    fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
+        if let Err(e) = result {
+            self.metrics.commit_errors.inc();
+            tracing::warn!(error = %e, "Offset commit failed; it is retried at the next interval.");
+        }
+    }
+}
+
+impl GroupContext {
+    /// Flushes and hands over revoked partitions: buffered events are
+    /// released and delivered, offsets committed, state dropped.
+    fn revoke(&self, consumer: &BaseConsumer<Self>, parts: &[i32], lost: bool) {
+        if parts.is_empty() {
+            return;
+        }
+        let mut core = lock(&self.core);
+        if !lost {
+            for p in parts {
+                core.flush_partition(&self.producer, *p);
+            }
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while parts.iter().any(|p| core.partition_in_flight(*p) > 0)
+                && Instant::now() < deadline
+            {
+                self.producer.poll(Duration::from_millis(20));
+                core.apply_acks(&self.producer);
+            }
+            let mut tpl = TopicPartitionList::new();
+            for p in parts {
+                for (role, topic) in [
+                    (Role::Input, &self.input_topic),
+                    (Role::Repartition, &self.repartition_topic),
+                ] {
+                    if let Some(o) = core.trackers.commit_point(role, *p) {
+                        let _ = tpl.add_partition_offset(topic, *p, Offset::Offset(o));
+                    }
+                }
+            }
+            if tpl.count() > 0 {
+                match consumer.commit(&tpl, CommitMode::Sync) {
+                    Ok(()) => self.metrics.commits.inc(),
+                    Err(e) => {
+                        self.metrics.commit_errors.inc();
+                        tracing::warn!(error = %e, "Commit on revoke failed; the next owner re-reads from the last commit.");
+                    }
+                }
+            }
+        }
+        let mut side_tpl = TopicPartitionList::new();
+        for p in parts {
+            if core.trackers.slot(Role::Repartition, *p).is_some() {
+                let _ = side_tpl.add_partition(&self.repartition_topic, *p);
+            }
+            core.unassign(*p);
+        }
+        if side_tpl.count() > 0 {
+            if let Err(e) = self.side.incremental_unassign(&side_tpl) {
+                tracing::warn!(error = %e, "Could not unassign repartition partitions.");
+            }
+        }
+        self.metrics
+            .assigned_partitions
+            .set(core.tasks.len() as i64);
+        tracing::info!(partitions = ?parts, lost, "Partitions revoked.");
+    }
+}
+
+/// A watermark marker: input partition `from` has read events up to
+/// `event_time_ms` (or has been idle). Sent to every other repartition
+/// partition after the events it forwarded there, so a task knows how far
+/// each upstream has progressed before it lets its watermark pass.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Marker {
+    from: i32,
+    event_time_ms: i64,
+    idle: bool,
+}
+
+/// One record being handled, for dead-letter bytes and headers.
+struct RecordCtx<'a> {
+    key: Option<&'a [u8]>,
+    value: &'a [u8],
+    source: &'a SourceRef,
+    timestamp_ms: Option<i64>,
+}
+
+/// The state of this instance.
+struct Core {
+    pipeline: Pipeline,
+    settings: EngineSettings,
+    metrics: Arc<Metrics>,
+    tasks: HashMap<i32, Task>,
+    trackers: Trackers,
+    topics: Topics,
+    /// Repartition partitions to assign on the side consumer.
+    pending_side: Vec<i32>,
+    out: Vec<Output>,
+    fatal: Option<String>,
+    last_record: Option<Instant>,
+    records: u64,
+    last_evictions: u64,
+    /// Last marker sent per owned input partition: ((progress, idle), when).
+    markers_sent: HashMap<i32, ((i64, bool), Instant)>,
+}
+
+#[derive(Debug, Clone)]
+struct Topics {
+    input: Arc<str>,
+    repartition: Arc<str>,
+    silver: Arc<str>,
+    late: Arc<str>,
+    dead_letter: Arc<str>,
+}
+
+impl Core {
+    fn assign(&mut self, p: i32, input: Arc<str>) {
+        let task = self.pipeline.new_task(p, self.settings.partitions);
+        self.tasks.insert(p, task);
+        self.trackers.open(Role::Input, input, p);
+        self.pending_side.push(p);
+    }
+
+    fn unassign(&mut self, p: i32) {
+        self.tasks.remove(&p);
+        self.markers_sent.remove(&p);
+        self.trackers.close(Role::Input, p);
+        self.trackers.close(Role::Repartition, p);
+        self.pending_side.retain(|x| *x != p);
+    }
+
+    fn partition_in_flight(&self, p: i32) -> usize {
+        self.trackers.in_flight_of(Role::Input, p)
+            + self.trackers.in_flight_of(Role::Repartition, p)
+    }
+
+    fn handle(&mut self, producer: &Producer_, role: Role, msg: &BorrowedMessage<'_>) {
+        let p = msg.partition();
+        let Some(slot) = self.trackers.slot(role, p) else {
+            return; // not (or no longer) ours
+        };
+        if !self.tasks.contains_key(&p) {
+            return;
+        }
+        let ts = msg.timestamp().to_millis();
+        let Some(ticket) = self.trackers.begin(slot, msg.offset(), ts) else {
+            return;
+        };
+        self.records += 1;
+        self.metrics
+            .records_read
+            .with_label_values(&[match role {
+                Role::Input => "input",
+                Role::Repartition => "repartition",
+            }])
+            .inc();
+        let mut token = None;
+        let mut hops = None;
+        let mut marker = false;
+        if let Some(hs) = msg.headers() {
+            for h in hs.iter() {
+                match h.key {
+                    headers::LINEAGE_TOKEN => {
+                        token = h.value.and_then(|v| std::str::from_utf8(v).ok())
+                    }
+                    headers::LINEAGE_HOPS => hops = h.value,
+                    headers::MARKER => marker = true,
+                    _ => {}
+                }
+            }
+        }
+        if !marker {
+            self.last_record = Some(Instant::now());
+        }
+        if marker {
+            if let (Role::Repartition, Some(m)) = (
+                role,
+                msg.payload()
+                    .and_then(|v| serde_json::from_slice::<Marker>(v).ok()),
+            ) {
+                let mut out = std::mem::take(&mut self.out);
+                if let Some(task) = self.tasks.get_mut(&p) {
+                    self.pipeline.on_marker(
+                        task,
+                        m.from,
+                        m.event_time_ms,
+                        m.idle,
+                        Instant::now(),
+                        &mut out,
+                    );
+                }
+                for o in out.drain(..) {
+                    self.route(producer, o, None);
+                }
+                self.out = out;
+            }
+            self.trackers.release(ticket);
+            return;
+        }
+        let source = SourceRef {
+            topic: match role {
+                Role::Input => self.topics.input.clone(),
+                Role::Repartition => self.topics.repartition.clone(),
+            },
+            partition: p,
+            offset: msg.offset(),
+        };
+        let value = msg.payload().unwrap_or(&[]);
+        let rec = RecordIn {
+            value,
+            source: source.clone(),
+            role,
+            header_token: token,
+            header_hops: hops,
+            record_timestamp_ms: ts,
+            ticket,
+        };
+        let mut out = std::mem::take(&mut self.out);
+        let units = match self.tasks.get_mut(&p) {
+            Some(task) => self.pipeline.ingest(&rec, task, Instant::now(), &mut out),
+            None => 0,
+        };
+        self.trackers.hold(ticket, units);
+        let ctx = RecordCtx {
+            key: msg.key(),
+            value,
+            source: &source,
+            timestamp_ms: ts,
+        };
+        for o in out.drain(..) {
+            self.route(producer, o, Some(&ctx));
+        }
+        self.out = out;
+        self.trackers.release(ticket);
+    }
+
+    /// Turns one output into a produce, or releases its hold.
+    fn route(&mut self, producer: &Producer_, o: Output, rec: Option<&RecordCtx<'_>>) {
+        match o {
+            Output::Done { ticket } => {
+                self.trackers.release(ticket);
+            }
+            Output::Silver(e) => {
+                let partition = partition_for(e.key.as_bytes(), self.settings.silver_partitions);
+                let hs = OwnedHeaders::new_with_capacity(1).insert(Header {
+                    key: headers::LINEAGE_TOKEN,
+                    value: Some(e.lineage_token.as_bytes()),
+                });
+                let topic = self.topics.silver.clone();
+                self.send(
+                    producer,
+                    &topic,
+                    partition,
+                    Some(e.key.as_bytes()),
+                    &e.value,
+                    hs,
+                    self.timestamp_of(e.ticket),
+                    AckMeta {
+                        ticket: e.ticket,
+                        kind: AckKind::Silver,
+                    },
+                );
+            }
+            Output::Late(e) => {
+                let partition = partition_for(e.key.as_bytes(), self.settings.late_partitions);
+                let reason = e.late_reason.unwrap_or("late");
+                let hs = OwnedHeaders::new_with_capacity(2)
+                    .insert(Header {
+                        key: headers::LINEAGE_TOKEN,
+                        value: Some(e.lineage_token.as_bytes()),
+                    })
+                    .insert(Header {
+                        key: headers::LATE_REASON,
+                        value: Some(reason.as_bytes()),
+                    });
+                let topic = self.topics.late.clone();
+                self.send(
+                    producer,
+                    &topic,
+                    partition,
+                    Some(e.key.as_bytes()),
+                    &e.value,
+                    hs,
+                    self.timestamp_of(e.ticket),
+                    AckMeta {
+                        ticket: e.ticket,
+                        kind: AckKind::Late(reason),
+                    },
+                );
+            }
+            Output::Forward(f) => {
+                let Some(rec) = rec else {
+                    // Forwards are only made while their record is in hand.
+                    self.trackers.release(f.ticket);
+                    return;
+                };
+                let hops = serde_json::to_vec(&f.hops).unwrap_or_default();
+                let hs = OwnedHeaders::new_with_capacity(2)
+                    .insert(Header {
+                        key: headers::LINEAGE_TOKEN,
+                        value: Some(f.lineage_token.as_bytes()),
+                    })
+                    .insert(Header {
+                        key: headers::LINEAGE_HOPS,
+                        value: Some(&hops),
+                    });
+                let value = rec.value.get(f.range.clone()).unwrap_or(rec.value);
+                let topic = self.topics.repartition.clone();
+                self.send(
+                    producer,
+                    &topic,
+                    f.home,
+                    Some(f.key.as_bytes()),
+                    value,
+                    hs,
+                    rec.timestamp_ms,
+                    AckMeta {
+                        ticket: f.ticket,
+                        kind: AckKind::Forward,
+                    },
+                );
+            }
+            Output::DeadLetter(d) => {
+                let (key, value, source) = match rec {
+                    Some(r) => (
+                        r.key,
+                        r.value.get(d.range.clone()).unwrap_or(r.value),
+                        r.source.clone(),
+                    ),
+                    None => {
+                        let source = match self.trackers.origin(d.ticket) {
+                            Some((t, offset)) => SourceRef {
+                                topic: t.topic.clone(),
+                                partition: t.partition,
+                                offset,
+                            },
+                            None => SourceRef {
+                                topic: self.topics.input.clone(),
+                                partition: -1,
+                                offset: -1,
+                            },
+                        };
+                        (None, &[][..], source)
+                    }
+                };
+                let partition_s = source.partition.to_string();
+                let offset_s = source.offset.to_string();
+                let failed_at = format_iso_ms(now_ms());
+                let mut hs = OwnedHeaders::new_with_capacity(8);
+                for (k, v) in [
+                    (headers::ERROR_CLASS, d.class),
+                    (headers::ERROR_MESSAGE, d.message.as_str()),
+                    (headers::ERROR_STAGE, d.stage),
+                    (headers::SOURCE_TOPIC, &*source.topic),
+                    (headers::SOURCE_PARTITION, partition_s.as_str()),
+                    (headers::SOURCE_OFFSET, offset_s.as_str()),
+                    (headers::FAILED_AT, failed_at.as_str()),
+                ] {
+                    hs = hs.insert(Header {
+                        key: k,
+                        value: Some(v.as_bytes()),
+                    });
+                }
+                if let Some(t) = &d.lineage_token {
+                    hs = hs.insert(Header {
+                        key: headers::LINEAGE_TOKEN,
+                        value: Some(t.as_bytes()),
+                    });
+                }
+                let partition =
+                    source.partition.max(0) % self.settings.dead_letter_partitions.max(1);
+                let topic = self.topics.dead_letter.clone();
+                let ts = rec.and_then(|r| r.timestamp_ms);
+                self.send(
+                    producer,
+                    &topic,
+                    partition,
+                    key,
+                    value,
+                    hs,
+                    ts,
+                    AckMeta {
+                        ticket: d.ticket,
+                        kind: AckKind::DeadLetter(d.class),
+                    },
+                );
+            }
+        }
+    }
+
+    fn timestamp_of(&self, _t: Ticket) -> Option<i64> {
+        None
+    }
+
+    /// Produces one record; waits (serving delivery reports) while the
+    /// producer queue is full, so memory stays bounded.
+    #[allow(clippy::too_many_arguments)]
+    fn send(
+        &mut self,
+        producer: &Producer_,
+        topic: &str,
+        partition: i32,
+        key: Option<&[u8]>,
+        value: &[u8],
+        headers: OwnedHeaders,
+        timestamp_ms: Option<i64>,
+        meta: AckMeta,
+    ) {
+        let mut record: BaseRecord<'_, [u8], [u8], Box<AckMeta>> =
+            BaseRecord::with_opaque_to(topic, Box::new(meta))
+                .partition(partition)
+                .payload(value)
+                .headers(headers);
+        if let Some(k) = key {
+            record = record.key(k);
+        }
+        if let Some(ts) = timestamp_ms {
+            record = record.timestamp(ts);
+        }
+        loop {
+            match producer.send(record) {
+                Ok(()) => return,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                    record = r;
+                    producer.poll(Duration::from_millis(10));
+                    self.apply_acks(producer);
+                }
+                Err((e, r)) => {
+                    let meta = r.delivery_opaque;
+                    self.metrics
+                        .produce_errors
+                        .with_label_values(&[topic])
+                        .inc();
+                    self.fatal
+                        .get_or_insert_with(|| format!("producing to {topic} failed: {e}"));
+                    tracing::error!(topic, error = %e, ticket = meta.ticket, "Produce failed; stopping without committing past this record.");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Applies queued delivery reports: releases holds, counts outputs.
+    fn apply_acks(&mut self, producer: &Producer_) {
+        let acks = std::mem::take(&mut *lock(&producer.context().acks));
+        let now = now_ms();
+        for ack in acks {
+            if let Some(err) = ack.error {
+                let label = match ack.meta.kind {
+                    AckKind::Silver => OUT_SILVER,
+                    AckKind::Late(_) => OUT_LATE,
+                    AckKind::DeadLetter(_) => OUT_DEAD_LETTER,
+                    AckKind::Forward | AckKind::Marker => "repartition",
+                };
+                self.metrics
+                    .produce_errors
+                    .with_label_values(&[label])
+                    .inc();
+                self.fatal
+                    .get_or_insert_with(|| format!("delivery to {label} failed: {err}"));
+                continue;
+            }
+            if matches!(ack.meta.kind, AckKind::Marker) {
+                continue;
+            }
+            let ts = self.trackers.release(ack.meta.ticket).flatten();
+            let m = &self.metrics;
+            match ack.meta.kind {
+                AckKind::Silver => m.events_out.with_label_values(&[OUT_SILVER]).inc(),
+                AckKind::Late(reason) => {
+                    m.events_out.with_label_values(&[OUT_LATE]).inc();
+                    m.late.with_label_values(&[reason]).inc();
+                }
+                AckKind::DeadLetter(class) => {
+                    m.events_out.with_label_values(&[OUT_DEAD_LETTER]).inc();
+                    m.dead_letters.with_label_values(&[class]).inc();
+                }
+                AckKind::Forward => continue,
+                AckKind::Marker => continue,
+            }
+            if let Some(ts) = ts {
+                m.e2e_latency.observe(((now - ts).max(0) as f64) / 1000.0);
+            }
+        }
+    }
+
+    fn tick(&mut self, producer: &Producer_) {
+        let now = Instant::now();
+        let mut out = std::mem::take(&mut self.out);
+        let mut parts: Vec<i32> = self.tasks.keys().copied().collect();
+        parts.sort_unstable();
+        for p in parts {
+            if let Some(task) = self.tasks.get_mut(&p) {
+                self.pipeline.tick(task, now, &mut out);
+            }
+            for o in out.drain(..) {
+                self.route(producer, o, None);
+            }
+        }
+        self.out = out;
+    }
+
+    fn flush_partition(&mut self, producer: &Producer_, p: i32) {
+        let mut out = std::mem::take(&mut self.out);
+        if let Some(task) = self.tasks.get_mut(&p) {
+            self.pipeline.flush(task, &mut out);
+        }
+        for o in out.drain(..) {
+            self.route(producer, o, None);
+        }
+        self.out = out;
+    }
+
+    fn buffered(&self) -> usize {
+        self.tasks.values().map(Task::buffered).sum()
+    }
+
+    /// Announces each owned input partition's progress to every other
+    /// repartition partition (only when it changed, or as a keep-alive).
+    fn send_markers(&mut self, producer: &Producer_, idle: Duration) {
+        let now = Instant::now();
+        let n = self.settings.partitions;
+        if n <= 1 {
+            return;
+        }
+        let mut due = Vec::new();
+        for (q, task) in &self.tasks {
+            let Some(progress) = task.progress(now, idle) else {
+                continue;
+            };
+            let last = self.markers_sent.get(q);
+            let keepalive =
+                last.is_none_or(|(_, at)| now.duration_since(*at) >= Duration::from_secs(1));
+            if keepalive || last.is_some_and(|(p, _)| *p != progress) {
+                due.push((*q, progress));
+            }
+        }
+        let topic = self.topics.repartition.clone();
+        for (q, (event_time_ms, is_idle)) in due {
+            self.markers_sent.insert(q, ((event_time_ms, is_idle), now));
+            let value = serde_json::to_vec(&Marker {
+                from: q,
+                event_time_ms,
+                idle: is_idle,
+            })
+            .unwrap_or_default();
+            for p in (0..n).filter(|p| *p != q) {
+                let hs = OwnedHeaders::new_with_capacity(1).insert(Header {
+                    key: headers::MARKER,
+                    value: Some(b"1"),
+                });
+                self.send(
+                    producer,
+                    &topic,
+                    p,
+                    None,
+                    &value,
+                    hs,
+                    None,
+                    AckMeta {
+                        ticket: 0,
+                        kind: AckKind::Marker,
+                    },
+                );
+            }
+        }
+    }
+
+    fn update_gauges(&mut self) {
+        let m = &self.metrics;
+        m.reorder_buffered.set(self.buffered() as i64);
+        m.in_flight_records.set(self.trackers.in_flight() as i64);
+        m.dedup_keys
+            .set(self.tasks.values().map(Task::dedup_keys).sum::<u64>() as i64);
+        let ev: u64 = self.tasks.values().map(Task::dedup_evictions).sum();
+        if ev > self.last_evictions {
+            m.dedup_evictions.inc_by(ev - self.last_evictions);
+        }
+        self.last_evictions = ev;
+    }
+}
+
+/// Why the loop ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    Signal,
+    Idle,
+}
+
+/// The running engine.
+pub struct Engine {
+    consumer: BaseConsumer<GroupContext>,
+    settings: EngineSettings,
+}
+
+impl Engine {
+    pub fn new(
+        settings: EngineSettings,
+        pipeline: Pipeline,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, RuntimeError> {
+        let plan = settings.plan.clone();
+        let c = &settings.client;
+        let producer: Producer_ = c
+            .with_defaults(&[
+                ("enable.idempotence", "true"),
+                ("acks", "all"),
+                ("linger.ms", "5"),
+                ("batch.num.messages", "10000"),
+                ("batch.size", "1000000"),
+                ("queue.buffering.max.messages", "200000"),
+                ("queue.buffering.max.kbytes", "131072"),
+                ("message.timeout.ms", "0"),
+                ("statistics.interval.ms", "0"),
+            ])
+            .create_with_context(AckContext::default())
+            .map_err(RuntimeError::client("producer"))?;
+        // A group id gives the side consumer librdkafka's incremental
+        // assignment API; it never subscribes, so it never joins that group,
+        // and it never commits (the group consumer commits its offsets).
+        let side_group = format!("{}.repartition-reader", settings.group_id);
+        let side: BaseConsumer = c
+            .with_defaults(&[
+                ("group.id", &side_group),
+                ("enable.auto.commit", "false"),
+                ("enable.auto.offset.store", "false"),
+                ("auto.offset.reset", "earliest"),
+                ("queued.max.messages.kbytes", "8192"),
+                ("fetch.wait.max.ms", "100"),
+            ])
+            .create()
+            .map_err(RuntimeError::client("repartition consumer"))?;
+        let topics = Topics {
+            input: Arc::from(plan.input_topic.as_str()),
+            repartition: Arc::from(plan.repartition_topic.as_str()),
+            silver: Arc::from(plan.silver_topic.as_str()),
+            late: Arc::from(plan.late_topic.as_str()),
+            dead_letter: Arc::from(plan.dead_letter_topic.as_str()),
+        };
+        let ctx = GroupContext {
+            core: Mutex::new(Core {
+                pipeline,
+                settings: settings.clone(),
+                metrics: metrics.clone(),
+                tasks: HashMap::new(),
+                trackers: Trackers::default(),
+                topics: topics.clone(),
+                pending_side: Vec::new(),
+                out: Vec::new(),
+                fatal: None,
+                last_record: None,
+                records: 0,
+                last_evictions: 0,
+                markers_sent: HashMap::new(),
+            }),
+            producer,
+            side,
+            metrics,
+            input_topic: topics.input.clone(),
+            repartition_topic: topics.repartition.clone(),
+        };
+        let consumer: BaseConsumer<GroupContext> = c
+            .with_defaults(&[
+                ("group.id", &settings.group_id),
+                ("enable.auto.commit", "false"),
+                ("enable.auto.offset.store", "false"),
+                ("auto.offset.reset", "earliest"),
+                ("partition.assignment.strategy", "cooperative-sticky"),
+                ("statistics.interval.ms", "5000"),
+                ("queued.max.messages.kbytes", "8192"),
+                ("fetch.wait.max.ms", "100"),
+            ])
+            .create_with_context(ctx)
+            .map_err(RuntimeError::client("consumer"))?;
+        consumer
+            .subscribe(&[&plan.input_topic])
+            .map_err(RuntimeError::broker("subscribing to the input topic"))?;
+        Ok(Self { consumer, settings })
+    }
+
+    fn ctx(&self) -> &GroupContext {
+        self.consumer.context()
+    }
+
+    /// Assigns pending repartition partitions on the side consumer, from the
+    /// group's committed offsets.
+    fn assign_side(&self) {
+        let pending: Vec<i32> = std::mem::take(&mut lock(&self.ctx().core).pending_side);
+        if pending.is_empty() {
+            return;
+        }
+        let topic = &self.settings.plan.repartition_topic;
+        let mut tpl = TopicPartitionList::new();
+        for p in &pending {
+            let _ = tpl.add_partition(topic, *p);
+        }
+        let committed = match self
+            .consumer
+            .committed_offsets(tpl, Duration::from_secs(10))
+        {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "Could not read committed repartition offsets; retrying.");
+                lock(&self.ctx().core).pending_side.extend(pending);
+                return;
+            }
+        };
+        let mut assign = TopicPartitionList::new();
+        let mut core = lock(&self.ctx().core);
+        for e in committed.elements() {
+            if !core.tasks.contains_key(&e.partition()) {
+                continue; // revoked meanwhile
+            }
+            let offset = match e.offset() {
+                Offset::Offset(o) => Offset::Offset(o),
+                _ => Offset::Beginning,
+            };
+            let _ = assign.add_partition_offset(topic, e.partition(), offset);
+            let t = core.topics.repartition.clone();
+            core.trackers.open(Role::Repartition, t, e.partition());
+        }
+        drop(core);
+        if assign.count() > 0 {
+            if let Err(e) = self.ctx().side.incremental_assign(&assign) {
+                tracing::warn!(error = %e, "Could not assign repartition partitions.");
+            }
+        }
+    }
+
+    /// Runs until `stop` is set, the idle condition holds, or a fatal error.
+    pub fn run(&self, stop: &AtomicBool, health: &Health) -> Result<StopReason, RuntimeError> {
+        let ctx = self.ctx();
+        let started = Instant::now();
+        let mut last_tick = Instant::now();
+        let mut last_commit = Instant::now();
+        let mut last_gauges = Instant::now();
+        let mut paused = false;
+        let max_in_flight = self.settings.plan.max_in_flight;
+        let mut last_marker = Instant::now();
+        // Markers every 100 ms; fewer with many partitions (n·(n-1) records each round).
+        let n = u32::try_from(self.settings.partitions.max(1)).unwrap_or(1);
+        let marker_interval = Duration::from_millis(100) * (n / 8).max(1);
+        // An input partition with nothing read for this long says it is idle.
+        let marker_idle = Duration::from_millis(500);
+        let reason = loop {
+            if stop.load(Ordering::Relaxed) {
+                break StopReason::Signal;
+            }
+            self.assign_side();
+            let mut got = 0usize;
+            while got < 2000 {
+                match self.consumer.poll(Duration::ZERO) {
+                    Some(Ok(msg)) => {
+                        lock(&ctx.core).handle(&ctx.producer, Role::Input, &msg);
+                        got += 1;
+                    }
+                    Some(Err(e)) => {
+                        tracing::warn!(error = %e, "Consumer error.");
+                        break;
+                    }
+                    None => break,
+                }
+            }
+            let mut side_got = 0usize;
+            while side_got < 2000 {
+                match ctx.side.poll(Duration::ZERO) {
+                    Some(Ok(msg)) => {
+                        lock(&ctx.core).handle(&ctx.producer, Role::Repartition, &msg);
+                        side_got += 1;
+                    }
+                    Some(Err(e)) => {
+                        tracing::warn!(error = %e, "Repartition consumer error.");
+                        break;
+                    }
+                    None => break,
+                }
+            }
+            ctx.producer.poll(Duration::ZERO);
+            let mut core = lock(&ctx.core);
+            core.apply_acks(&ctx.producer);
+            if let Some(f) = core.fatal.take() {
+                return Err(RuntimeError::Delivery(f));
+            }
+            if last_tick.elapsed() >= Duration::from_millis(10) {
+                core.tick(&ctx.producer);
+                last_tick = Instant::now();
+            }
+            if last_marker.elapsed() >= marker_interval {
+                core.send_markers(&ctx.producer, marker_idle);
+                last_marker = Instant::now();
+            }
+            if !core.tasks.is_empty() {
+                health.ready.store(true, Ordering::Relaxed);
+            }
+            if last_commit.elapsed() >= self.settings.plan.commit_interval {
+                last_commit = Instant::now();
+                let points = core.trackers.take_commit_points();
+                if !points.is_empty() {
+                    let mut tpl = TopicPartitionList::new();
+                    for (t, p, o) in &points {
+                        let _ = tpl.add_partition_offset(t, *p, Offset::Offset(*o));
+                    }
+                    match self.consumer.commit(&tpl, CommitMode::Async) {
+                        Ok(()) => ctx.metrics.commits.inc(),
+                        Err(e) => {
+                            ctx.metrics.commit_errors.inc();
+                            tracing::warn!(error = %e, "Offset commit failed.");
+                        }
+                    }
+                }
+            }
+            if last_gauges.elapsed() >= Duration::from_millis(500) {
+                core.update_gauges();
+                last_gauges = Instant::now();
+            }
+            let in_flight = core.trackers.in_flight();
+            if !paused && in_flight >= max_in_flight {
+                paused = true;
+                self.set_paused(true);
+            } else if paused && in_flight < max_in_flight / 2 {
+                paused = false;
+                self.set_paused(false);
+            }
+            if let Some(idle) = self.settings.exit_when_idle {
+                let quiet = match core.last_record {
+                    Some(t) => t.elapsed() >= idle,
+                    None => started.elapsed() >= idle * 6,
+                };
+                if quiet
+                    && !core.tasks.is_empty()
+                    && core.buffered() == 0
+                    && core.trackers.in_flight() == 0
+                    && core.pending_side.is_empty()
+                {
+                    break StopReason::Idle;
+                }
+            }
+            drop(core);
+            if got == 0 && side_got == 0 {
+                // Nothing to read: block briefly on the group consumer (this
+                // also serves rebalance and stats callbacks).
+                if let Some(r) = self.consumer.poll(Duration::from_millis(2)) {
+                    match r {
+                        Ok(msg) => lock(&ctx.core).handle(&ctx.producer, Role::Input, &msg),
+                        Err(e) => tracing::warn!(error = %e, "Consumer error."),
+                    }
+                }
+            }
+        };
+        health.ready.store(false, Ordering::Relaxed);
+        self.shutdown()?;
+        Ok(reason)
+    }
+
+    fn set_paused(&self, pause: bool) {
+        let ctx = self.ctx();
+        ctx.metrics.paused.set(i64::from(pause));
+        if let Ok(assignment) = self.consumer.assignment() {
+            let r = if pause {
+                self.consumer.pause(&assignment)
+            } else {
+                self.consumer.resume(&assignment)
+            };
+            if let Err(e) = r {
+                tracing::warn!(error = %e, pause, "Could not pause/resume input partitions.");
+            }
+        }
+        if let Ok(assignment) = ctx.side.assignment() {
+            let _ = if pause {
+                ctx.side.pause(&assignment)
+            } else {
+                ctx.side.resume(&assignment)
+            };
+        }
+        if pause {
+            tracing::info!(
+                "Consumption paused: too many records in flight (outputs slow or unavailable)."
+            );
+        } else {
+            tracing::info!("Consumption resumed.");
+        }
+    }
+
+    /// Graceful stop: release every buffered event, wait for every delivery,
+    /// commit, then leave the group.
+    fn shutdown(&self) -> Result<(), RuntimeError> {
+        let ctx = self.ctx();
+        let mut core = lock(&ctx.core);
+        let parts: Vec<i32> = core.tasks.keys().copied().collect();
+        for p in &parts {
+            core.flush_partition(&ctx.producer, *p);
+        }
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while core.trackers.in_flight() > 0 && Instant::now() < deadline {
+            ctx.producer.poll(Duration::from_millis(20));
+            core.apply_acks(&ctx.producer);
+        }
+        let left = core.trackers.in_flight();
+        if let Ok(pos) = self.consumer.position() {
+            for e in pos.elements() {
+                tracing::debug!(topic = e.topic(), partition = e.partition(), offset = ?e.offset(), "Position at stop.");
+            }
+        }
+        let points = core.trackers.take_commit_points();
+        core.update_gauges();
+        drop(core);
+        if !points.is_empty() {
+            let mut tpl = TopicPartitionList::new();
+            for (t, p, o) in &points {
+                let _ = tpl.add_partition_offset(t, *p, Offset::Offset(*o));
+            }
+            self.consumer
+                .commit(&tpl, CommitMode::Sync)
+                .map_err(RuntimeError::broker("committing offsets at shutdown"))?;
+            ctx.metrics.commits.inc();
+        }
+        if left > 0 {
+            tracing::warn!(
+                records = left,
+                "Stopped with records not acknowledged; they will be re-read at the next start."
+            );
+        }
+        self.consumer.unsubscribe();
+        // Serve the final revoke callback (nothing left to flush).
+        let _ = self.consumer.poll(Duration::from_millis(100));
+        Ok(())
+    }
+}

@@ -1,0 +1,228 @@
+//! The Kafka runtime: topics, the processing loop, offsets and metrics
+//! serving. Everything Kafka-specific lives under this module; the operators
+//! and [`crate::pipeline`] know nothing of it.
+
+pub mod client;
+pub mod engine;
+pub mod tracker;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rdkafka::error::KafkaError;
+
+use crate::config::Plan;
+use crate::http::{self, Health, HttpError};
+use crate::metrics::{Metrics, OUT_DEAD_LETTER, OUT_LATE, OUT_SILVER};
+use crate::pipeline::Pipeline;
+use crate::secret::MaskingKey;
+pub use client::ClientSettings;
+pub use engine::StopReason;
+
+/// Runtime errors. None of them quotes event data.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("cannot create the Kafka {what}: {source}")]
+    Client {
+        what: &'static str,
+        #[source]
+        source: KafkaError,
+    },
+    #[error("Kafka error while {what}: {source}")]
+    Broker {
+        what: String,
+        #[source]
+        source: KafkaError,
+    },
+    #[error("input topic `{0}` does not exist (or has no partitions) on the brokers; create it or fix input.topic")]
+    MissingInput(String),
+    #[error("{0}")]
+    Setup(String),
+    #[error(
+        "delivery failed permanently ({0}); stopped without committing past the affected records"
+    )]
+    Delivery(String),
+    #[error(transparent)]
+    Http(#[from] HttpError),
+    #[error("the processing thread failed: {0}")]
+    Join(String),
+}
+
+impl RuntimeError {
+    pub(crate) fn client(what: &'static str) -> impl FnOnce(KafkaError) -> Self {
+        move |source| RuntimeError::Client { what, source }
+    }
+    pub(crate) fn broker(what: &str) -> impl FnOnce(KafkaError) -> Self + '_ {
+        move |source| RuntimeError::Broker {
+            what: what.to_string(),
+            source,
+        }
+    }
+}
+
+/// What `run` needs besides the plan.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub plan: Arc<Plan>,
+    pub brokers: String,
+    pub group_id: String,
+    /// `-X key=value` client overrides.
+    pub overrides: Vec<(String, String)>,
+    /// `None`: no HTTP endpoint.
+    pub metrics_addr: Option<SocketAddr>,
+    pub exit_when_idle: Option<Duration>,
+}
+
+/// Totals of one run, read from the metrics.
+#[derive(Debug, Clone, Default)]
+pub struct RunSummary {
+    pub events_in: u64,
+    pub silver: u64,
+    pub late: u64,
+    pub dead_letters: u64,
+    pub duplicates: u64,
+    pub filtered: u64,
+    pub repartitioned: u64,
+    pub elapsed: Duration,
+    pub stop: Option<StopReason>,
+    pub metrics_addr: Option<SocketAddr>,
+}
+
+impl RunSummary {
+    pub fn from_metrics(m: &Metrics, elapsed: Duration) -> Self {
+        Self {
+            events_in: m.events_in.get(),
+            silver: m.out(OUT_SILVER),
+            late: m.out(OUT_LATE),
+            dead_letters: m.out(OUT_DEAD_LETTER),
+            duplicates: Metrics::sum(&m.duplicates),
+            filtered: m.filtered.get(),
+            repartitioned: m.repartitioned.get(),
+            elapsed,
+            stop: None,
+            metrics_addr: None,
+        }
+    }
+
+    /// True when every event that came in ended in exactly one place.
+    pub fn accounted(&self) -> bool {
+        self.events_in
+            == self.silver + self.late + self.dead_letters + self.duplicates + self.filtered
+    }
+}
+
+/// Prepares topics, serves metrics and runs the loop until `stop` is set (or
+/// the idle condition holds). Blocking Kafka work runs on its own thread.
+pub async fn run(
+    opts: RunOptions,
+    key: &MaskingKey,
+    metrics: Arc<Metrics>,
+    stop: Arc<AtomicBool>,
+    on_ready: Option<Box<dyn FnOnce(Option<SocketAddr>) + Send>>,
+) -> Result<RunSummary, RuntimeError> {
+    let started = Instant::now();
+    let plan = opts.plan.clone();
+    let client = ClientSettings::new(&opts.brokers, &plan, &opts.overrides);
+
+    let health = Arc::new(Health::default());
+    let http_stop = stop.clone();
+    let served = match opts.metrics_addr {
+        Some(addr) => {
+            let shutdown = async move {
+                while !http_stop.load(Ordering::Relaxed) {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            };
+            Some(http::serve(addr, metrics.clone(), health.clone(), shutdown).await?)
+        }
+        None => None,
+    };
+    let metrics_addr = served.as_ref().map(|(a, _)| *a);
+    if let Some(f) = on_ready {
+        f(metrics_addr);
+    }
+
+    let c2 = client.clone();
+    let input = plan.input_topic.clone();
+    let partitions = tokio::task::spawn_blocking(move || {
+        client::partition_count(&c2, &input, Duration::from_secs(15))
+    })
+    .await
+    .map_err(|e| RuntimeError::Join(e.to_string()))??
+    .ok_or_else(|| RuntimeError::MissingInput(plan.input_topic.clone()))?;
+
+    let out_partitions = plan.partitions.unwrap_or(partitions);
+    if plan.create_topics {
+        client::ensure_topics(
+            &client,
+            &[
+                &plan.silver_topic,
+                &plan.late_topic,
+                &plan.dead_letter_topic,
+            ],
+            out_partitions,
+            plan.replication_factor,
+        )
+        .await?;
+        client::ensure_topics(
+            &client,
+            &[&plan.repartition_topic],
+            partitions,
+            plan.replication_factor,
+        )
+        .await?;
+    }
+    let count = |t: &str| -> Result<i32, RuntimeError> {
+        client::partition_count(&client, t, Duration::from_secs(15))?.ok_or_else(|| {
+            RuntimeError::Setup(format!(
+                "topic `{t}` does not exist; set topics.create = true or create it"
+            ))
+        })
+    };
+    let repartition_partitions = count(&plan.repartition_topic)?;
+    if repartition_partitions != partitions {
+        return Err(RuntimeError::Setup(format!(
+            "the repartition topic `{}` has {repartition_partitions} partitions but the input has {partitions}; they must match (delete it to let cxstream recreate it)",
+            plan.repartition_topic
+        )));
+    }
+    let settings = engine::EngineSettings {
+        plan: plan.clone(),
+        client: client.clone(),
+        group_id: opts.group_id.clone(),
+        partitions,
+        silver_partitions: count(&plan.silver_topic)?,
+        late_partitions: count(&plan.late_topic)?,
+        dead_letter_partitions: count(&plan.dead_letter_topic)?,
+        exit_when_idle: opts.exit_when_idle,
+    };
+    tracing::info!(
+        topology = %plan.name,
+        input = %plan.input_topic,
+        partitions,
+        group = %opts.group_id,
+        chain = %plan.chain.join(" -> "),
+        "Starting."
+    );
+    let pipeline = Pipeline::new(plan.clone(), key, metrics.clone());
+    let m2 = metrics.clone();
+    let stop2 = stop.clone();
+    let h2 = health.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let engine = engine::Engine::new(settings, pipeline, m2)?;
+        engine.run(&stop2, &h2)
+    })
+    .await
+    .map_err(|e| RuntimeError::Join(e.to_string()))?;
+    stop.store(true, Ordering::Relaxed);
+    if let Some((_, task)) = served {
+        let _ = task.await;
+    }
+    let reason = result?;
+    let mut summary = RunSummary::from_metrics(&metrics, started.elapsed());
+    summary.stop = Some(reason);
+    summary.metrics_addr = metrics_addr;
+    Ok(summary)
+}

@@ -1,0 +1,356 @@
+//! Shared harness for the broker tests: produce generated traffic, run the
+//! pipeline, read every output back and check it against the generator's
+//! ground truth.
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+
+use cxstream::cli::{producer_config, send_retrying};
+use cxstream::config::{self, Plan};
+use cxstream::generate::{EventKey, GenConfig, Generator, Truth};
+use cxstream::metrics::Metrics;
+use cxstream::runtime::{self, ClientSettings, RunOptions, RunSummary};
+use cxstream::secret::MaskingKey;
+
+/// One record read back from a topic.
+#[derive(Debug, Clone)]
+pub struct Rec {
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<Vec<u8>>,
+    pub value: Vec<u8>,
+    pub headers: HashMap<String, Vec<u8>>,
+}
+
+pub fn shipped_plan() -> Plan {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/topologies/genesys-silver.toml"
+    ))
+    .expect("shipped topology");
+    config::parse(&text, "genesys-silver.toml").expect("valid")
+}
+
+/// Client settings for tests (short session timeout: group joins wait about
+/// half of it on Tansu).
+pub fn settings(brokers: &str) -> ClientSettings {
+    ClientSettings {
+        brokers: brokers.to_string(),
+        extra: test_overrides(),
+    }
+}
+
+pub fn test_overrides() -> Vec<(String, String)> {
+    vec![
+        ("session.timeout.ms".into(), "6000".into()),
+        ("heartbeat.interval.ms".into(), "1000".into()),
+    ]
+}
+
+/// Writes the generated stream to `topic`; returns the ground truth.
+pub fn produce(brokers: &str, topic: &str, cfg: GenConfig) -> Truth {
+    let producer: BaseProducer = producer_config(&settings(brokers))
+        .create()
+        .expect("producer");
+    let mut gen = Generator::new(cfg);
+    for rec in gen.by_ref() {
+        let mut r: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic).payload(&rec.value);
+        if let Some(k) = &rec.key {
+            r = r.key(k);
+        }
+        send_retrying(&producer, r).expect("produce");
+    }
+    producer.flush(Duration::from_secs(120)).expect("flush");
+    gen.into_truth()
+}
+
+/// Runs the pipeline in-process until it has been idle for `idle`.
+pub fn run_pipeline(
+    brokers: &str,
+    plan: Plan,
+    group: &str,
+    idle: Duration,
+) -> (RunSummary, Arc<Metrics>) {
+    let metrics = Arc::new(Metrics::new());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio");
+    let key = MaskingKey::from_bytes("test-masking-key").expect("key");
+    let opts = RunOptions {
+        plan: Arc::new(plan),
+        brokers: brokers.to_string(),
+        group_id: group.to_string(),
+        overrides: test_overrides(),
+        metrics_addr: None,
+        exit_when_idle: Some(idle),
+    };
+    let summary = rt
+        .block_on(runtime::run(
+            opts,
+            &key,
+            metrics.clone(),
+            Arc::new(AtomicBool::new(false)),
+            None,
+        ))
+        .expect("pipeline run");
+    (summary, metrics)
+}
+
+/// Reads every record of `topic` (all partitions, beginning to end).
+pub fn read_all(brokers: &str, topic: &str) -> Vec<Rec> {
+    let consumer: BaseConsumer = settings(brokers)
+        .with_defaults(&[("enable.partition.eof", "false")])
+        .create()
+        .expect("consumer");
+    let md = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .expect("metadata");
+    let parts = md.topics()[0].partitions().len() as i32;
+    let mut tpl = TopicPartitionList::new();
+    let mut ends = HashMap::new();
+    for p in 0..parts {
+        let (_, high) = consumer
+            .fetch_watermarks(topic, p, Duration::from_secs(10))
+            .expect("watermarks");
+        if high > 0 {
+            ends.insert(p, high);
+            tpl.add_partition_offset(topic, p, Offset::Beginning)
+                .expect("tpl");
+        }
+    }
+    let mut out = Vec::new();
+    if ends.is_empty() {
+        return out;
+    }
+    consumer.assign(&tpl).expect("assign");
+    let mut done: HashSet<i32> = HashSet::new();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while done.len() < ends.len() && Instant::now() < deadline {
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(m)) => {
+                let mut headers = HashMap::new();
+                if let Some(hs) = m.headers() {
+                    for h in hs.iter() {
+                        headers.insert(h.key.to_string(), h.value.unwrap_or_default().to_vec());
+                    }
+                }
+                out.push(Rec {
+                    partition: m.partition(),
+                    offset: m.offset(),
+                    key: m.key().map(<[u8]>::to_vec),
+                    value: m.payload().unwrap_or_default().to_vec(),
+                    headers,
+                });
+                if m.offset() + 1 >= ends[&m.partition()] {
+                    done.insert(m.partition());
+                }
+            }
+            Some(Err(e)) => panic!("reading {topic}: {e}"),
+            None => {}
+        }
+    }
+    assert_eq!(done.len(), ends.len(), "timed out reading {topic}");
+    out
+}
+
+pub fn iso_to_ms(s: &str) -> i64 {
+    let dt = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|e| panic!("bad event_time {s}: {e}"));
+    (dt.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+pub fn key_of(v: &serde_json::Value) -> EventKey {
+    EventKey {
+        interaction_id: v["interaction_id"]
+            .as_str()
+            .expect("interaction_id")
+            .to_string(),
+        event_type: v["event_type"].as_str().expect("event_type").to_string(),
+        event_time_ms: iso_to_ms(v["event_time"].as_str().expect("event_time")),
+        session_id: v["session_id"].as_str().map(str::to_string),
+    }
+}
+
+/// Everything the pipeline wrote, read back.
+pub struct Outputs {
+    pub silver: Vec<Rec>,
+    pub late: Vec<Rec>,
+    pub dead: Vec<Rec>,
+}
+
+pub fn read_outputs(brokers: &str, plan: &Plan) -> Outputs {
+    Outputs {
+        silver: read_all(brokers, &plan.silver_topic),
+        late: read_all(brokers, &plan.late_topic),
+        dead: read_all(brokers, &plan.dead_letter_topic),
+    }
+}
+
+/// Each unique event exactly once across silver and late; nothing else.
+pub fn check_exactly_once(truth: &Truth, out: &Outputs) {
+    let mut seen: BTreeMap<EventKey, u32> = BTreeMap::new();
+    for r in out.silver.iter().chain(&out.late) {
+        let v: serde_json::Value = serde_json::from_slice(&r.value).expect("silver JSON");
+        *seen.entry(key_of(&v)).or_default() += 1;
+    }
+    let dups: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).take(5).collect();
+    assert!(
+        dups.is_empty(),
+        "events emitted more than once, e.g. {dups:?}"
+    );
+    let expected: HashSet<&EventKey> = truth.unique_events.iter().collect();
+    let missing: Vec<_> = expected
+        .iter()
+        .filter(|k| !seen.contains_key(**k))
+        .take(5)
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} unique events missing, e.g. {missing:?}",
+        expected.len() - seen.keys().filter(|k| expected.contains(k)).count()
+    );
+    let extra: Vec<_> = seen
+        .keys()
+        .filter(|k| !expected.contains(k))
+        .take(5)
+        .collect();
+    assert!(extra.is_empty(), "events that were never sent: {extra:?}");
+    assert_eq!(seen.len(), truth.unique_events.len());
+}
+
+/// Every interaction's silver events in non-decreasing event time, and each
+/// interaction on one partition keyed by its id.
+pub fn check_order(out: &Outputs) {
+    let mut by_partition: BTreeMap<i32, Vec<&Rec>> = BTreeMap::new();
+    for r in &out.silver {
+        by_partition.entry(r.partition).or_default().push(r);
+    }
+    let mut last: HashMap<String, (i32, i64)> = HashMap::new();
+    for (p, mut recs) in by_partition {
+        recs.sort_by_key(|r| r.offset);
+        for r in recs {
+            let v: serde_json::Value = serde_json::from_slice(&r.value).expect("JSON");
+            let id = v["interaction_id"].as_str().expect("id").to_string();
+            assert_eq!(
+                r.key.as_deref(),
+                Some(id.as_bytes()),
+                "silver key = interaction id"
+            );
+            let t = iso_to_ms(v["event_time"].as_str().expect("time"));
+            if let Some((lp, lt)) = last.get(&id) {
+                assert_eq!(*lp, p, "interaction {id} spread over partitions");
+                assert!(
+                    t >= *lt,
+                    "interaction {id}: {t} after {lt} at offset {}",
+                    r.offset
+                );
+            }
+            last.insert(id, (p, t));
+        }
+    }
+}
+
+/// No planted PII value anywhere in silver or late.
+pub fn check_no_pii(truth: &Truth, out: &Outputs) {
+    let patterns: Vec<&String> = truth.pii_values.iter().filter(|s| s.len() >= 5).collect();
+    assert!(!patterns.is_empty(), "the generator planted no PII");
+    let ac = aho_corasick::AhoCorasick::new(&patterns).expect("patterns");
+    for r in out.silver.iter().chain(&out.late) {
+        if let Some(m) = ac.find(&r.value) {
+            panic!(
+                "planted PII value #{} found in an output record at partition {} offset {}",
+                m.pattern().as_usize(),
+                r.partition,
+                r.offset
+            );
+        }
+    }
+}
+
+/// The late topic holds only events planted late, and close to all of them.
+pub fn check_late(truth: &Truth, out: &Outputs) {
+    for r in &out.late {
+        let v: serde_json::Value = serde_json::from_slice(&r.value).expect("JSON");
+        let k = key_of(&v);
+        assert!(
+            truth.planted_late.contains(&k),
+            "an event that was not delayed went to the late topic: {k:?} ({})",
+            v["late"]
+        );
+        assert!(v["late"]["reason"].is_string());
+        assert!(r.headers.contains_key("cx.late.reason"));
+    }
+    let planted = truth.planted_late.len();
+    assert!(planted > 0, "the stream planted no late events");
+    assert!(
+        out.late.len() * 10 >= planted * 9,
+        "only {} of {planted} delayed events were late",
+        out.late.len()
+    );
+}
+
+/// Every malformed record in the dead-letter topic, with its headers and its
+/// original bytes.
+pub fn check_dead_letters(truth: &Truth, out: &Outputs, input: &[Rec]) {
+    assert_eq!(
+        out.dead.len() as u64,
+        truth.malformed_records,
+        "dead letters"
+    );
+    let by_pos: HashMap<(i32, i64), &Rec> =
+        input.iter().map(|r| ((r.partition, r.offset), r)).collect();
+    for d in &out.dead {
+        for h in [
+            "cx.error.class",
+            "cx.error.message",
+            "cx.error.stage",
+            "cx.source.topic",
+            "cx.source.partition",
+            "cx.source.offset",
+            "cx.failed_at",
+        ] {
+            assert!(d.headers.contains_key(h), "dead letter without {h}");
+        }
+        let p: i32 = String::from_utf8_lossy(&d.headers["cx.source.partition"])
+            .parse()
+            .expect("partition");
+        let o: i64 = String::from_utf8_lossy(&d.headers["cx.source.offset"])
+            .parse()
+            .expect("offset");
+        let src = by_pos
+            .get(&(p, o))
+            .expect("dead letter points at an input record");
+        assert_eq!(d.key, src.key, "original key kept");
+        assert!(
+            src.value
+                .windows(d.value.len().max(1))
+                .any(|w| w == d.value.as_slice())
+                || d.value.is_empty() && src.value.is_empty(),
+            "dead letter bytes are the original bytes"
+        );
+    }
+}
+
+/// The metrics add up: every event in ends in exactly one place, and they
+/// agree with the ground truth.
+pub fn check_accounting(truth: &Truth, s: &RunSummary) {
+    assert!(s.accounted(), "accounting: {s:?}");
+    assert_eq!(
+        s.events_in,
+        truth.events_sent + truth.malformed_records,
+        "events in: {s:?}"
+    );
+    assert_eq!(s.silver + s.late, truth.unique_events.len() as u64, "{s:?}");
+    assert_eq!(s.duplicates, truth.duplicate_deliveries, "{s:?}");
+    assert_eq!(s.dead_letters, truth.malformed_records, "{s:?}");
+}

@@ -1,0 +1,51 @@
+//! The whole pipeline on librdkafka's in-process mock cluster (no broker
+//! process): generated traffic with duplicates, disorder, late events, drift
+//! and malformed records, checked against the generator's ground truth.
+//! (The mock keeps at most 5 MiB per partition, so the volume is kept small.)
+
+mod common;
+
+use std::time::Duration;
+
+use cxstream::generate::GenConfig;
+use rdkafka::mocking::MockCluster;
+
+#[test]
+fn silver_pipeline_on_the_mock_cluster() {
+    let cluster = MockCluster::new(1).expect("mock cluster");
+    let plan = common::shipped_plan();
+    for topic in [
+        &plan.input_topic,
+        &plan.silver_topic,
+        &plan.late_topic,
+        &plan.dead_letter_topic,
+        &plan.repartition_topic,
+    ] {
+        cluster.create_topic(topic, 8, 1).expect("topic");
+    }
+    let brokers = cluster.bootstrap_servers();
+    let truth = common::produce(
+        &brokers,
+        &plan.input_topic,
+        GenConfig {
+            interactions: 1200,
+            seed: 11,
+            collect_truth: true,
+            ..GenConfig::default()
+        },
+    );
+    let (summary, _metrics) =
+        common::run_pipeline(&brokers, plan.clone(), "mock-test", Duration::from_secs(3));
+    let out = common::read_outputs(&brokers, &plan);
+    let input = common::read_all(&brokers, &plan.input_topic);
+    common::check_accounting(&truth, &summary);
+    assert!(
+        summary.repartitioned > 0,
+        "records with wrong keys were repartitioned"
+    );
+    common::check_exactly_once(&truth, &out);
+    common::check_order(&out);
+    common::check_no_pii(&truth, &out);
+    common::check_late(&truth, &out);
+    common::check_dead_letters(&truth, &out, &input);
+}
