@@ -189,6 +189,9 @@ fn labelled(v: &prometheus::IntCounterVec) -> Vec<(String, u64)> {
 fn sample_record(brokers: &str, topic: &str) -> Option<String> {
     let consumer: BaseConsumer = rdkafka::config::ClientConfig::new()
         .set("bootstrap.servers", brokers)
+        // librdkafka wants a group id even for assign(); this one never joins.
+        .set("group.id", "cxstream-demo-sample")
+        .set("enable.auto.commit", "false")
         .create()
         .ok()?;
     let mut tpl = TopicPartitionList::new();

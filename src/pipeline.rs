@@ -134,6 +134,8 @@ pub struct Task {
     input_max: Option<i64>,
     /// When the last input record of this partition was read.
     last_input: Option<Instant>,
+    /// The consumer reached the end of the partition since that record.
+    at_end: bool,
     /// Progress of the other input partitions, from their markers.
     upstream: HashMap<i32, Upstream>,
     started: Instant,
@@ -142,11 +144,23 @@ pub struct Task {
 impl Task {
     /// Greatest event time read from this input partition, and whether the
     /// partition has been quiet for `idle` (for the markers it sends).
+    ///
+    /// Idle means caught up: the consumer reached the end of the partition
+    /// (`at_end`) and nothing arrived for `idle`; or, should the end never be
+    /// signalled, nothing arrived for ten times `idle`. A partition that is
+    /// merely slow to fetch is not idle.
     pub fn progress(&self, now: Instant, idle: Duration) -> Option<(i64, bool)> {
-        let quiet = self
-            .last_input
-            .is_none_or(|t| now.saturating_duration_since(t) >= idle);
-        self.input_max.map(|m| (m, quiet))
+        let quiet_for = |d: Duration| {
+            self.last_input
+                .is_none_or(|t| now.saturating_duration_since(t) >= d)
+        };
+        let is_idle = (self.at_end && quiet_for(idle)) || quiet_for(idle * 10);
+        self.input_max.map(|m| (m, is_idle))
+    }
+
+    /// The consumer reached the end of this input partition.
+    pub fn mark_end_of_partition(&mut self) {
+        self.at_end = true;
     }
 
     /// Events held in the reorder buffer.
@@ -202,19 +216,23 @@ impl Pipeline {
             last_idle: 0,
             input_max: None,
             last_input: None,
+            at_end: false,
             upstream: HashMap::new(),
             started: Instant::now(),
         }
     }
 
-    /// How long a marker keeps constraining the watermark, and how long a
-    /// new task waits for markers from upstreams it has not heard of.
-    pub fn marker_staleness(&self) -> Duration {
+    /// How long an upstream input partition may stay silent (no marker)
+    /// before it stops holding this partition's watermark: a safety valve
+    /// for an upstream without an owner, not part of normal operation
+    /// (owners send a marker at least every second, and an explicit idle
+    /// marker when their partition is quiet).
+    pub fn upstream_silence_limit(&self) -> Duration {
         self.plan
             .reorder
             .as_ref()
-            .map_or(Duration::from_secs(4), |r| {
-                (r.idle_timeout * 2).max(Duration::from_secs(1))
+            .map_or(Duration::from_secs(30), |r| {
+                (r.idle_timeout * 15).max(Duration::from_secs(10))
             })
     }
 
@@ -240,20 +258,34 @@ impl Pipeline {
         self.apply_upstream(task, now, out);
     }
 
-    /// The lowest progress among the other input partitions that may still
-    /// forward events here. Idle or silent (stale) upstreams do not hold the
-    /// watermark; one not heard from yet holds it for a short grace period.
+    /// The lowest progress among the input partitions that may still send
+    /// events here: this task's own input partition and every other one
+    /// (through the repartition topic). An upstream not heard from yet holds
+    /// the watermark; one that is idle does not; one silent for longer than
+    /// [`Self::upstream_silence_limit`] no longer does.
     fn upstream_cap(&self, task: &Task, partitions: i32, now: Instant) -> Option<i64> {
-        let stale = self.marker_staleness();
-        let mut cap: Option<i64> = None;
+        let limit = self.upstream_silence_limit();
+        let idle = self
+            .plan
+            .reorder
+            .as_ref()
+            .map_or(Duration::from_secs(2), |r| r.idle_timeout);
+        let silent_since_start = now.saturating_duration_since(task.started) >= limit;
+        // Own input: read directly.
+        let own = match task.progress(now, idle) {
+            Some((_, true)) => None,
+            Some((m, false)) => Some(m),
+            None if silent_since_start || task.at_end => None,
+            None => Some(i64::MIN),
+        };
+        let mut cap = own;
         for q in (0..partitions).filter(|q| *q != task.partition) {
             let bound = match task.upstream.get(&q) {
-                Some(u) if !u.idle && now.saturating_duration_since(u.received) < stale => {
-                    u.event_time_ms
-                }
-                Some(_) => continue,
-                None if now.saturating_duration_since(task.started) < stale => i64::MIN,
-                None => continue,
+                Some(u) if u.idle => continue,
+                Some(u) if now.saturating_duration_since(u.received) >= limit => continue,
+                Some(u) => u.event_time_ms,
+                None if silent_since_start => continue,
+                None => i64::MIN,
             };
             cap = Some(cap.map_or(bound, |c: i64| c.min(bound)));
         }
@@ -295,6 +327,7 @@ impl Pipeline {
         if counted {
             self.metrics.events_in.inc_by(units as u64);
             task.last_input = Some(now);
+            task.at_end = false;
         }
         let partitions = task.partitions;
         let earlier_hops: Vec<Hop> = match rec.header_hops {

@@ -45,6 +45,15 @@
 //!   for `idle_timeout` of processing time, [`Reorder::tick`] releases
 //!   everything buffered (`stats.idle_flushes` counts such flushes), so a
 //!   quiet partition never stalls. The watermark itself does not move.
+//!   With an upstream watermark set (see below), an idle partition instead
+//!   moves its watermark to `upstream − allowed_lateness`.
+//! * **Upstream watermark.** A partition also fed through a shuffle (the
+//!   repartition topic) gets the lowest progress of the partitions feeding
+//!   it ([`Reorder::set_upstream_watermark`]); its watermark is then
+//!   `min(max event time pushed, upstream) − allowed_lateness`, and an ended
+//!   interaction is released early only once `upstream` has reached its end
+//!   event, so events still travelling from a slower partition (catch-up
+//!   after a backlog) are not declared late.
 //! * **Bounded buffer.** At most `max_buffered` events are held; beyond that
 //!   the oldest (in release order) are released early
 //!   (`stats.forced_releases` counts the events).
@@ -363,6 +372,8 @@ struct Slot {
     buffered: usize,
     /// Pending ended-release deadline (processing time).
     end_deadline: Option<Instant>,
+    /// Event time of the buffered ending event (for the upstream check).
+    end_time: i64,
     /// Keys of this interaction's buffered items, plus (lazily deleted)
     /// keys already released: a superset, cleared when `buffered` drops to
     /// 0 and compacted when it grows past twice the live count.
@@ -491,10 +502,21 @@ impl<T: Timed> Reorder<T> {
                 break;
             }
             self.ends.pop();
+            let upstream = self.upstream;
             let due = match self.slots.get_mut(slot) {
                 Some(st) if st.id.is_some() && st.end_deadline == Some(deadline) => {
-                    st.end_deadline = None;
-                    true
+                    if upstream.is_some_and(|u| u < st.end_time) {
+                        // An upstream partition has not reached this
+                        // interaction's end yet: its events may still be on
+                        // their way. Check again shortly.
+                        let retry = now + Duration::from_millis(50);
+                        st.end_deadline = Some(retry);
+                        self.ends.push(Reverse((retry, slot)));
+                        false
+                    } else {
+                        st.end_deadline = None;
+                        true
+                    }
                 }
                 _ => false,
             };
@@ -509,8 +531,26 @@ impl<T: Timed> Reorder<T> {
                 .last_push
                 .is_some_and(|p| now.saturating_duration_since(p) >= self.idle_timeout)
         {
-            self.release_all(out);
-            self.stats.idle_flushes += 1;
+            match self.upstream {
+                // Upstream partitions are still feeding this one: an idle
+                // partition follows their progress instead of flushing
+                // events they may still precede.
+                Some(u) => {
+                    let w = u.saturating_sub(self.lateness_ms);
+                    if self.wm.is_none_or(|old| w > old) {
+                        self.wm = Some(w);
+                        let before = self.buffer.len();
+                        self.release_to_watermark(out);
+                        if self.buffer.len() < before {
+                            self.stats.idle_flushes += 1;
+                        }
+                    }
+                }
+                None => {
+                    self.release_all(out);
+                    self.stats.idle_flushes += 1;
+                }
+            }
         }
         self.sweep(SWEEP_PER_TICK);
     }
@@ -630,6 +670,9 @@ impl<T: Timed> Reorder<T> {
         if st.keys.len() > 2 * st.buffered + KEYS_SLACK {
             let buffer = &self.buffer;
             st.keys.retain(|k| buffer.contains_key(k));
+        }
+        if ends {
+            st.end_time = t;
         }
         if ends && st.end_deadline.is_none() {
             // An unrepresentable deadline means "never": the watermark, idle

@@ -435,7 +435,7 @@ impl Core {
                     Some(e.key.as_bytes()),
                     &e.value,
                     hs,
-                    self.timestamp_of(e.ticket),
+                    None,
                     AckMeta {
                         ticket: e.ticket,
                         kind: AckKind::Silver,
@@ -462,7 +462,7 @@ impl Core {
                     Some(e.key.as_bytes()),
                     &e.value,
                     hs,
-                    self.timestamp_of(e.ticket),
+                    None,
                     AckMeta {
                         ticket: e.ticket,
                         kind: AckKind::Late(reason),
@@ -567,10 +567,6 @@ impl Core {
                 );
             }
         }
-    }
-
-    fn timestamp_of(&self, _t: Ticket) -> Option<i64> {
-        None
     }
 
     /// Produces one record; waits (serving delivery reports) while the
@@ -697,8 +693,16 @@ impl Core {
     }
 
     /// Announces each owned input partition's progress to every other
-    /// repartition partition (only when it changed, or as a keep-alive).
-    fn send_markers(&mut self, producer: &Producer_, idle: Duration) {
+    /// repartition partition: when it has moved by `step_ms` of event time
+    /// (at most once per `floor`), when it turns idle or active, and once a
+    /// second as a keep-alive.
+    fn send_markers(
+        &mut self,
+        producer: &Producer_,
+        idle: Duration,
+        step_ms: i64,
+        floor: Duration,
+    ) {
         let now = Instant::now();
         let n = self.settings.partitions;
         if n <= 1 {
@@ -709,10 +713,16 @@ impl Core {
             let Some(progress) = task.progress(now, idle) else {
                 continue;
             };
-            let last = self.markers_sent.get(q);
-            let keepalive =
-                last.is_none_or(|(_, at)| now.duration_since(*at) >= Duration::from_secs(1));
-            if keepalive || last.is_some_and(|(p, _)| *p != progress) {
+            let send = match self.markers_sent.get(q) {
+                None => true,
+                Some(((w, was_idle), at)) => {
+                    let since = now.saturating_duration_since(*at);
+                    since >= Duration::from_secs(1)
+                        || *was_idle != progress.1
+                        || (since >= floor && progress.0.saturating_sub(*w) >= step_ms)
+                }
+            };
+            if send {
                 due.push((*q, progress));
             }
         }
@@ -807,7 +817,7 @@ impl Engine {
                 ("enable.auto.offset.store", "false"),
                 ("auto.offset.reset", "earliest"),
                 ("queued.max.messages.kbytes", "8192"),
-                ("fetch.wait.max.ms", "100"),
+                ("fetch.wait.max.ms", "20"),
             ])
             .create()
             .map_err(RuntimeError::client("repartition consumer"))?;
@@ -847,6 +857,7 @@ impl Engine {
                 ("enable.auto.offset.store", "false"),
                 ("auto.offset.reset", "earliest"),
                 ("partition.assignment.strategy", "cooperative-sticky"),
+                ("enable.partition.eof", "true"),
                 ("statistics.interval.ms", "5000"),
                 ("queued.max.messages.kbytes", "8192"),
                 ("fetch.wait.max.ms", "100"),
@@ -917,12 +928,22 @@ impl Engine {
         let mut last_gauges = Instant::now();
         let mut paused = false;
         let max_in_flight = self.settings.plan.max_in_flight;
-        let mut last_marker = Instant::now();
-        // Markers every 100 ms; fewer with many partitions (n·(n-1) records each round).
+        // Watermark markers: a round (n-1 small records) whenever an input
+        // partition's event time moved by half the allowed lateness, at most
+        // every 5 ms (more with many partitions).
         let n = u32::try_from(self.settings.partitions.max(1)).unwrap_or(1);
-        let marker_interval = Duration::from_millis(100) * (n / 8).max(1);
-        // An input partition with nothing read for this long says it is idle.
-        let marker_idle = Duration::from_millis(500);
+        let marker_floor = Duration::from_millis(5) * (n / 8).max(1);
+        let marker_step_ms = self.settings.plan.reorder.as_ref().map_or(2_500, |r| {
+            i64::try_from(r.allowed_lateness.as_millis() / 2).unwrap_or(i64::MAX)
+        });
+        // An input partition with nothing read for the reorder idle timeout
+        // says it is idle: it no longer holds the others' watermarks.
+        let marker_idle = self
+            .settings
+            .plan
+            .reorder
+            .as_ref()
+            .map_or(Duration::from_secs(2), |r| r.idle_timeout);
         let reason = loop {
             if stop.load(Ordering::Relaxed) {
                 break StopReason::Signal;
@@ -934,6 +955,11 @@ impl Engine {
                     Some(Ok(msg)) => {
                         lock(&ctx.core).handle(&ctx.producer, Role::Input, &msg);
                         got += 1;
+                    }
+                    Some(Err(KafkaError::PartitionEOF(p))) => {
+                        if let Some(task) = lock(&ctx.core).tasks.get_mut(&p) {
+                            task.mark_end_of_partition();
+                        }
                     }
                     Some(Err(e)) => {
                         tracing::warn!(error = %e, "Consumer error.");
@@ -966,10 +992,7 @@ impl Engine {
                 core.tick(&ctx.producer);
                 last_tick = Instant::now();
             }
-            if last_marker.elapsed() >= marker_interval {
-                core.send_markers(&ctx.producer, marker_idle);
-                last_marker = Instant::now();
-            }
+            core.send_markers(&ctx.producer, marker_idle, marker_step_ms, marker_floor);
             if !core.tasks.is_empty() {
                 health.ready.store(true, Ordering::Relaxed);
             }
@@ -1023,6 +1046,11 @@ impl Engine {
                 if let Some(r) = self.consumer.poll(Duration::from_millis(2)) {
                     match r {
                         Ok(msg) => lock(&ctx.core).handle(&ctx.producer, Role::Input, &msg),
+                        Err(KafkaError::PartitionEOF(p)) => {
+                            if let Some(task) = lock(&ctx.core).tasks.get_mut(&p) {
+                                task.mark_end_of_partition();
+                            }
+                        }
                         Err(e) => tracing::warn!(error = %e, "Consumer error."),
                     }
                 }
