@@ -31,7 +31,7 @@ pub enum ConfigError {
     /// key and shows the line.
     #[error("{path}: {message}")]
     Parse { path: String, message: String },
-    #[error("{path}:{line}: `{key}`: {message}")]
+    #[error("{path}: line {line}: `{key}`: {message}")]
     Invalid {
         path: String,
         key: String,
@@ -87,11 +87,37 @@ pub fn load(path: &Path) -> Result<Plan, ConfigError> {
 
 /// Parses and validates topology text; `origin` names it in errors.
 pub fn parse(text: &str, origin: &str) -> Result<Plan, ConfigError> {
-    let raw: RawTopology = toml::from_str(text).map_err(|e| ConfigError::Parse {
+    let raw: RawTopology = toml::from_str(text).map_err(|e| parse_error(text, origin, &e))?;
+    Validator { text, origin }.plan(raw)
+}
+
+/// toml reports an unknown key inside an operator table at the table's
+/// header (tagged enums lose inner spans); point at the key's own line.
+fn parse_error(text: &str, origin: &str, e: &toml::de::Error) -> ConfigError {
+    let message = e.message().trim_end().to_string();
+    let unknown = message
+        .strip_prefix("unknown field `")
+        .and_then(|rest| rest.split('`').next());
+    if let (Some(key), Some(span)) = (unknown, e.span()) {
+        let start_line = text[..span.start.min(text.len())].matches('\n').count();
+        let found = text.lines().enumerate().skip(start_line).find(|(_, l)| {
+            l.trim_start()
+                .strip_prefix(key)
+                .is_some_and(|r| r.trim_start().starts_with('='))
+        });
+        if let Some((idx, _)) = found {
+            return ConfigError::Invalid {
+                path: origin.to_string(),
+                key: key.to_string(),
+                line: idx + 1,
+                message,
+            };
+        }
+    }
+    ConfigError::Parse {
         path: origin.to_string(),
         message: e.to_string().trim_end().to_string(),
-    })?;
-    Validator { text, origin }.plan(raw)
+    }
 }
 
 struct Validator<'a> {
@@ -445,6 +471,31 @@ mod tests {
             plan.dedup.as_ref().unwrap().ttl,
             Duration::from_secs(24 * 3600)
         );
+    }
+
+    #[test]
+    fn unknown_operator_key_points_at_its_own_line() {
+        let text = SHIPPED.replacen("idle_timeout = \"2s\"", "idle_timout = \"2s\"", 1);
+        let line = text
+            .lines()
+            .position(|l| l.starts_with("idle_timout"))
+            .unwrap()
+            + 1;
+        match parse(&text, "t.toml").unwrap_err() {
+            ConfigError::Invalid {
+                key,
+                line: l,
+                message,
+                ..
+            } => {
+                assert_eq!((key.as_str(), l), ("idle_timout", line));
+                assert!(
+                    message.contains("idle_timeout"),
+                    "suggests the known keys: {message}"
+                );
+            }
+            other => panic!("{other}"),
+        }
     }
 
     #[test]

@@ -1,0 +1,73 @@
+//! The `cxstream` binary's contract with users: clear errors for bad
+//! configuration and missing secrets.
+
+use std::process::Command;
+
+fn cxstream() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_cxstream"))
+}
+
+#[test]
+fn run_refuses_to_start_without_a_masking_key() {
+    let out = cxstream()
+        .args([
+            "run",
+            "--topology",
+            "topologies/genesys-silver.toml",
+            "--brokers",
+            "127.0.0.1:1",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("CXSTREAM_MASKING_KEY")
+        .output()
+        .expect("run cxstream");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("CXSTREAM_MASKING_KEY") && err.contains("--masking-key-file"),
+        "{err}"
+    );
+}
+
+#[test]
+fn validate_names_the_bad_key_and_its_line() {
+    let dir = std::env::temp_dir().join(format!("cxstream-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let shipped = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/topologies/genesys-silver.toml"
+    ))
+    .unwrap();
+    let bad = shipped.replacen("idle_timeout = \"2s\"", "idle_timout = \"2s\"", 1);
+    let line = bad
+        .lines()
+        .position(|l| l.starts_with("idle_timout"))
+        .unwrap()
+        + 1;
+    let path = dir.join("bad.toml");
+    std::fs::write(&path, bad).unwrap();
+    let out = cxstream()
+        .arg("validate")
+        .arg(&path)
+        .output()
+        .expect("run cxstream");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("idle_timout") && err.contains(&format!("line {line}")),
+        "{err}"
+    );
+
+    let ok = cxstream()
+        .args(["validate", "topologies/genesys-silver.toml"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run cxstream");
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(String::from_utf8_lossy(&ok.stdout)
+        .contains("decode -> filter -> dedup -> reorder -> mask -> lineage"));
+}
