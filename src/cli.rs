@@ -108,7 +108,7 @@ pub struct GenerateArgs {
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// Number of interactions to generate (about 10 events each).
-    #[arg(long, default_value_t = 5000)]
+    #[arg(long, default_value_t = 3000)]
     pub interactions: usize,
     /// Input partitions on the mock cluster.
     #[arg(long, default_value_t = 4)]
@@ -121,6 +121,9 @@ pub struct DemoArgs {
     pub topology: PathBuf,
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
+    /// Records per second the demo publishes while the processor runs.
+    #[arg(long, default_value_t = 5_000.0)]
+    pub rate: f64,
 }
 
 fn parse_kv(s: &str) -> Result<(String, String), String> {

@@ -26,6 +26,14 @@ impl Drop for Tansu {
     }
 }
 
+/// The broker tests run one at a time: each starts a broker and a pipeline,
+/// and two of them at once on a 2-core machine distort the timing they check.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -93,6 +101,7 @@ impl Tansu {
 #[test]
 #[ignore = "needs Tansu: run `bash scripts/test.sh`"]
 fn silver_pipeline_end_to_end_on_tansu() {
+    let _serial = serial();
     let tansu = Tansu::start();
     let plan = common::shipped_plan();
     tansu.create_topic(&plan.input_topic, 4);
@@ -138,6 +147,7 @@ fn silver_pipeline_end_to_end_on_tansu() {
 #[test]
 #[ignore = "needs Tansu: run `bash scripts/test.sh`"]
 fn catch_up_over_a_backlog_on_tansu() {
+    let _serial = serial();
     let tansu = Tansu::start();
     let plan = common::shipped_plan();
     tansu.create_topic(&plan.input_topic, 4);
