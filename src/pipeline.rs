@@ -54,7 +54,7 @@ pub struct Encoded {
     pub key: String,
     pub value: Vec<u8>,
     pub lineage_token: String,
-    /// Late reason code (late records only).
+    /// Late reason code: `Some` exactly for late records.
     pub late_reason: Option<&'static str>,
     pub ticket: Ticket,
 }

@@ -421,51 +421,41 @@ impl Core {
             Output::Done { ticket } => {
                 self.trackers.release(ticket);
             }
-            Output::Silver(e) => {
-                let partition = partition_for(e.key.as_bytes(), self.settings.silver_partitions);
-                let hs = OwnedHeaders::new_with_capacity(1).insert(Header {
+            Output::Silver(e) | Output::Late(e) => {
+                // Late records carry their reason; silver records none.
+                let (topic, partitions, kind) = match e.late_reason {
+                    None => (
+                        self.topics.silver.clone(),
+                        self.settings.silver_partitions,
+                        AckKind::Silver,
+                    ),
+                    Some(reason) => (
+                        self.topics.late.clone(),
+                        self.settings.late_partitions,
+                        AckKind::Late(reason),
+                    ),
+                };
+                let mut hs = OwnedHeaders::new_with_capacity(2).insert(Header {
                     key: headers::LINEAGE_TOKEN,
                     value: Some(e.lineage_token.as_bytes()),
                 });
-                let topic = self.topics.silver.clone();
-                self.send(
-                    producer,
-                    &topic,
-                    partition,
-                    Some(e.key.as_bytes()),
-                    &e.value,
-                    hs,
-                    None,
-                    AckMeta {
-                        ticket: e.ticket,
-                        kind: AckKind::Silver,
-                    },
-                );
-            }
-            Output::Late(e) => {
-                let partition = partition_for(e.key.as_bytes(), self.settings.late_partitions);
-                let reason = e.late_reason.unwrap_or("late");
-                let hs = OwnedHeaders::new_with_capacity(2)
-                    .insert(Header {
-                        key: headers::LINEAGE_TOKEN,
-                        value: Some(e.lineage_token.as_bytes()),
-                    })
-                    .insert(Header {
+                if let Some(reason) = e.late_reason {
+                    hs = hs.insert(Header {
                         key: headers::LATE_REASON,
                         value: Some(reason.as_bytes()),
                     });
-                let topic = self.topics.late.clone();
+                }
                 self.send(
                     producer,
                     &topic,
-                    partition,
+                    partition_for(e.key.as_bytes(), partitions),
                     Some(e.key.as_bytes()),
                     &e.value,
                     hs,
                     None,
                     AckMeta {
                         ticket: e.ticket,
-                        kind: AckKind::Late(reason),
+                        kind,
                     },
                 );
             }
