@@ -37,16 +37,9 @@ fn silver_pipeline_on_the_mock_cluster() {
     );
     let (summary, _metrics) =
         common::run_pipeline(&brokers, plan.clone(), "mock-test", Duration::from_secs(3));
-    let out = common::read_outputs(&brokers, &plan);
-    let input = common::read_all(&brokers, &plan.input_topic);
-    common::check_accounting(&truth, &summary);
     assert!(
         summary.repartitioned > 0,
         "records with wrong keys were repartitioned"
     );
-    common::check_exactly_once(&truth, &out);
-    common::check_order(&out);
-    common::check_no_pii(&truth, &out);
-    common::check_late(&truth, &out, false);
-    common::check_dead_letters(&truth, &out, &input);
+    common::check_all(&brokers, &plan, &truth, &summary, false);
 }

@@ -132,14 +132,7 @@ fn silver_pipeline_end_to_end_on_tansu() {
         "{} unique events",
         truth.unique_events.len()
     );
-    let out = common::read_outputs(&tansu.brokers, &plan);
-    let input = common::read_all(&tansu.brokers, &plan.input_topic);
-    common::check_accounting(&truth, &summary);
-    common::check_exactly_once(&truth, &out);
-    common::check_order(&out);
-    common::check_no_pii(&truth, &out);
-    common::check_late(&truth, &out, true);
-    common::check_dead_letters(&truth, &out, &input);
+    common::check_all(&tansu.brokers, &plan, &truth, &summary, true);
 }
 
 /// Catch-up over a pre-loaded backlog: the same guarantees, and no event is
@@ -167,12 +160,5 @@ fn catch_up_over_a_backlog_on_tansu() {
         "catch-up",
         Duration::from_secs(5),
     );
-    let out = common::read_outputs(&tansu.brokers, &plan);
-    let input = common::read_all(&tansu.brokers, &plan.input_topic);
-    common::check_accounting(&truth, &summary);
-    common::check_exactly_once(&truth, &out);
-    common::check_order(&out);
-    common::check_no_pii(&truth, &out);
-    common::check_late(&truth, &out, false);
-    common::check_dead_letters(&truth, &out, &input);
+    common::check_all(&tansu.brokers, &plan, &truth, &summary, false);
 }

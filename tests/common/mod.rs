@@ -424,3 +424,21 @@ pub fn check_accounting(truth: &Truth, s: &RunSummary) {
     assert_eq!(s.duplicates, truth.duplicate_deliveries, "{s:?}");
     assert_eq!(s.dead_letters, truth.malformed_records, "{s:?}");
 }
+
+/// Reads every output and the input back and runs every check.
+pub fn check_all(
+    brokers: &str,
+    plan: &Plan,
+    truth: &Truth,
+    summary: &RunSummary,
+    late_recall: bool,
+) {
+    let out = read_outputs(brokers, plan);
+    let input = read_all(brokers, &plan.input_topic);
+    check_accounting(truth, summary);
+    check_exactly_once(truth, &out);
+    check_order(&out);
+    check_no_pii(truth, &out);
+    check_late(truth, &out, late_recall);
+    check_dead_letters(truth, &out, &input);
+}
