@@ -135,6 +135,11 @@ impl ClientContext for GroupContext {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
+        // Reaching a partition's end is news, not an error (it drives idleness).
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::PartitionEOF) {
+            tracing::debug!(reason, "End of partition.");
+            return;
+        }
         tracing::warn!(%error, reason, "Consumer client error (librdkafka retries).");
     }
 }
