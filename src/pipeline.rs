@@ -127,6 +127,8 @@ pub struct Task {
     dedup: Option<Dedup>,
     reorder: Option<Reorder<Event>>,
     released: Vec<Release<Event>>,
+    /// Reused per record, so decoding allocates no new vector each time.
+    decoded: Vec<Decoded>,
     last_forced: u64,
     last_idle: u64,
     /// Greatest event time read from this partition of the input topic: the
@@ -212,6 +214,7 @@ impl Pipeline {
             dedup: self.plan.dedup.as_ref().map(Dedup::new),
             reorder: self.plan.reorder.as_ref().map(Reorder::new),
             released: Vec::new(),
+            decoded: Vec::new(),
             last_forced: 0,
             last_idle: 0,
             input_max: None,
@@ -311,7 +314,7 @@ impl Pipeline {
         now: Instant,
         out: &mut Vec<Output>,
     ) -> usize {
-        let mut decoded = Vec::new();
+        let mut decoded = std::mem::take(&mut task.decoded);
         decode_record(
             &DecodeInput {
                 value: rec.value,
@@ -334,7 +337,7 @@ impl Pipeline {
             Some(h) => serde_json::from_slice(h).unwrap_or_default(),
             None => Vec::new(),
         };
-        for d in decoded {
+        for d in decoded.drain(..) {
             match d {
                 Decoded::Rejected(r) => out.push(Output::DeadLetter(DeadLetterOut {
                     class: r.class.code(),
@@ -381,6 +384,7 @@ impl Pipeline {
                 }
             }
         }
+        task.decoded = decoded;
         units
     }
 

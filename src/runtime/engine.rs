@@ -284,7 +284,6 @@ struct Core {
     out: Vec<Output>,
     fatal: Option<String>,
     last_record: Option<Instant>,
-    records: u64,
     last_evictions: u64,
     /// Last marker sent per owned input partition: ((progress, idle), when).
     markers_sent: HashMap<i32, ((i64, bool), Instant)>,
@@ -332,7 +331,6 @@ impl Core {
         let Some(ticket) = self.trackers.begin(slot, msg.offset(), ts) else {
             return;
         };
-        self.records += 1;
         self.metrics
             .records_read
             .with_label_values(&[match role {
@@ -835,7 +833,6 @@ impl Engine {
                 out: Vec::new(),
                 fatal: None,
                 last_record: None,
-                records: 0,
                 last_evictions: 0,
                 markers_sent: HashMap::new(),
             }),
