@@ -344,6 +344,8 @@ struct RecordCtx<'a> {
 /// A partition whose state is being restored.
 struct Restoring {
     handle: std::thread::JoinHandle<Result<RestoreOutcome, RuntimeError>>,
+    /// Lowest input offset that arrived meanwhile (to seek back to).
+    skipped: Option<i64>,
     attempt: u32,
 }
 
@@ -408,21 +410,29 @@ impl Core {
 
     /// Starts restoring partition `p`'s state on its own thread.
     fn assign(&mut self, p: i32) {
-        self.start_restore(p, 0);
+        self.start_restore(p, 0, None);
     }
 
-    fn start_restore(&mut self, p: i32, attempt: u32) {
+    fn start_restore(&mut self, p: i32, attempt: u32, skipped: Option<i64>) {
         let spec = self.restore_spec(p);
         let delay = Duration::from_secs(u64::from(attempt.min(10)));
         let handle = std::thread::spawn(move || {
             std::thread::sleep(delay);
             restore(&spec)
         });
-        self.restoring.insert(p, Restoring { handle, attempt });
+        self.restoring.insert(
+            p,
+            Restoring {
+                handle,
+                skipped,
+                attempt,
+            },
+        );
     }
 
-    /// Turns finished restores into tasks; returns the partitions now ready.
-    fn finish_restores(&mut self) -> Vec<i32> {
+    /// Turns finished restores into tasks; returns the partitions now ready
+    /// with the offset to seek back to, if records arrived meanwhile.
+    fn finish_restores(&mut self) -> Vec<(i32, Option<i64>)> {
         let done: Vec<i32> = self
             .restoring
             .iter()
@@ -441,12 +451,12 @@ impl Core {
             match result {
                 Ok(outcome) => {
                     self.install(outcome);
-                    ready.push(p);
+                    ready.push((p, r.skipped));
                 }
                 Err(e) => {
                     self.metrics.restore_failures.inc();
                     tracing::warn!(partition = p, attempt = r.attempt + 1, error = %e, "State restore failed; retrying.");
-                    self.start_restore(p, r.attempt + 1);
+                    self.start_restore(p, r.attempt + 1, r.skipped);
                 }
             }
         }
@@ -507,10 +517,12 @@ impl Core {
 
     fn handle(&mut self, producer: &Producer_, role: Role, msg: &BorrowedMessage<'_>) {
         let p = msg.partition();
-        if role == Role::Input && self.restoring.contains_key(&p) {
-            // Fetched before the pause took hold: read again after the
-            // restore (which seeks to the committed offset).
-            return;
+        if role == Role::Input {
+            if let Some(r) = self.restoring.get_mut(&p) {
+                // Fetched before the pause took hold: read again after restore.
+                r.skipped = Some(r.skipped.map_or(msg.offset(), |o| o.min(msg.offset())));
+                return;
+            }
         }
         let Some(slot) = self.trackers.slot(role, p) else {
             return; // not (or no longer) ours
@@ -1444,8 +1456,8 @@ impl Engine {
         Ok(reason)
     }
 
-    /// Installs finished restores: their partitions resume from the
-    /// committed offset.
+    /// Installs finished restores: their partitions resume (from where
+    /// records were skipped meanwhile, if any).
     fn finish_restores(&self) {
         let ctx = self.ctx();
         let mut core = lock(&ctx.core);
@@ -1456,11 +1468,12 @@ impl Engine {
         let paused = core.paused;
         drop(core);
         let topic = &self.settings.plan.input_topic;
-        for p in ready {
+        for (p, skipped) in ready {
             // Resume from the committed offset, which nobody else moves
             // while we own p: records delivered meanwhile (fetched before the
             // pause took hold) are read again; the seek discards anything
             // fetched before it.
+            let _ = skipped;
             let from = self.committed_input_offset(p);
             if let Err(e) = self.consumer.seek(topic, p, from, Duration::from_secs(10)) {
                 tracing::warn!(partition = p, error = %e, "Could not seek after restore.");
