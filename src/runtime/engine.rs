@@ -373,6 +373,11 @@ struct Core {
     dead_lettered: HashMap<i32, HashSet<DeadLetterPos>>,
     /// Consumption paused for backpressure.
     paused: bool,
+    /// Per restored input partition: the committed offset its first record
+    /// must have.
+    resume_at: HashMap<i32, (i64, u32)>,
+    /// Input partitions to seek back to their committed offset.
+    reseek: Vec<(i32, i64)>,
 }
 
 #[derive(Debug, Clone)]
@@ -501,6 +506,8 @@ impl Core {
 
     fn unassign(&mut self, p: i32) {
         self.restoring.remove(&p);
+        self.resume_at.remove(&p);
+        self.reseek.retain(|(q, _)| *q != p);
         self.deltas.remove(&p);
         self.dead_lettered.remove(&p);
         self.tasks.remove(&p);
@@ -522,6 +529,24 @@ impl Core {
                 // Fetched before the pause took hold: read again after restore.
                 r.skipped = Some(r.skipped.map_or(msg.offset(), |o| o.min(msg.offset())));
                 return;
+            }
+            // The first record of a new assignment must be the committed one:
+            // anything else is left over from before (or a gap) — drop it and
+            // seek back, so no record is skipped.
+            if let Some(&(expected, tries)) = self.resume_at.get(&p) {
+                if msg.offset() == expected {
+                    self.resume_at.remove(&p);
+                } else if msg.offset() > expected && tries >= 5 {
+                    // The committed record is gone (retention): continue.
+                    tracing::warn!(partition = p, committed = expected, offset = msg.offset(), "The committed input offset no longer exists; continuing from the first available record.");
+                    self.resume_at.remove(&p);
+                } else {
+                    if msg.offset() > expected && !self.reseek.iter().any(|(q, _)| *q == p) {
+                        self.reseek.push((p, expected));
+                        self.resume_at.insert(p, (expected, tries + 1));
+                    }
+                    return;
+                }
             }
         }
         let Some(slot) = self.trackers.slot(role, p) else {
@@ -1225,6 +1250,8 @@ impl Engine {
                 deltas: HashMap::new(),
                 dead_lettered: HashMap::new(),
                 paused: false,
+                resume_at: HashMap::new(),
+                reseek: Vec::new(),
             }),
             producer,
             side,
@@ -1331,6 +1358,7 @@ impl Engine {
                 break StopReason::Signal;
             }
             self.finish_restores();
+            self.reseek();
             self.assign_side();
             let mut got = 0usize;
             while got < 2000 {
@@ -1471,10 +1499,12 @@ impl Engine {
         for (p, skipped) in ready {
             // Resume from the committed offset, which nobody else moves
             // while we own p: records delivered meanwhile (fetched before the
-            // pause took hold) are read again; the seek discards anything
-            // fetched before it.
+            // pause, or left from an earlier assignment) are read again.
             let _ = skipped;
             let from = self.committed_input_offset(p);
+            if let Offset::Offset(o) = from {
+                lock(&ctx.core).resume_at.insert(p, (o, 0));
+            }
             if let Err(e) = self.consumer.seek(topic, p, from, Duration::from_secs(10)) {
                 tracing::warn!(partition = p, error = %e, "Could not seek after restore.");
             }
@@ -1505,6 +1535,28 @@ impl Engine {
             Err(e) => {
                 tracing::warn!(partition = p, error = %e, "Could not read the committed offset; re-reading from the beginning.");
                 Offset::Beginning
+            }
+        }
+    }
+
+    /// Seeks partitions whose first record after a restore was not the
+    /// committed one back to it.
+    fn reseek(&self) {
+        let pending: Vec<(i32, i64)> = std::mem::take(&mut lock(&self.ctx().core).reseek);
+        for (p, o) in pending {
+            tracing::info!(
+                partition = p,
+                offset = o,
+                "Seeking back to the committed offset."
+            );
+            if let Err(e) = self.consumer.seek(
+                &self.settings.plan.input_topic,
+                p,
+                Offset::Offset(o),
+                Duration::from_secs(10),
+            ) {
+                tracing::warn!(partition = p, error = %e, "Could not seek to the committed offset.");
+                lock(&self.ctx().core).reseek.push((p, o));
             }
         }
     }

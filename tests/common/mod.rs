@@ -446,15 +446,12 @@ pub fn check_all(
     late_recall: bool,
 ) {
     check_accounting(truth, summary);
-    check_outputs(brokers, plan, truth, Some(late_recall));
+    check_outputs(brokers, plan, truth, late_recall);
 }
 
 /// Every check that reads the outputs (not the metrics of one process):
 /// exactly once, order, no PII, late events, dead letters.
-/// `late_recall`: `Some(recall)` checks the late topic (see [`check_late`]);
-/// `None` skips that check (a graceful stop flushes reorder buffers early, so
-/// later siblings of flushed events are rightly late without being delayed).
-pub fn check_outputs(brokers: &str, plan: &Plan, truth: &Truth, late_recall: Option<bool>) {
+pub fn check_outputs(brokers: &str, plan: &Plan, truth: &Truth, late_recall: bool) {
     let out = read_outputs(brokers, plan);
     let input = read_all(brokers, &plan.input_topic);
     eprintln!(
@@ -473,9 +470,7 @@ pub fn check_outputs(brokers: &str, plan: &Plan, truth: &Truth, late_recall: Opt
     }
     check_order(&out);
     check_no_pii(truth, &out);
-    if let Some(recall) = late_recall {
-        check_late(truth, &out, recall);
-    }
+    check_late(truth, &out, late_recall);
     check_dead_letters(truth, &out, &input);
 }
 
@@ -489,22 +484,6 @@ fn explain_missing(brokers: &str, plan: &Plan, truth: &Truth, out: &Outputs, inp
         .filter_map(|r| serde_json::from_slice::<serde_json::Value>(&r.value).ok())
         .map(|v| key_of(&v))
         .collect();
-    let mut copies: HashMap<EventKey, Vec<&Rec>> = HashMap::new();
-    for r in out.silver.iter().chain(&out.late) {
-        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&r.value) {
-            copies.entry(key_of(&v)).or_default().push(r);
-        }
-    }
-    for (k, recs) in copies.iter().filter(|(_, r)| r.len() > 1).take(3) {
-        eprintln!("twice {k:?}");
-        for r in recs {
-            let v: serde_json::Value = serde_json::from_slice(&r.value).unwrap_or_default();
-            eprintln!(
-                "  out p{} o{} hops={}",
-                r.partition, r.offset, v["lineage"]["hops"]
-            );
-        }
-    }
     let repartition = read_all(brokers, &plan.repartition_topic);
     let missing: Vec<&EventKey> = truth
         .unique_events

@@ -144,17 +144,6 @@ impl Processor {
     /// Starts an instance of group `group`; it exits by itself once idle
     /// for `idle`.
     pub fn start(brokers: &str, group: &str, name: &str, idle: Duration) -> Processor {
-        Self::start_with(brokers, group, name, idle, &[])
-    }
-
-    /// As [`Processor::start`], with extra `-X` client settings.
-    pub fn start_with(
-        brokers: &str,
-        group: &str,
-        name: &str,
-        idle: Duration,
-        extra: &[(&str, &str)],
-    ) -> Processor {
         let log = std::env::temp_dir().join(format!(
             "cxstream-proc-{}-{name}-{}.log",
             std::process::id(),
@@ -177,9 +166,6 @@ impl Processor {
             .arg("--exit-when-idle")
             .arg(format!("{}ms", idle.as_millis()));
         for (k, v) in super::test_overrides() {
-            cmd.arg("-X").arg(format!("{k}={v}"));
-        }
-        for (k, v) in extra {
             cmd.arg("-X").arg(format!("{k}={v}"));
         }
         let child = cmd
