@@ -43,7 +43,7 @@ fn kill_9_five_times_during_200k_events() {
         &tansu.brokers,
         &plan.input_topic,
         stream(18_000, 909),
-        3_000.0,
+        8_000.0,
     );
     let group = "crash";
     let idle = Duration::from_secs(10);
@@ -51,23 +51,14 @@ fn kill_9_five_times_during_200k_events() {
     let started = Instant::now();
     let mut proc = Processor::start(&tansu.brokers, group, "run-0", idle);
     for i in 1..=5 {
-        // Each kill hits an instance that is processing: it has restored
-        // the state of every partition and run for a random while. (Killing
-        // instances that have not joined yet piles up dead group members,
-        // which Tansu 0.6.0 can wait on indefinitely.)
-        proc.wait_for_log(
-            "State restored.",
-            PARTITIONS as usize,
-            Duration::from_secs(120),
-        );
-        sleep(Duration::from_millis(rng.gen_range(1_000..5_000)));
+        sleep(Duration::from_millis(rng.gen_range(3_000..6_000)));
         eprintln!("kill #{i} at {:.1?}", started.elapsed());
         proc.kill9();
         proc = Processor::start(&tansu.brokers, group, &format!("run-{i}"), idle);
     }
     let truth = producer.join().expect("producer");
     eprintln!("producer done at {:.1?}", started.elapsed());
-    let (status, log) = proc.wait(Duration::from_secs(300));
+    let (status, log) = proc.wait(Duration::from_secs(600));
     assert!(
         status.success(),
         "last instance failed:\n{}",
@@ -146,7 +137,7 @@ fn broker_restart_mid_stream() {
     eprintln!("restarting the broker");
     tansu.restart(Duration::from_secs(3));
     let truth = producer.join().expect("producer");
-    let (status, log) = proc.wait(Duration::from_secs(300));
+    let (status, log) = proc.wait(Duration::from_secs(600));
     assert!(status.success(), "instance failed:\n{}", tail(&log, 30));
     common::check_outputs(&tansu.brokers, &plan, &truth, false);
     check_committed_to_end(&tansu.brokers, group, &plan.input_topic, PARTITIONS);
