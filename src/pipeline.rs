@@ -8,14 +8,14 @@
 //! input record's hold). The same code runs in `run`, `demo`, the tests and
 //! the benchmarks.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::config::Plan;
 use crate::metrics::Metrics;
-use crate::model::{format_iso_ms, now_ms, Event, Fingerprint, Hop, SourceRef, Ticket};
+use crate::model::{format_iso_ms, now_ms, Event, Hop, SourceRef, Ticket};
 use crate::operators::decode::{decode_record, DecodeInput, Decoded};
 use crate::operators::dedup::{Dedup, Verdict};
 use crate::operators::lineage::{self, LateInfo, Stamper};
@@ -23,7 +23,6 @@ use crate::operators::mask::Masker;
 use crate::operators::reorder::{Release, Reorder};
 use crate::partition::partition_for;
 use crate::secret::MaskingKey;
-use crate::state::Restored;
 
 /// Which topic a record was read from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,11 +57,6 @@ pub struct Encoded {
     /// Late reason code: `Some` exactly for late records.
     pub late_reason: Option<&'static str>,
     pub ticket: Ticket,
-    /// What restoring state needs to know about this output (the
-    /// `cx.state` header and the changelog).
-    pub event_time_ms: i64,
-    pub content_fp: Fingerprint,
-    pub id_fp: Option<Fingerprint>,
 }
 
 /// A rejected unit: the runtime sends the original bytes to the dead-letter
@@ -147,9 +141,6 @@ pub struct Task {
     /// Progress of the other input partitions, from their markers.
     upstream: HashMap<i32, Upstream>,
     started: Instant,
-    /// Without a dedup operator: fingerprints restored from what was already
-    /// emitted, so records re-read after a crash are not emitted twice.
-    replay_guard: Option<HashSet<Fingerprint>>,
 }
 
 impl Task {
@@ -185,27 +176,6 @@ impl Task {
 
     pub fn dedup_evictions(&self) -> u64 {
         self.dedup.as_ref().map_or(0, |d| d.evictions())
-    }
-
-    /// Loads restored state (before any record of this partition is
-    /// processed): fingerprints into the dedup filter, last emitted event
-    /// times into the reorder operator.
-    pub fn restore(&mut self, restored: &Restored) {
-        match &self.dedup {
-            Some(d) => {
-                for k in &restored.keys {
-                    d.insert_known(*k);
-                }
-            }
-            None => {
-                self.replay_guard = Some(restored.keys.iter().copied().collect());
-            }
-        }
-        if let Some(r) = self.reorder.as_mut() {
-            for (id, t) in &restored.emitted {
-                r.restore_emitted(id, *t);
-            }
-        }
     }
 }
 
@@ -252,7 +222,6 @@ impl Pipeline {
             at_end: false,
             upstream: HashMap::new(),
             started: Instant::now(),
-            replay_guard: None,
         }
     }
 
@@ -444,13 +413,6 @@ impl Pipeline {
 
     /// Dedup, then reorder; released events are masked and encoded.
     fn process(&self, task: &mut Task, ev: Event, now: Instant, out: &mut Vec<Output>) {
-        if let Some(guard) = &task.replay_guard {
-            if guard.contains(&ev.content_fp) || ev.id_fp.is_some_and(|id| guard.contains(&id)) {
-                self.metrics.duplicates.with_label_values(&["replay"]).inc();
-                out.push(Output::Done { ticket: ev.ticket });
-                return;
-            }
-        }
         if let Some(dedup) = &task.dedup {
             let label = match dedup.check(ev.content_fp, ev.id_fp) {
                 Verdict::New => None,
@@ -544,9 +506,6 @@ impl Pipeline {
                     lineage_token: std::mem::take(&mut ev.lineage.token),
                     late_reason: late.as_ref().map(|l| l.reason),
                     ticket,
-                    event_time_ms: ev.event_time_ms,
-                    content_fp: ev.content_fp,
-                    id_fp: ev.id_fp,
                 };
                 if late.is_some() {
                     Output::Late(enc)

@@ -7,7 +7,7 @@
 //! inside `poll`, when the loop holds nothing). Delivery reports are queued by
 //! the producer context and applied by whoever holds the core.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -21,18 +21,14 @@ use rdkafka::statistics::Statistics;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
 use super::client::ClientSettings;
-use super::restore::{restore, RestoreOutcome, RestoreSpec};
 use super::tracker::Trackers;
 use super::RuntimeError;
-use crate::config::Delivery;
 use crate::config::Plan;
 use crate::http::Health;
 use crate::metrics::{Metrics, OUT_DEAD_LETTER, OUT_LATE, OUT_SILVER};
-use crate::model::Fingerprint;
 use crate::model::{format_iso_ms, now_ms, SourceRef, Ticket};
 use crate::partition::partition_for;
-use crate::pipeline::{Encoded, Output, Pipeline, RecordIn, Role, Task};
-use crate::state::{state_header, DeadLetterPos, Delta};
+use crate::pipeline::{Output, Pipeline, RecordIn, Role, Task};
 
 /// Header names of the dead-letter and lineage contract.
 pub mod headers {
@@ -48,11 +44,6 @@ pub mod headers {
     pub const FAILED_AT: &str = "cx.failed_at";
     /// Marks a watermark marker on the repartition topic (not an event).
     pub const MARKER: &str = "cx.marker";
-    /// Silver and late records: `<event_time_ms>;<fingerprints>` for state
-    /// restore (see [`crate::state::state_header`]).
-    pub const STATE: &str = "cx.state";
-    /// Dead letters: byte offset of the rejected unit in the source record.
-    pub const SOURCE_UNIT: &str = "cx.source.unit";
 }
 
 /// Everything the loop needs to know about topics and limits.
@@ -69,8 +60,6 @@ pub struct EngineSettings {
     /// Stop once no record has arrived for this long and nothing is
     /// buffered or in flight (demo, tests, batch use).
     pub exit_when_idle: Option<Duration>,
-    /// Names this instance (transactional id suffix).
-    pub instance_id: String,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -80,37 +69,18 @@ enum AckKind {
     DeadLetter(&'static str),
     Forward,
     Marker,
-    Changelog,
-}
-
-/// What an acknowledged output adds to its task's changelog.
-#[derive(Debug)]
-enum AckState {
-    None,
-    Emitted {
-        interaction: String,
-        event_time_ms: i64,
-        content_fp: Fingerprint,
-        id_fp: Option<Fingerprint>,
-    },
-    DeadLetter(DeadLetterPos),
 }
 
 #[derive(Debug)]
 struct AckMeta {
     ticket: Ticket,
     kind: AckKind,
-    /// The task (input partition) that produced it.
-    task: i32,
-    state: AckState,
 }
 
 #[derive(Debug)]
 struct Ack {
     meta: AckMeta,
     error: Option<String>,
-    /// Where it landed (partition, offset); the topic follows from the kind.
-    position: Option<(i32, i64)>,
 }
 
 /// Producer context: queues delivery reports for the loop.
@@ -129,22 +99,8 @@ impl ProducerContext for AckContext {
     type DeliveryOpaque = Box<AckMeta>;
 
     fn delivery(&self, result: &DeliveryResult<'_>, meta: Box<AckMeta>) {
-        let (error, position) = match result {
-            Ok(m) => {
-                let position = matches!(
-                    meta.kind,
-                    AckKind::Silver | AckKind::Late(_) | AckKind::DeadLetter(_)
-                )
-                .then(|| (m.partition(), m.offset()));
-                (None, position)
-            }
-            Err((e, _)) => (Some(e.to_string()), None),
-        };
-        lock(&self.acks).push(Ack {
-            meta: *meta,
-            error,
-            position,
-        });
+        let error = result.as_ref().err().map(|(e, _)| e.to_string());
+        lock(&self.acks).push(Ack { meta: *meta, error });
     }
 }
 
@@ -162,8 +118,6 @@ struct GroupContext {
     metrics: Arc<Metrics>,
     input_topic: Arc<str>,
     repartition_topic: Arc<str>,
-    /// `runtime.delivery = "transactions"`.
-    transactional: bool,
 }
 
 impl ClientContext for GroupContext {
@@ -208,30 +162,23 @@ impl ConsumerContext for GroupContext {
         }
     }
 
-    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Assign(tpl) => {
                 self.metrics.rebalances.with_label_values(&["assign"]).inc();
-                // Nothing is read from a new partition until its state is
-                // restored (on another thread; the others keep running).
-                let mut hold = TopicPartitionList::new();
-                let mut parts = Vec::new();
+                let mut core = lock(&self.core);
                 for e in tpl.elements() {
                     if e.topic() == &*self.input_topic {
-                        let _ = hold.add_partition(&self.input_topic, e.partition());
-                        parts.push(e.partition());
+                        core.assign(e.partition(), self.input_topic.clone());
                     }
                 }
-                if hold.count() > 0 {
-                    if let Err(e) = consumer.pause(&hold) {
-                        tracing::warn!(error = %e, "Could not pause partitions for restore.");
-                    }
-                }
-                let mut core = lock(&self.core);
-                for p in &parts {
-                    core.assign(*p);
-                }
-                tracing::info!(partitions = ?parts, "Partitions assigned; restoring their state.");
+                self.metrics
+                    .assigned_partitions
+                    .set(core.tasks.len() as i64);
+                tracing::info!(
+                    partitions = ?core.tasks.keys().collect::<Vec<_>>(),
+                    "Partitions assigned."
+                );
             }
             Rebalance::Revoke(_) => {}
             Rebalance::Error(e) => tracing::warn!(error = %e, "Rebalance error."),
@@ -265,16 +212,6 @@ impl GroupContext {
                 self.producer.poll(Duration::from_millis(20));
                 core.apply_acks(&self.producer);
             }
-            if self.transactional {
-                // Outputs, changelog and offsets of every partition commit
-                // together before the revoked ones move.
-                if let Err(e) = core.commit_transaction(&self.producer, consumer) {
-                    core.fatal.get_or_insert(e);
-                }
-            } else {
-                // Hand over: the next owner restores from the changelog.
-                core.write_changelog(&self.producer, Some(parts));
-            }
             let mut tpl = TopicPartitionList::new();
             for p in parts {
                 for (role, topic) in [
@@ -286,7 +223,7 @@ impl GroupContext {
                     }
                 }
             }
-            if tpl.count() > 0 && !self.transactional {
+            if tpl.count() > 0 {
                 match consumer.commit(&tpl, CommitMode::Sync) {
                     Ok(()) => self.metrics.commits.inc(),
                     Err(e) => {
@@ -295,13 +232,6 @@ impl GroupContext {
                     }
                 }
             }
-        }
-        if lost && self.transactional && core.fatal.is_none() {
-            // The open transaction holds outputs of partitions this instance
-            // no longer owns; their offsets can no longer be committed.
-            core.fatal = Some(
-                "partitions were lost (session timeout) in transactions mode; restart to restore state".into(),
-            );
         }
         let mut side_tpl = TopicPartitionList::new();
         for p in parts {
@@ -341,14 +271,6 @@ struct RecordCtx<'a> {
     timestamp_ms: Option<i64>,
 }
 
-/// A partition whose state is being restored.
-struct Restoring {
-    handle: std::thread::JoinHandle<Result<RestoreOutcome, RuntimeError>>,
-    /// Lowest input offset that arrived meanwhile (to seek back to).
-    skipped: Option<i64>,
-    attempt: u32,
-}
-
 /// The state of this instance.
 struct Core {
     pipeline: Pipeline,
@@ -365,19 +287,6 @@ struct Core {
     last_evictions: u64,
     /// Last marker sent per owned input partition: ((progress, idle), when).
     markers_sent: HashMap<i32, ((i64, bool), Instant)>,
-    /// Partitions assigned whose state is still being restored.
-    restoring: HashMap<i32, Restoring>,
-    /// Per task: what was acknowledged since its last changelog record.
-    deltas: HashMap<i32, Delta>,
-    /// Per task: positions already dead-lettered before a restart.
-    dead_lettered: HashMap<i32, HashSet<DeadLetterPos>>,
-    /// Consumption paused for backpressure.
-    paused: bool,
-    /// Per restored input partition: the committed offset its first record
-    /// must have.
-    resume_at: HashMap<i32, (i64, u32)>,
-    /// Input partitions to seek back to their committed offset.
-    reseek: Vec<(i32, i64)>,
 }
 
 #[derive(Debug, Clone)]
@@ -390,126 +299,14 @@ struct Topics {
 }
 
 impl Core {
-    fn restore_spec(&self, p: i32) -> RestoreSpec {
-        let s = &self.settings;
-        let plan = &s.plan;
-        RestoreSpec {
-            client: s.client.clone(),
-            group_id: s.group_id.clone(),
-            partition: p,
-            partitions: s.partitions,
-            input_topic: plan.input_topic.clone(),
-            repartition_topic: plan.repartition_topic.clone(),
-            changelog_topic: plan.changelog_topic.clone(),
-            silver: (plan.silver_topic.clone(), s.silver_partitions),
-            late: (plan.late_topic.clone(), s.late_partitions),
-            dead_letter: (plan.dead_letter_topic.clone(), s.dead_letter_partitions),
-            ttl: plan
-                .dedup
-                .as_ref()
-                .map_or(Duration::from_secs(24 * 3600), |d| d.ttl),
-            read_committed: plan.delivery == Delivery::Transactions,
-            timeout: Duration::from_secs(300),
-        }
-    }
-
-    /// Starts restoring partition `p`'s state on its own thread.
-    fn assign(&mut self, p: i32) {
-        self.start_restore(p, 0, None);
-    }
-
-    fn start_restore(&mut self, p: i32, attempt: u32, skipped: Option<i64>) {
-        let spec = self.restore_spec(p);
-        let delay = Duration::from_secs(u64::from(attempt.min(10)));
-        let handle = std::thread::spawn(move || {
-            std::thread::sleep(delay);
-            restore(&spec)
-        });
-        self.restoring.insert(
-            p,
-            Restoring {
-                handle,
-                skipped,
-                attempt,
-            },
-        );
-    }
-
-    /// Turns finished restores into tasks; returns the partitions now ready
-    /// with the offset to seek back to, if records arrived meanwhile.
-    fn finish_restores(&mut self) -> Vec<(i32, Option<i64>)> {
-        let done: Vec<i32> = self
-            .restoring
-            .iter()
-            .filter(|(_, r)| r.handle.is_finished())
-            .map(|(p, _)| *p)
-            .collect();
-        let mut ready = Vec::new();
-        for p in done {
-            let Some(r) = self.restoring.remove(&p) else {
-                continue;
-            };
-            let result = r
-                .handle
-                .join()
-                .unwrap_or_else(|_| Err(RuntimeError::Join("restore thread panicked".into())));
-            match result {
-                Ok(outcome) => {
-                    self.install(outcome);
-                    ready.push((p, r.skipped));
-                }
-                Err(e) => {
-                    self.metrics.restore_failures.inc();
-                    tracing::warn!(partition = p, attempt = r.attempt + 1, error = %e, "State restore failed; retrying.");
-                    self.start_restore(p, r.attempt + 1, r.skipped);
-                }
-            }
-        }
-        ready
-    }
-
-    /// A restored partition becomes a task.
-    fn install(&mut self, outcome: RestoreOutcome) {
-        let p = outcome.partition;
-        let mut st = outcome.state;
-        let mut task = self.pipeline.new_task(p, self.settings.partitions);
-        task.restore(&st);
-        let m = &self.metrics;
-        m.restore_seconds.observe(outcome.took.as_secs_f64());
-        m.restores.inc();
-        m.restored_records
-            .with_label_values(&["changelog"])
-            .inc_by(st.changelog_records);
-        m.restored_records
-            .with_label_values(&["output"])
-            .inc_by(st.output_records);
-        tracing::info!(
-            partition = p,
-            took_ms = outcome.took.as_millis() as u64,
-            changelog_records = st.changelog_records,
-            output_records = st.output_records,
-            dedup_keys = st.keys.len(),
-            interactions = st.emitted.len(),
-            dead_letters = st.dead_letters.len(),
-            "State restored."
-        );
+    fn assign(&mut self, p: i32, input: Arc<str>) {
+        let task = self.pipeline.new_task(p, self.settings.partitions);
         self.tasks.insert(p, task);
-        let input = self.topics.input.clone();
         self.trackers.open(Role::Input, input, p);
         self.pending_side.push(p);
-        self.deltas.insert(p, st.into_delta());
-        self.dead_lettered.insert(p, st.dead_letters);
-        self.metrics
-            .assigned_partitions
-            .set(self.tasks.len() as i64);
     }
 
     fn unassign(&mut self, p: i32) {
-        self.restoring.remove(&p);
-        self.resume_at.remove(&p);
-        self.reseek.retain(|(q, _)| *q != p);
-        self.deltas.remove(&p);
-        self.dead_lettered.remove(&p);
         self.tasks.remove(&p);
         self.markers_sent.remove(&p);
         self.trackers.close(Role::Input, p);
@@ -524,31 +321,6 @@ impl Core {
 
     fn handle(&mut self, producer: &Producer_, role: Role, msg: &BorrowedMessage<'_>) {
         let p = msg.partition();
-        if role == Role::Input {
-            if let Some(r) = self.restoring.get_mut(&p) {
-                // Fetched before the pause took hold: read again after restore.
-                r.skipped = Some(r.skipped.map_or(msg.offset(), |o| o.min(msg.offset())));
-                return;
-            }
-            // The first record of a new assignment must be the committed one:
-            // anything else is left over from before (or a gap) — drop it and
-            // seek back, so no record is skipped.
-            if let Some(&(expected, tries)) = self.resume_at.get(&p) {
-                if msg.offset() == expected {
-                    self.resume_at.remove(&p);
-                } else if msg.offset() > expected && tries >= 5 {
-                    // The committed record is gone (retention): continue.
-                    tracing::warn!(partition = p, committed = expected, offset = msg.offset(), "The committed input offset no longer exists; continuing from the first available record.");
-                    self.resume_at.remove(&p);
-                } else {
-                    if msg.offset() > expected && !self.reseek.iter().any(|(q, _)| *q == p) {
-                        self.reseek.push((p, expected));
-                        self.resume_at.insert(p, (expected, tries + 1));
-                    }
-                    return;
-                }
-            }
-        }
         let Some(slot) = self.trackers.slot(role, p) else {
             return; // not (or no longer) ours
         };
@@ -602,7 +374,7 @@ impl Core {
                     );
                 }
                 for o in out.drain(..) {
-                    self.route(producer, p, o, None);
+                    self.route(producer, o, None);
                 }
                 self.out = out;
             }
@@ -640,14 +412,14 @@ impl Core {
             timestamp_ms: ts,
         };
         for o in out.drain(..) {
-            self.route(producer, p, o, Some(&ctx));
+            self.route(producer, o, Some(&ctx));
         }
         self.out = out;
         self.trackers.release(ticket);
     }
 
     /// Turns one output into a produce, or releases its hold.
-    fn route(&mut self, producer: &Producer_, p: i32, o: Output, rec: Option<&RecordCtx<'_>>) {
+    fn route(&mut self, producer: &Producer_, o: Output, rec: Option<&RecordCtx<'_>>) {
         match o {
             Output::Done { ticket } => {
                 self.trackers.release(ticket);
@@ -666,50 +438,27 @@ impl Core {
                         AckKind::Late(reason),
                     ),
                 };
-                let state = state_header(e.event_time_ms, e.content_fp, e.id_fp);
-                let mut hs = OwnedHeaders::new_with_capacity(3)
-                    .insert(Header {
-                        key: headers::LINEAGE_TOKEN,
-                        value: Some(e.lineage_token.as_bytes()),
-                    })
-                    .insert(Header {
-                        key: headers::STATE,
-                        value: Some(state.as_bytes()),
-                    });
+                let mut hs = OwnedHeaders::new_with_capacity(2).insert(Header {
+                    key: headers::LINEAGE_TOKEN,
+                    value: Some(e.lineage_token.as_bytes()),
+                });
                 if let Some(reason) = e.late_reason {
                     hs = hs.insert(Header {
                         key: headers::LATE_REASON,
                         value: Some(reason.as_bytes()),
                     });
                 }
-                let partition = partition_for(e.key.as_bytes(), partitions);
-                let Encoded {
-                    key,
-                    value,
-                    ticket,
-                    event_time_ms,
-                    content_fp,
-                    id_fp,
-                    ..
-                } = e;
                 self.send(
                     producer,
                     &topic,
-                    partition,
-                    Some(key.as_bytes()),
-                    &value,
+                    partition_for(e.key.as_bytes(), partitions),
+                    Some(e.key.as_bytes()),
+                    &e.value,
                     hs,
                     None,
                     AckMeta {
-                        ticket,
+                        ticket: e.ticket,
                         kind,
-                        task: p,
-                        state: AckState::Emitted {
-                            interaction: key.clone(),
-                            event_time_ms,
-                            content_fp,
-                            id_fp,
-                        },
                     },
                 );
             }
@@ -742,31 +491,10 @@ impl Core {
                     AckMeta {
                         ticket: f.ticket,
                         kind: AckKind::Forward,
-                        task: p,
-                        state: AckState::None,
                     },
                 );
             }
             Output::DeadLetter(d) => {
-                let pos = self
-                    .trackers
-                    .origin(d.ticket)
-                    .map(|(t, offset)| DeadLetterPos {
-                        repartition: t.role == Role::Repartition,
-                        offset,
-                        unit: u32::try_from(d.range.start).unwrap_or(u32::MAX),
-                    });
-                if let (Some(pos), Some(seen)) = (pos, self.dead_lettered.get(&p)) {
-                    if seen.contains(&pos) {
-                        // Already dead-lettered before a restart.
-                        self.metrics
-                            .duplicates
-                            .with_label_values(&["dead_letter_replay"])
-                            .inc();
-                        self.trackers.release(d.ticket);
-                        return;
-                    }
-                }
                 let (key, value, source) = match rec {
                     Some(r) => (
                         r.key,
@@ -791,7 +519,6 @@ impl Core {
                 };
                 let partition_s = source.partition.to_string();
                 let offset_s = source.offset.to_string();
-                let unit_s = d.range.start.to_string();
                 let failed_at = format_iso_ms(now_ms());
                 let mut hs = OwnedHeaders::new_with_capacity(8);
                 for (k, v) in [
@@ -801,7 +528,6 @@ impl Core {
                     (headers::SOURCE_TOPIC, &*source.topic),
                     (headers::SOURCE_PARTITION, partition_s.as_str()),
                     (headers::SOURCE_OFFSET, offset_s.as_str()),
-                    (headers::SOURCE_UNIT, unit_s.as_str()),
                     (headers::FAILED_AT, failed_at.as_str()),
                 ] {
                     hs = hs.insert(Header {
@@ -830,8 +556,6 @@ impl Core {
                     AckMeta {
                         ticket: d.ticket,
                         kind: AckKind::DeadLetter(d.class),
-                        task: p,
-                        state: pos.map_or(AckState::None, AckState::DeadLetter),
                     },
                 );
             }
@@ -897,7 +621,6 @@ impl Core {
                     AckKind::Late(_) => OUT_LATE,
                     AckKind::DeadLetter(_) => OUT_DEAD_LETTER,
                     AckKind::Forward | AckKind::Marker => "repartition",
-                    AckKind::Changelog => "changelog",
                 };
                 self.metrics
                     .produce_errors
@@ -907,28 +630,8 @@ impl Core {
                     .get_or_insert_with(|| format!("delivery to {label} failed: {err}"));
                 continue;
             }
-            if matches!(ack.meta.kind, AckKind::Marker | AckKind::Changelog) {
+            if matches!(ack.meta.kind, AckKind::Marker) {
                 continue;
-            }
-            if let (Some((part, offset)), Some(delta)) =
-                (ack.position, self.deltas.get_mut(&ack.meta.task))
-            {
-                let topic = match ack.meta.kind {
-                    AckKind::Late(_) => &self.topics.late,
-                    AckKind::DeadLetter(_) => &self.topics.dead_letter,
-                    _ => &self.topics.silver,
-                };
-                match &ack.meta.state {
-                    AckState::Emitted {
-                        interaction,
-                        event_time_ms,
-                        content_fp,
-                        id_fp,
-                    } => delta.record_emitted(interaction, *event_time_ms, *content_fp, *id_fp),
-                    AckState::DeadLetter(pos) => delta.record_dead_letter(*pos),
-                    AckState::None => {}
-                }
-                delta.cover(topic, part, offset);
             }
             let ts = self.trackers.release(ack.meta.ticket).flatten();
             let m = &self.metrics;
@@ -942,98 +645,11 @@ impl Core {
                     m.events_out.with_label_values(&[OUT_DEAD_LETTER]).inc();
                     m.dead_letters.with_label_values(&[class]).inc();
                 }
-                AckKind::Forward | AckKind::Marker | AckKind::Changelog => continue,
+                AckKind::Forward => continue,
+                AckKind::Marker => continue,
             }
             if let Some(ts) = ts {
                 m.e2e_latency.observe(((now - ts).max(0) as f64) / 1000.0);
-            }
-        }
-    }
-
-    /// Transactions mode: waits for every output, adds the changelog and the
-    /// consumed offsets, commits the transaction and opens the next one.
-    fn commit_transaction<C: ConsumerContext>(
-        &mut self,
-        producer: &Producer_,
-        consumer: &BaseConsumer<C>,
-    ) -> Result<(), String> {
-        let timeout = Duration::from_secs(60);
-        producer
-            .flush(timeout)
-            .map_err(|e| format!("waiting for the transaction's records: {e}"))?;
-        self.apply_acks(producer);
-        if let Some(f) = self.fatal.take() {
-            return Err(f);
-        }
-        self.write_changelog(producer, None);
-        let points = self.trackers.take_commit_points();
-        if !points.is_empty() {
-            let mut tpl = TopicPartitionList::new();
-            for (t, p, o) in &points {
-                let _ = tpl.add_partition_offset(t, *p, Offset::Offset(*o));
-            }
-            let meta = consumer
-                .group_metadata()
-                .ok_or_else(|| "no consumer group metadata for the transaction".to_string())?;
-            producer
-                .send_offsets_to_transaction(&tpl, &meta, timeout)
-                .map_err(|e| format!("adding offsets to the transaction: {e}"))?;
-        }
-        if let Err(e) = producer.commit_transaction(timeout) {
-            self.metrics
-                .transactions
-                .with_label_values(&["aborted"])
-                .inc();
-            let _ = producer.abort_transaction(timeout);
-            return Err(format!("committing the transaction: {e}"));
-        }
-        self.metrics
-            .transactions
-            .with_label_values(&["committed"])
-            .inc();
-        if !points.is_empty() {
-            self.metrics.commits.inc();
-        }
-        producer
-            .begin_transaction()
-            .map_err(|e| format!("opening a transaction: {e}"))
-    }
-
-    /// Writes each task's acknowledged outputs to its changelog partition
-    /// (`only`: just these tasks).
-    fn write_changelog(&mut self, producer: &Producer_, only: Option<&[i32]>) {
-        let mut parts: Vec<i32> = self
-            .deltas
-            .iter()
-            .filter(|(p, d)| d.is_dirty() && only.is_none_or(|o| o.contains(p)))
-            .map(|(p, _)| *p)
-            .collect();
-        parts.sort_unstable();
-        let topic = self.settings.plan.changelog_topic.clone();
-        for p in parts {
-            let key = p.to_string();
-            while let Some(value) = self
-                .deltas
-                .get_mut(&p)
-                .filter(|d| d.is_dirty())
-                .map(Delta::take_record)
-            {
-                self.metrics.changelog_records.inc();
-                self.send(
-                    producer,
-                    &topic,
-                    p,
-                    Some(key.as_bytes()),
-                    &value,
-                    OwnedHeaders::new(),
-                    None,
-                    AckMeta {
-                        ticket: 0,
-                        kind: AckKind::Changelog,
-                        task: p,
-                        state: AckState::None,
-                    },
-                );
             }
         }
     }
@@ -1048,7 +664,7 @@ impl Core {
                 self.pipeline.tick(task, now, &mut out);
             }
             for o in out.drain(..) {
-                self.route(producer, p, o, None);
+                self.route(producer, o, None);
             }
         }
         self.out = out;
@@ -1060,7 +676,7 @@ impl Core {
             self.pipeline.flush(task, &mut out);
         }
         for o in out.drain(..) {
-            self.route(producer, p, o, None);
+            self.route(producer, o, None);
         }
         self.out = out;
     }
@@ -1128,8 +744,6 @@ impl Core {
                     AckMeta {
                         ticket: 0,
                         kind: AckKind::Marker,
-                        task: q,
-                        state: AckState::None,
                     },
                 );
             }
@@ -1171,45 +785,20 @@ impl Engine {
     ) -> Result<Self, RuntimeError> {
         let plan = settings.plan.clone();
         let c = &settings.client;
-        let transactional = plan.delivery == Delivery::Transactions;
-        let txn_id = format!(
-            "{}.{}",
-            plan.transactional_id
-                .as_deref()
-                .unwrap_or(&settings.group_id),
-            settings.instance_id
-        );
-        let mut producer_defaults = vec![
-            ("enable.idempotence", "true"),
-            ("acks", "all"),
-            ("linger.ms", "5"),
-            ("batch.num.messages", "10000"),
-            ("batch.size", "1000000"),
-            ("queue.buffering.max.messages", "200000"),
-            ("queue.buffering.max.kbytes", "131072"),
-            ("message.timeout.ms", "0"),
-            ("statistics.interval.ms", "0"),
-        ];
-        if transactional {
-            producer_defaults.push(("transactional.id", &txn_id));
-            // Transactions bound delivery time; records never time out
-            // before their transaction does.
-            producer_defaults.push(("message.timeout.ms", "60000"));
-            producer_defaults.push(("transaction.timeout.ms", "60000"));
-        }
         let producer: Producer_ = c
-            .with_defaults(&producer_defaults)
+            .with_defaults(&[
+                ("enable.idempotence", "true"),
+                ("acks", "all"),
+                ("linger.ms", "5"),
+                ("batch.num.messages", "10000"),
+                ("batch.size", "1000000"),
+                ("queue.buffering.max.messages", "200000"),
+                ("queue.buffering.max.kbytes", "131072"),
+                ("message.timeout.ms", "0"),
+                ("statistics.interval.ms", "0"),
+            ])
             .create_with_context(AckContext::default())
             .map_err(RuntimeError::client("producer"))?;
-        if transactional {
-            producer
-                .init_transactions(Duration::from_secs(60))
-                .map_err(RuntimeError::broker("initialising transactions"))?;
-            producer
-                .begin_transaction()
-                .map_err(RuntimeError::broker("opening a transaction"))?;
-            tracing::info!(transactional_id = %txn_id, "Transactions mode: outputs, changelog and offsets commit atomically.");
-        }
         // A group id gives the side consumer librdkafka's incremental
         // assignment API; it never subscribes, so it never joins that group,
         // and it never commits (the group consumer commits its offsets).
@@ -1246,19 +835,12 @@ impl Engine {
                 last_record: None,
                 last_evictions: 0,
                 markers_sent: HashMap::new(),
-                restoring: HashMap::new(),
-                deltas: HashMap::new(),
-                dead_lettered: HashMap::new(),
-                paused: false,
-                resume_at: HashMap::new(),
-                reseek: Vec::new(),
             }),
             producer,
             side,
             metrics,
             input_topic: topics.input.clone(),
             repartition_topic: topics.repartition.clone(),
-            transactional,
         };
         let consumer: BaseConsumer<GroupContext> = c
             .with_defaults(&[
@@ -1336,6 +918,7 @@ impl Engine {
         let mut last_tick = Instant::now();
         let mut last_commit = Instant::now();
         let mut last_gauges = Instant::now();
+        let mut paused = false;
         let max_in_flight = self.settings.plan.max_in_flight;
         // Watermark markers: a round (n-1 small records) whenever an input
         // partition's event time moved by half the allowed lateness, at most
@@ -1357,8 +940,6 @@ impl Engine {
             if stop.load(Ordering::Relaxed) {
                 break StopReason::Signal;
             }
-            self.finish_restores();
-            self.reseek();
             self.assign_side();
             let mut got = 0usize;
             while got < 2000 {
@@ -1407,14 +988,8 @@ impl Engine {
             if !core.tasks.is_empty() {
                 health.ready.store(true, Ordering::Relaxed);
             }
-            if last_commit.elapsed() >= self.settings.plan.commit_interval && ctx.transactional {
-                last_commit = Instant::now();
-                core.commit_transaction(&ctx.producer, &self.consumer)
-                    .map_err(RuntimeError::Transaction)?;
-            }
             if last_commit.elapsed() >= self.settings.plan.commit_interval {
                 last_commit = Instant::now();
-                core.write_changelog(&ctx.producer, None);
                 let points = core.trackers.take_commit_points();
                 if !points.is_empty() {
                     let mut tpl = TopicPartitionList::new();
@@ -1435,17 +1010,12 @@ impl Engine {
                 last_gauges = Instant::now();
             }
             let in_flight = core.trackers.in_flight();
-            let paused = core.paused;
             if !paused && in_flight >= max_in_flight {
-                core.paused = true;
-                drop(core);
+                paused = true;
                 self.set_paused(true);
-                core = lock(&ctx.core);
             } else if paused && in_flight < max_in_flight / 2 {
-                core.paused = false;
-                drop(core);
+                paused = false;
                 self.set_paused(false);
-                core = lock(&ctx.core);
             }
             if let Some(idle) = self.settings.exit_when_idle {
                 let quiet = match core.last_record {
@@ -1457,7 +1027,6 @@ impl Engine {
                     && core.buffered() == 0
                     && core.trackers.in_flight() == 0
                     && core.pending_side.is_empty()
-                    && core.restoring.is_empty()
                 {
                     break StopReason::Idle;
                 }
@@ -1484,98 +1053,10 @@ impl Engine {
         Ok(reason)
     }
 
-    /// Installs finished restores: their partitions resume (from where
-    /// records were skipped meanwhile, if any).
-    fn finish_restores(&self) {
-        let ctx = self.ctx();
-        let mut core = lock(&ctx.core);
-        if core.restoring.is_empty() {
-            return;
-        }
-        let ready = core.finish_restores();
-        let paused = core.paused;
-        drop(core);
-        let topic = &self.settings.plan.input_topic;
-        for (p, skipped) in ready {
-            // Resume from the committed offset, which nobody else moves
-            // while we own p: records delivered meanwhile (fetched before the
-            // pause, or left from an earlier assignment) are read again.
-            let _ = skipped;
-            let from = self.committed_input_offset(p);
-            if let Offset::Offset(o) = from {
-                lock(&ctx.core).resume_at.insert(p, (o, 0));
-            }
-            if let Err(e) = self.consumer.seek(topic, p, from, Duration::from_secs(10)) {
-                tracing::warn!(partition = p, error = %e, "Could not seek after restore.");
-            }
-            if !paused {
-                let mut tpl = TopicPartitionList::new();
-                let _ = tpl.add_partition(topic, p);
-                if let Err(e) = self.consumer.resume(&tpl) {
-                    tracing::warn!(partition = p, error = %e, "Could not resume a restored partition.");
-                }
-            }
-        }
-    }
-
-    /// The group's committed offset for input partition `p` (the beginning
-    /// if none).
-    fn committed_input_offset(&self, p: i32) -> Offset {
-        let topic = &self.settings.plan.input_topic;
-        let mut tpl = TopicPartitionList::new();
-        let _ = tpl.add_partition(topic, p);
-        match self
-            .consumer
-            .committed_offsets(tpl, Duration::from_secs(10))
-        {
-            Ok(c) => match c.find_partition(topic, p).map(|e| e.offset()) {
-                Some(Offset::Offset(o)) => Offset::Offset(o),
-                _ => Offset::Beginning,
-            },
-            Err(e) => {
-                tracing::warn!(partition = p, error = %e, "Could not read the committed offset; re-reading from the beginning.");
-                Offset::Beginning
-            }
-        }
-    }
-
-    /// Seeks partitions whose first record after a restore was not the
-    /// committed one back to it.
-    fn reseek(&self) {
-        let pending: Vec<(i32, i64)> = std::mem::take(&mut lock(&self.ctx().core).reseek);
-        for (p, o) in pending {
-            tracing::info!(
-                partition = p,
-                offset = o,
-                "Seeking back to the committed offset."
-            );
-            if let Err(e) = self.consumer.seek(
-                &self.settings.plan.input_topic,
-                p,
-                Offset::Offset(o),
-                Duration::from_secs(10),
-            ) {
-                tracing::warn!(partition = p, error = %e, "Could not seek to the committed offset.");
-                lock(&self.ctx().core).reseek.push((p, o));
-            }
-        }
-    }
-
     fn set_paused(&self, pause: bool) {
         let ctx = self.ctx();
         ctx.metrics.paused.set(i64::from(pause));
-        if let Ok(mut assignment) = self.consumer.assignment() {
-            if !pause {
-                // Partitions still restoring stay paused.
-                let core = lock(&ctx.core);
-                let mut keep = TopicPartitionList::new();
-                for e in assignment.elements() {
-                    if !core.restoring.contains_key(&e.partition()) {
-                        let _ = keep.add_partition(e.topic(), e.partition());
-                    }
-                }
-                assignment = keep;
-            }
+        if let Ok(assignment) = self.consumer.assignment() {
             let r = if pause {
                 self.consumer.pause(&assignment)
             } else {
@@ -1615,17 +1096,6 @@ impl Engine {
             ctx.producer.poll(Duration::from_millis(20));
             core.apply_acks(&ctx.producer);
         }
-        if ctx.transactional {
-            core.commit_transaction(&ctx.producer, &self.consumer)
-                .map_err(RuntimeError::Transaction)?;
-        } else {
-            core.write_changelog(&ctx.producer, None);
-        }
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while ctx.producer.in_flight_count() > 0 && Instant::now() < deadline {
-            ctx.producer.poll(Duration::from_millis(20));
-        }
-        core.apply_acks(&ctx.producer);
         let left = core.trackers.in_flight();
         if let Ok(pos) = self.consumer.position() {
             for e in pos.elements() {
@@ -1635,7 +1105,7 @@ impl Engine {
         let points = core.trackers.take_commit_points();
         core.update_gauges();
         drop(core);
-        if !points.is_empty() && !ctx.transactional {
+        if !points.is_empty() {
             let mut tpl = TopicPartitionList::new();
             for (t, p, o) in &points {
                 let _ = tpl.add_partition_offset(t, *p, Offset::Offset(*o));
