@@ -40,7 +40,7 @@ case "${1:-}" in
     cd "$dir"
     case "$storage" in
       memory) engine="memory://tansu/" ;;
-      sqlite) engine="sqlite://$dir/tansu.db" ;;
+      sqlite) engine="sqlite://tansu.db" ;;  # relative to DIR (Tansu runs there)
       *) echo "unknown storage $storage (memory|sqlite)" >&2; exit 2 ;;
     esac
     exec "$BIN" broker \

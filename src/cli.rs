@@ -68,6 +68,12 @@ pub struct RunArgs {
     /// delivered (batch runs, tests), e.g. "5s".
     #[arg(long, value_parser = humantime::parse_duration)]
     pub exit_when_idle: Option<Duration>,
+    /// Names this instance; with `runtime.delivery = "transactions"` the
+    /// transactional id is `<runtime.transactional_id or group id>.<instance id>`.
+    /// Give each instance a stable one (e.g. the pod name) so a restarted
+    /// instance aborts its predecessor's open transaction at once.
+    #[arg(long)]
+    pub instance_id: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -244,6 +250,7 @@ async fn run(args: RunArgs) -> CliResult {
         overrides: args.client,
         metrics_addr: Some(args.metrics_addr),
         exit_when_idle: args.exit_when_idle,
+        instance_id: args.instance_id,
     };
     let on_ready: Box<dyn FnOnce(Option<SocketAddr>) + Send> = Box::new(|addr| {
         if let Some(a) = addr {
@@ -258,6 +265,7 @@ async fn run(args: RunArgs) -> CliResult {
         dead_letters = s.dead_letters,
         duplicates = s.duplicates,
         filtered = s.filtered,
+        accounted = s.accounted(),
         "Stopped."
     );
     Ok(())

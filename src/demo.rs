@@ -57,6 +57,7 @@ pub async fn run(args: DemoArgs) -> DemoResult {
         &plan.late_topic,
         &plan.dead_letter_topic,
         &plan.repartition_topic,
+        &plan.changelog_topic,
     ] {
         cluster.create_topic(topic, partitions, 1)?;
     }
@@ -110,6 +111,7 @@ pub async fn run(args: DemoArgs) -> DemoResult {
         overrides: Vec::new(),
         metrics_addr: Some(args.metrics_addr),
         exit_when_idle: Some(Duration::from_secs(3)),
+        instance_id: None,
     };
     let on_ready: Box<dyn FnOnce(Option<SocketAddr>) + Send> = Box::new(|addr| {
         if let Some(a) = addr {

@@ -13,11 +13,12 @@
 //! | [`config`] | topology TOML → validated [`config::Plan`] | no |
 //! | [`operators`] | decode, upcast, dedup, reorder, mask, lineage | no |
 //! | [`pipeline`] | the operator chain and per-partition [`pipeline::Task`] state | no |
+//! | [`state`] | recoverable state: changelog deltas, `cx.state` headers, restore folding | no |
 //! | [`partition`] | Java-compatible murmur2 partitioning by interaction id | no |
 //! | [`secret`] | the masking key | no |
 //! | [`generate`] | synthetic Genesys traffic with ground truth | no |
 //! | [`metrics`], [`http`] | Prometheus metrics, `/metrics` `/healthz` `/readyz` | no |
-//! | [`runtime`] | consumer group, repartitioning, produce/ack, commits, rebalance | yes |
+//! | [`runtime`] | consumer group, repartitioning, produce/ack, commits, rebalance, state restore, transactions | yes |
 //! | [`cli`], [`demo`] | the `cxstream` command and the embedded demo | yes |
 
 pub mod cli;
@@ -32,3 +33,4 @@ pub mod partition;
 pub mod pipeline;
 pub mod runtime;
 pub mod secret;
+pub mod state;

@@ -61,6 +61,14 @@ pub struct Metrics {
     pub assigned_partitions: IntGauge,
     pub in_flight_records: IntGauge,
     pub paused: IntGauge,
+    /// Seconds each partition's state restore took.
+    pub restore_seconds: Histogram,
+    pub restores: IntCounter,
+    pub restore_failures: IntCounter,
+    /// Records read while restoring, by source (`changelog`, `output`).
+    pub restored_records: IntCounterVec,
+    pub changelog_records: IntCounter,
+    pub transactions: IntCounterVec,
 }
 
 fn counter(r: &Registry, name: &str, help: &str) -> IntCounter {
@@ -106,6 +114,18 @@ impl Metrics {
         .expect("static metric definition");
         r.register(Box::new(e2e_latency.clone()))
             .expect("metric registered once");
+        let restore_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "cxstream_state_restore_seconds",
+                "Time to restore one assigned partition's state (changelog + output tail).",
+            )
+            .buckets(vec![
+                0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
+            ]),
+        )
+        .expect("static metric definition");
+        r.register(Box::new(restore_seconds.clone()))
+            .expect("metric registered once");
         let consumer_lag = IntGaugeVec::new(
             Opts::new(
                 "cxstream_consumer_lag_records",
@@ -117,6 +137,34 @@ impl Metrics {
         r.register(Box::new(consumer_lag.clone()))
             .expect("metric registered once");
         Self {
+            restore_seconds,
+            restores: counter(
+                &r,
+                "cxstream_state_restores_total",
+                "Partition state restores completed.",
+            ),
+            restore_failures: counter(
+                &r,
+                "cxstream_state_restore_failures_total",
+                "Partition state restores that failed and were retried.",
+            ),
+            restored_records: counter_vec(
+                &r,
+                "cxstream_state_restored_records_total",
+                "Records read to restore state, by source (changelog, output).",
+                &["source"],
+            ),
+            changelog_records: counter(
+                &r,
+                "cxstream_changelog_records_total",
+                "State changelog records written.",
+            ),
+            transactions: counter_vec(
+                &r,
+                "cxstream_transactions_total",
+                "Kafka transactions, by outcome (committed, aborted).",
+                &["outcome"],
+            ),
             records_read: counter_vec(
                 &r,
                 "cxstream_records_read_total",

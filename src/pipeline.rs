@@ -8,14 +8,14 @@
 //! input record's hold). The same code runs in `run`, `demo`, the tests and
 //! the benchmarks.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::config::Plan;
 use crate::metrics::Metrics;
-use crate::model::{format_iso_ms, now_ms, Event, Hop, SourceRef, Ticket};
+use crate::model::{format_iso_ms, now_ms, Event, Fingerprint, Hop, SourceRef, Ticket};
 use crate::operators::decode::{decode_record, DecodeInput, Decoded};
 use crate::operators::dedup::{Dedup, Verdict};
 use crate::operators::lineage::{self, LateInfo, Stamper};
@@ -23,9 +23,10 @@ use crate::operators::mask::Masker;
 use crate::operators::reorder::{Release, Reorder};
 use crate::partition::partition_for;
 use crate::secret::MaskingKey;
+use crate::state::Restored;
 
 /// Which topic a record was read from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Role {
     /// The bronze input topic.
     Input,
@@ -57,6 +58,11 @@ pub struct Encoded {
     /// Late reason code: `Some` exactly for late records.
     pub late_reason: Option<&'static str>,
     pub ticket: Ticket,
+    /// What restoring state needs to know about this output (the
+    /// `cx.state` header and the changelog).
+    pub event_time_ms: i64,
+    pub content_fp: Fingerprint,
+    pub id_fp: Option<Fingerprint>,
 }
 
 /// A rejected unit: the runtime sends the original bytes to the dead-letter
@@ -141,6 +147,9 @@ pub struct Task {
     /// Progress of the other input partitions, from their markers.
     upstream: HashMap<i32, Upstream>,
     started: Instant,
+    /// Without a dedup operator: fingerprints restored from what was already
+    /// emitted, so records re-read after a crash are not emitted twice.
+    replay_guard: Option<HashSet<Fingerprint>>,
 }
 
 impl Task {
@@ -177,6 +186,27 @@ impl Task {
     pub fn dedup_evictions(&self) -> u64 {
         self.dedup.as_ref().map_or(0, |d| d.evictions())
     }
+
+    /// Loads restored state (before any record of this partition is
+    /// processed): fingerprints into the dedup filter, last emitted event
+    /// times into the reorder operator.
+    pub fn restore(&mut self, restored: &Restored) {
+        match &self.dedup {
+            Some(d) => {
+                for k in &restored.keys {
+                    d.insert_known(*k);
+                }
+            }
+            None => {
+                self.replay_guard = Some(restored.keys.iter().copied().collect());
+            }
+        }
+        if let Some(r) = self.reorder.as_mut() {
+            for (id, t) in &restored.emitted {
+                r.restore_emitted(id, *t);
+            }
+        }
+    }
 }
 
 /// The shared part of the chain.
@@ -207,8 +237,14 @@ impl Pipeline {
     }
 
     /// A fresh task for `partition` of an input with `partitions` partitions.
+    ///
+    /// With other input partitions feeding this one (through the repartition
+    /// topic), the task starts with its watermark held until every upstream
+    /// has announced its progress: events forwarded by an upstream that
+    /// started earlier may be read before any marker or tick, and must not
+    /// move the watermark past siblings still on their way.
     pub fn new_task(&self, partition: i32, partitions: i32) -> Task {
-        Task {
+        let mut task = Task {
             partition,
             partitions,
             dedup: self.plan.dedup.as_ref().map(Dedup::new),
@@ -222,7 +258,15 @@ impl Pipeline {
             at_end: false,
             upstream: HashMap::new(),
             started: Instant::now(),
+            replay_guard: None,
+        };
+        if partitions > 1 {
+            let mut out = Vec::new();
+            let started = task.started;
+            self.apply_upstream(&mut task, started, &mut out);
+            debug_assert!(out.is_empty(), "a fresh task has nothing to release");
         }
+        task
     }
 
     /// How long an upstream input partition may stay silent (no marker)
@@ -413,6 +457,13 @@ impl Pipeline {
 
     /// Dedup, then reorder; released events are masked and encoded.
     fn process(&self, task: &mut Task, ev: Event, now: Instant, out: &mut Vec<Output>) {
+        if let Some(guard) = &task.replay_guard {
+            if guard.contains(&ev.content_fp) || ev.id_fp.is_some_and(|id| guard.contains(&id)) {
+                self.metrics.duplicates.with_label_values(&["replay"]).inc();
+                out.push(Output::Done { ticket: ev.ticket });
+                return;
+            }
+        }
         if let Some(dedup) = &task.dedup {
             let label = match dedup.check(ev.content_fp, ev.id_fp) {
                 Verdict::New => None,
@@ -506,6 +557,9 @@ impl Pipeline {
                     lineage_token: std::mem::take(&mut ev.lineage.token),
                     late_reason: late.as_ref().map(|l| l.reason),
                     ticket,
+                    event_time_ms: ev.event_time_ms,
+                    content_fp: ev.content_fp,
+                    id_fp: ev.id_fp,
                 };
                 if late.is_some() {
                     Output::Late(enc)
@@ -522,5 +576,100 @@ impl Pipeline {
                 ticket,
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    const T: i64 = 1_765_555_800_000;
+
+    fn pipeline() -> Pipeline {
+        let plan = crate::config::parse(
+            include_str!("../topologies/genesys-silver.toml"),
+            "genesys-silver.toml",
+        )
+        .expect("shipped topology parses");
+        let key = MaskingKey::from_bytes("unit-test-masking-key").expect("key");
+        Pipeline::new(Arc::new(plan), &key, Arc::new(Metrics::new()))
+    }
+
+    /// A bare Genesys detail object (acd.start, voice) for `id` at `t`.
+    fn event(id: &str, t: i64) -> Vec<u8> {
+        let mut v: Value =
+            serde_json::from_str(include_str!("../tests/golden/input/06-acd-start.json"))
+                .expect("fixture");
+        let detail = &mut v["detail"];
+        detail["topicName"] = format!("v2.detail.events.conversation.{id}.acd.start").into();
+        detail["eventBody"]["conversationId"] = id.into();
+        detail["eventBody"]["eventTime"] = t.into();
+        detail["eventBody"]["mediaType"] = "VOICE".into();
+        serde_json::to_vec(&v["detail"]).expect("json")
+    }
+
+    fn forwarded(p: &Pipeline, task: &mut Task, value: &[u8], offset: i64) -> Vec<Output> {
+        let mut out = Vec::new();
+        let rec = RecordIn {
+            value,
+            source: SourceRef {
+                topic: Arc::from("repartition"),
+                partition: task.partition,
+                offset,
+            },
+            role: Role::Repartition,
+            header_token: None,
+            header_hops: None,
+            record_timestamp_ms: None,
+            ticket: offset as Ticket,
+        };
+        p.ingest(&rec, task, Instant::now(), &mut out);
+        out
+    }
+
+    fn times(out: &[Output]) -> Vec<(bool, i64)> {
+        out.iter()
+            .filter_map(|o| match o {
+                Output::Silver(e) => Some((false, e.event_time_ms)),
+                Output::Late(e) => Some((true, e.event_time_ms)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// A partition that starts after its upstreams reads their forwarded
+    /// events before any marker: they must not move its watermark past
+    /// siblings that are still travelling (nothing late, order kept).
+    #[test]
+    fn fresh_task_holds_its_watermark_until_every_upstream_reported() {
+        let p = pipeline();
+        let a = "1c35e811-976d-4eb6-b8d6-cbbe15cebaf3";
+        let b = "2d46f922-a87e-4fc7-c9e7-dccf26dfcbf4";
+        let mut task = p.new_task(1, 4);
+        let mut out = forwarded(&p, &mut task, &event(a, T + 600_000), 0);
+        out.extend(forwarded(&p, &mut task, &event(b, T + 1_200_000), 1));
+        out.extend(forwarded(&p, &mut task, &event(a, T), 2));
+        assert_eq!(times(&out), vec![], "nothing released before markers");
+
+        // Own input empty, every upstream past all three: released in
+        // event-time order up to the watermark (max seen − lateness).
+        task.mark_end_of_partition();
+        let mut out = Vec::new();
+        for q in [0, 2, 3] {
+            p.on_marker(&mut task, q, T + 2_000_000, false, Instant::now(), &mut out);
+        }
+        assert_eq!(times(&out), vec![(false, T), (false, T + 600_000)]);
+        assert_eq!(task.buffered(), 1);
+    }
+
+    /// A single-partition input has no upstream to wait for.
+    #[test]
+    fn single_partition_task_is_not_held() {
+        let p = pipeline();
+        let mut task = p.new_task(0, 1);
+        let mut out = forwarded(&p, &mut task, &event("x-1", T), 0);
+        out.extend(forwarded(&p, &mut task, &event("x-2", T + 600_000), 1));
+        assert_eq!(times(&out), vec![(false, T)]);
     }
 }

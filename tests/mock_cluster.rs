@@ -21,6 +21,7 @@ fn silver_pipeline_on_the_mock_cluster() {
         &plan.late_topic,
         &plan.dead_letter_topic,
         &plan.repartition_topic,
+        &plan.changelog_topic,
     ] {
         cluster.create_topic(topic, 8, 1).expect("topic");
     }

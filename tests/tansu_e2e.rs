@@ -3,97 +3,10 @@
 
 mod common;
 
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::tansu::{serial, Tansu};
 use cxstream::generate::GenConfig;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-
-/// A Tansu broker process, killed on drop.
-pub struct Tansu {
-    child: Child,
-    pub brokers: String,
-    _dir: PathBuf,
-}
-
-impl Drop for Tansu {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The broker tests run one at a time: each starts a broker and a pipeline,
-/// and two of them at once on a 2-core machine distort the timing they check.
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-impl Tansu {
-    pub fn start() -> Tansu {
-        assert!(
-            std::env::var_os("CXSTREAM_TANSU_BIN").is_some(),
-            "Tansu is not installed for this run: use `bash scripts/test.sh`"
-        );
-        let port = free_port();
-        let dir =
-            std::env::temp_dir().join(format!("cxstream-tansu-{}-{port}", std::process::id()));
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/tansu.sh");
-        let log = std::fs::File::create(std::env::temp_dir().join(format!("tansu-{port}.log")))
-            .expect("log");
-        let child = Command::new("bash")
-            .arg(script)
-            .arg("run")
-            .arg(port.to_string())
-            .arg(&dir)
-            .stdout(Stdio::from(log.try_clone().expect("log")))
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("start tansu");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "Tansu did not listen on {port}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Tansu {
-            child,
-            brokers: format!("127.0.0.1:{port}"),
-            _dir: dir,
-        }
-    }
-
-    pub fn create_topic(&self, topic: &str, partitions: i32) {
-        let admin: AdminClient<DefaultClientContext> = common::settings(&self.brokers)
-            .base()
-            .create()
-            .expect("admin");
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("rt");
-        let res = rt
-            .block_on(admin.create_topics(
-                &[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))],
-                &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
-            ))
-            .expect("create topics");
-        for r in res {
-            r.expect("topic created");
-        }
-    }
-}
 
 /// The acceptance run: ≥100,000 events with duplicates, disorder, late
 /// events (1% delayed by ≥30 s of event time), drift, mis-keyed and

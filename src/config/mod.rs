@@ -49,12 +49,16 @@ pub struct Plan {
     pub late_topic: String,
     pub dead_letter_topic: String,
     pub repartition_topic: String,
+    pub changelog_topic: String,
     pub create_topics: bool,
     /// `None`: the input topic's partition count.
     pub partitions: Option<i32>,
     pub replication_factor: i32,
     pub commit_interval: Duration,
     pub max_in_flight: usize,
+    pub delivery: Delivery,
+    /// Transactional id prefix; `None`: the group id.
+    pub transactional_id: Option<String>,
     /// librdkafka settings from the topology (`[kafka]`).
     pub kafka: BTreeMap<String, String>,
     /// Operators in chain order (names), for display.
@@ -64,6 +68,27 @@ pub struct Plan {
     pub dedup: Option<DedupSettings>,
     pub reorder: Option<ReorderSettings>,
     pub mask: MaskPolicies,
+}
+
+/// How results are made exactly-once across crashes (`runtime.delivery`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// Broker-independent: an idempotent producer, state restored from the
+    /// changelog and from the tail of the output topics, so records re-read
+    /// after a crash are recognised as already emitted and dropped.
+    Replay,
+    /// Kafka transactions: outputs, changelog and consumed offsets commit
+    /// atomically; internal topics are read `read_committed`.
+    Transactions,
+}
+
+impl Delivery {
+    pub fn name(self) -> &'static str {
+        match self {
+            Delivery::Replay => "replay",
+            Delivery::Transactions => "transactions",
+        }
+    }
 }
 
 /// The required position of each operator type; optional ones may be left out.
@@ -207,6 +232,10 @@ impl Validator<'_> {
             Some(t) => self.topic("internal.repartition", t)?,
             None => format!("cx.internal.{name}.repartition"),
         };
+        let changelog_topic = match &raw.internal.changelog {
+            Some(t) => self.topic("internal.changelog", t)?,
+            None => format!("cx.internal.{name}.changelog"),
+        };
         let mut seen = BTreeMap::new();
         for (key, t) in [
             ("input.topic", &input_topic),
@@ -214,6 +243,7 @@ impl Validator<'_> {
             ("output.late", &late_topic),
             ("output.dead_letter", &dead_letter_topic),
             ("internal.repartition", &repartition_topic),
+            ("internal.changelog", &changelog_topic),
         ] {
             if let Some(other) = seen.insert(t.clone(), key) {
                 return Err(self.invalid(
@@ -260,6 +290,31 @@ impl Validator<'_> {
             None => 200_000,
             Some(v) => self.positive("runtime.max_in_flight", &v.span(), *v.get_ref())? as usize,
         };
+        let delivery = match &raw.runtime.delivery {
+            None => Delivery::Replay,
+            Some(v) => match v.get_ref().as_str() {
+                "replay" => Delivery::Replay,
+                "transactions" => Delivery::Transactions,
+                _ => {
+                    return Err(self.invalid(
+                        "runtime.delivery",
+                        &v.span(),
+                        "must be \"replay\" (any broker) or \"transactions\" (brokers with full transaction support)",
+                    ))
+                }
+            },
+        };
+        let transactional_id = match &raw.runtime.transactional_id {
+            None => None,
+            Some(v) if v.get_ref().trim().is_empty() => {
+                return Err(self.invalid(
+                    "runtime.transactional_id",
+                    &v.span(),
+                    "must not be empty",
+                ))
+            }
+            Some(v) => Some(v.get_ref().clone()),
+        };
 
         let mut kafka = BTreeMap::new();
         for (k, v) in &raw.kafka {
@@ -293,11 +348,14 @@ impl Validator<'_> {
             late_topic,
             dead_letter_topic,
             repartition_topic,
+            changelog_topic,
             create_topics: raw.topics.create.unwrap_or(true),
             partitions,
             replication_factor,
             commit_interval,
             max_in_flight,
+            delivery,
+            transactional_id,
             kafka,
             chain: Vec::new(),
             media_filter: None,
@@ -493,6 +551,30 @@ mod tests {
                     message.contains("idle_timeout"),
                     "suggests the known keys: {message}"
                 );
+            }
+            other => panic!("{other}"),
+        }
+    }
+
+    #[test]
+    fn delivery_mode_defaults_to_replay_and_rejects_unknown_values() {
+        let plan = parse(SHIPPED, "t.toml").unwrap();
+        assert_eq!(plan.delivery, Delivery::Replay);
+        assert_eq!(plan.changelog_topic, "cx.internal.genesys-silver.changelog");
+        let text = SHIPPED.replacen("delivery = \"replay\"", "delivery = \"transactions\"", 1);
+        assert_eq!(
+            parse(&text, "t.toml").unwrap().delivery,
+            Delivery::Transactions
+        );
+        let text = SHIPPED.replacen("delivery = \"replay\"", "delivery = \"twice\"", 1);
+        let line = text
+            .lines()
+            .position(|l| l.starts_with("delivery"))
+            .unwrap()
+            + 1;
+        match parse(&text, "t.toml").unwrap_err() {
+            ConfigError::Invalid { key, line: l, .. } => {
+                assert_eq!((key.as_str(), l), ("runtime.delivery", line));
             }
             other => panic!("{other}"),
         }

@@ -52,6 +52,10 @@ pub struct RawInternal {
     /// Repartition topic for events whose record is not on their
     /// interaction's partition. Default: `cx.internal.<name>.repartition`.
     pub repartition: Option<Spanned<String>>,
+    /// State changelog (dedup fingerprints, emitted event times, dead-letter
+    /// positions), co-partitioned with the input. Default:
+    /// `cx.internal.<name>.changelog`.
+    pub changelog: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -73,6 +77,11 @@ pub struct RawRuntime {
     /// Input records in flight (read but not fully acknowledged) before
     /// consumption pauses (default 200000).
     pub max_in_flight: Option<Spanned<i64>>,
+    /// Exactly-once mechanism: "replay" (default, any broker) or
+    /// "transactions" (brokers with full transaction support).
+    pub delivery: Option<Spanned<String>>,
+    /// Transactional id prefix (transactions mode); default: the group id.
+    pub transactional_id: Option<Spanned<String>>,
 }
 
 /// One operator of the chain, tagged by `type`.

@@ -52,8 +52,9 @@
 //!   it ([`Reorder::set_upstream_watermark`]); its watermark is then
 //!   `min(max event time pushed, upstream) − allowed_lateness`, and an ended
 //!   interaction is released early only once `upstream` has reached its end
-//!   event, so events still travelling from a slower partition (catch-up
-//!   after a backlog) are not declared late.
+//!   event by the allowed lateness, so events still travelling from a
+//!   slower partition, or out of order on a partition catching up after a
+//!   backlog, are not declared late.
 //! * **Bounded buffer.** At most `max_buffered` events are held; beyond that
 //!   the oldest (in release order) are released early
 //!   (`stats.forced_releases` counts the events).
@@ -503,12 +504,17 @@ impl<T: Timed> Reorder<T> {
             }
             self.ends.pop();
             let upstream = self.upstream;
+            let lateness = self.lateness_ms;
             let due = match self.slots.get_mut(slot) {
                 Some(st) if st.id.is_some() && st.end_deadline == Some(deadline) => {
-                    if upstream.is_some_and(|u| u < st.end_time) {
-                        // An upstream partition has not reached this
-                        // interaction's end yet: its events may still be on
-                        // their way. Check again shortly.
+                    if upstream.is_some_and(|u| u.saturating_sub(lateness) < st.end_time) {
+                        // A partition feeding this one (its own input
+                        // included) has not passed this interaction's end
+                        // by the allowed lateness: events of it may still be
+                        // on their way (a partition catching up reads many
+                        // seconds of event time in one second of processing
+                        // time, with the usual disorder). Check again
+                        // shortly.
                         let retry = now + Duration::from_millis(50);
                         st.end_deadline = Some(retry);
                         self.ends.push(Reverse((retry, slot)));
@@ -1069,6 +1075,37 @@ mod tests {
         out.clear();
         r.flush(&mut out);
         assert_eq!(in_order(&out), vec![2, 5]);
+    }
+
+    /// With partitions feeding this one, an ended interaction is released
+    /// early only once every feeder is past its end by the allowed
+    /// lateness: a partition catching up still reads its stragglers.
+    #[test]
+    fn ended_release_waits_until_the_feeders_passed_the_end_by_the_lateness() {
+        let t0 = Instant::now();
+        let s = ReorderSettings {
+            idle_timeout: Duration::from_secs(60),
+            ..settings(5_000)
+        };
+        let mut r = Reorder::new(&s);
+        let mut out = Vec::new();
+        r.set_upstream_watermark(Some(0), &mut out);
+        r.push(ev(1, "a", 10_000), t0, &mut out);
+        r.push(end(2, "a", 20_000), t0, &mut out);
+        // The feeders (own input included) have read up to the end event,
+        // five seconds of processing time later: not yet.
+        r.set_upstream_watermark(Some(20_500), &mut out);
+        assert_eq!(in_order(&out), vec![1], "the watermark (15_000) passed 1");
+        out.clear();
+        r.tick(t0 + ms(5_100), &mut out);
+        assert!(out.is_empty());
+        // A straggler of "a" read after its end event is still in order.
+        r.push(ev(3, "a", 19_000), t0 + ms(5_150), &mut out);
+        assert!(out.is_empty());
+        r.set_upstream_watermark(Some(25_000), &mut out);
+        r.tick(t0 + ms(5_300), &mut out);
+        assert_eq!(in_order(&out), vec![3, 2]);
+        assert_eq!(r.stats().ended_releases, 2);
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! inside `poll`, when the loop holds nothing). Delivery reports are queued by
 //! the producer context and applied by whoever holds the core.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -21,14 +21,19 @@ use rdkafka::statistics::Statistics;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
 use super::client::ClientSettings;
+use super::restore::{restore, RestoreOutcome, RestoreSpec};
+use super::rewind::{Rewind, Step, INITIAL_WINDOW};
 use super::tracker::Trackers;
 use super::RuntimeError;
+use crate::config::Delivery;
 use crate::config::Plan;
 use crate::http::Health;
 use crate::metrics::{Metrics, OUT_DEAD_LETTER, OUT_LATE, OUT_SILVER};
+use crate::model::Fingerprint;
 use crate::model::{format_iso_ms, now_ms, SourceRef, Ticket};
 use crate::partition::partition_for;
-use crate::pipeline::{Output, Pipeline, RecordIn, Role, Task};
+use crate::pipeline::{Encoded, Output, Pipeline, RecordIn, Role, Task};
+use crate::state::{owner_record, state_header, DeadLetterPos, Delta};
 
 /// Header names of the dead-letter and lineage contract.
 pub mod headers {
@@ -44,6 +49,11 @@ pub mod headers {
     pub const FAILED_AT: &str = "cx.failed_at";
     /// Marks a watermark marker on the repartition topic (not an event).
     pub const MARKER: &str = "cx.marker";
+    /// Silver and late records: `<event_time_ms>;<fingerprints>` for state
+    /// restore (see [`crate::state::state_header`]).
+    pub const STATE: &str = "cx.state";
+    /// Dead letters: byte offset of the rejected unit in the source record.
+    pub const SOURCE_UNIT: &str = "cx.source.unit";
 }
 
 /// Everything the loop needs to know about topics and limits.
@@ -60,6 +70,8 @@ pub struct EngineSettings {
     /// Stop once no record has arrived for this long and nothing is
     /// buffered or in flight (demo, tests, batch use).
     pub exit_when_idle: Option<Duration>,
+    /// Names this instance (transactional id suffix).
+    pub instance_id: String,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -69,18 +81,37 @@ enum AckKind {
     DeadLetter(&'static str),
     Forward,
     Marker,
+    Changelog,
+}
+
+/// What an acknowledged output adds to its task's changelog.
+#[derive(Debug)]
+enum AckState {
+    None,
+    Emitted {
+        interaction: String,
+        event_time_ms: i64,
+        content_fp: Fingerprint,
+        id_fp: Option<Fingerprint>,
+    },
+    DeadLetter(DeadLetterPos),
 }
 
 #[derive(Debug)]
 struct AckMeta {
     ticket: Ticket,
     kind: AckKind,
+    /// The task (input partition) that produced it.
+    task: i32,
+    state: AckState,
 }
 
 #[derive(Debug)]
 struct Ack {
     meta: AckMeta,
     error: Option<String>,
+    /// Where it landed (partition, offset); the topic follows from the kind.
+    position: Option<(i32, i64)>,
 }
 
 /// Producer context: queues delivery reports for the loop.
@@ -99,8 +130,22 @@ impl ProducerContext for AckContext {
     type DeliveryOpaque = Box<AckMeta>;
 
     fn delivery(&self, result: &DeliveryResult<'_>, meta: Box<AckMeta>) {
-        let error = result.as_ref().err().map(|(e, _)| e.to_string());
-        lock(&self.acks).push(Ack { meta: *meta, error });
+        let (error, position) = match result {
+            Ok(m) => {
+                let position = matches!(
+                    meta.kind,
+                    AckKind::Silver | AckKind::Late(_) | AckKind::DeadLetter(_)
+                )
+                .then(|| (m.partition(), m.offset()));
+                (None, position)
+            }
+            Err((e, _)) => (Some(e.to_string()), None),
+        };
+        lock(&self.acks).push(Ack {
+            meta: *meta,
+            error,
+            position,
+        });
     }
 }
 
@@ -118,6 +163,8 @@ struct GroupContext {
     metrics: Arc<Metrics>,
     input_topic: Arc<str>,
     repartition_topic: Arc<str>,
+    /// `runtime.delivery = "transactions"`.
+    transactional: bool,
 }
 
 impl ClientContext for GroupContext {
@@ -162,23 +209,30 @@ impl ConsumerContext for GroupContext {
         }
     }
 
-    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Assign(tpl) => {
                 self.metrics.rebalances.with_label_values(&["assign"]).inc();
-                let mut core = lock(&self.core);
+                // Nothing is read from a new partition until its state is
+                // restored (on another thread; the others keep running).
+                let mut hold = TopicPartitionList::new();
+                let mut parts = Vec::new();
                 for e in tpl.elements() {
                     if e.topic() == &*self.input_topic {
-                        core.assign(e.partition(), self.input_topic.clone());
+                        let _ = hold.add_partition(&self.input_topic, e.partition());
+                        parts.push(e.partition());
                     }
                 }
-                self.metrics
-                    .assigned_partitions
-                    .set(core.tasks.len() as i64);
-                tracing::info!(
-                    partitions = ?core.tasks.keys().collect::<Vec<_>>(),
-                    "Partitions assigned."
-                );
+                if hold.count() > 0 {
+                    if let Err(e) = consumer.pause(&hold) {
+                        tracing::warn!(error = %e, "Could not pause partitions for restore.");
+                    }
+                }
+                let mut core = lock(&self.core);
+                for p in &parts {
+                    core.assign(*p);
+                }
+                tracing::info!(partitions = ?parts, "Partitions assigned; restoring their state.");
             }
             Rebalance::Revoke(_) => {}
             Rebalance::Error(e) => tracing::warn!(error = %e, "Rebalance error."),
@@ -212,6 +266,16 @@ impl GroupContext {
                 self.producer.poll(Duration::from_millis(20));
                 core.apply_acks(&self.producer);
             }
+            if self.transactional {
+                // Outputs, changelog and offsets of every partition commit
+                // together before the revoked ones move.
+                if let Err(e) = core.commit_transaction(&self.producer, consumer, Some(parts)) {
+                    core.fatal.get_or_insert(e);
+                }
+            } else {
+                // Hand over: the next owner restores from the changelog.
+                core.write_changelog(&self.producer, Some(parts));
+            }
             let mut tpl = TopicPartitionList::new();
             for p in parts {
                 for (role, topic) in [
@@ -223,7 +287,7 @@ impl GroupContext {
                     }
                 }
             }
-            if tpl.count() > 0 {
+            if tpl.count() > 0 && !self.transactional {
                 match consumer.commit(&tpl, CommitMode::Sync) {
                     Ok(()) => self.metrics.commits.inc(),
                     Err(e) => {
@@ -232,6 +296,21 @@ impl GroupContext {
                     }
                 }
             }
+            if !self.transactional {
+                core.release(&self.producer, parts);
+            }
+            // The next owner waits for the release (or for the lease to
+            // lapse) before it reads the outputs' tail.
+            if let Err(e) = self.producer.flush(Duration::from_secs(10)) {
+                tracing::warn!(error = %e, "Could not deliver the hand-over records; the next owner waits for the lease to lapse.");
+            }
+        }
+        if lost && self.transactional && core.fatal.is_none() {
+            // The open transaction holds outputs of partitions this instance
+            // no longer owns; their offsets can no longer be committed.
+            core.fatal = Some(
+                "partitions were lost (session timeout) in transactions mode; restart to restore state".into(),
+            );
         }
         let mut side_tpl = TopicPartitionList::new();
         for p in parts {
@@ -271,6 +350,14 @@ struct RecordCtx<'a> {
     timestamp_ms: Option<i64>,
 }
 
+/// A partition whose state is being restored.
+struct Restoring {
+    handle: std::thread::JoinHandle<Result<RestoreOutcome, RuntimeError>>,
+    attempt: u32,
+    /// Set when the partition is revoked before its restore finished.
+    cancel: Arc<AtomicBool>,
+}
+
 /// The state of this instance.
 struct Core {
     pipeline: Pipeline,
@@ -287,6 +374,20 @@ struct Core {
     last_evictions: u64,
     /// Last marker sent per owned input partition: ((progress, idle), when).
     markers_sent: HashMap<i32, ((i64, bool), Instant)>,
+    /// Partitions assigned whose state is still being restored.
+    restoring: HashMap<i32, Restoring>,
+    /// Per task: what was acknowledged since its last changelog record.
+    deltas: HashMap<i32, Delta>,
+    /// Per task: positions already dead-lettered before a restart.
+    dead_lettered: HashMap<i32, HashSet<DeadLetterPos>>,
+    /// Consumption paused for backpressure.
+    paused: bool,
+    /// This process's owner id in changelog owner marks (fresh per start).
+    owner_id: String,
+    /// Partitions being resumed at an offset (see [`Rewind`]).
+    rewinds: HashMap<(Role, i32), Rewind>,
+    /// Seeks a rewind asked for, done by the run loop.
+    reseeks: Vec<(Role, i32, i64)>,
 }
 
 #[derive(Debug, Clone)]
@@ -299,19 +400,167 @@ struct Topics {
 }
 
 impl Core {
-    fn assign(&mut self, p: i32, input: Arc<str>) {
-        let task = self.pipeline.new_task(p, self.settings.partitions);
+    fn restore_spec(&self, p: i32) -> RestoreSpec {
+        let s = &self.settings;
+        let plan = &s.plan;
+        RestoreSpec {
+            client: s.client.clone(),
+            group_id: s.group_id.clone(),
+            partition: p,
+            partitions: s.partitions,
+            input_topic: plan.input_topic.clone(),
+            repartition_topic: plan.repartition_topic.clone(),
+            changelog_topic: plan.changelog_topic.clone(),
+            silver: (plan.silver_topic.clone(), s.silver_partitions),
+            late: (plan.late_topic.clone(), s.late_partitions),
+            dead_letter: (plan.dead_letter_topic.clone(), s.dead_letter_partitions),
+            ttl: plan
+                .dedup
+                .as_ref()
+                .map_or(Duration::from_secs(24 * 3600), |d| d.ttl),
+            read_committed: plan.delivery == Delivery::Transactions,
+            timeout: Duration::from_secs(300),
+            owner_id: self.owner_id.clone(),
+            lease: self.lease(),
+            max_handover_wait: self.lease() * 10,
+            cancel: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// How long an owner's changelog lease lasts without renewal: the
+    /// group's session timeout (the broker's own verdict on a silent
+    /// member), at least three commit intervals.
+    fn lease(&self) -> Duration {
+        let session = self
+            .settings
+            .client
+            .extra
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "session.timeout.ms")
+            .and_then(|(_, v)| v.parse::<u64>().ok())
+            .map_or(Duration::from_secs(45), Duration::from_millis);
+        session.max(self.settings.plan.commit_interval * 3)
+    }
+
+    /// Starts restoring partition `p`'s state on its own thread.
+    fn assign(&mut self, p: i32) {
+        self.start_restore(p, 0);
+    }
+
+    fn start_restore(&mut self, p: i32, attempt: u32) {
+        let spec = self.restore_spec(p);
+        let cancel = spec.cancel.clone();
+        let delay = Duration::from_secs(u64::from(attempt.min(10)));
+        let handle = std::thread::spawn(move || {
+            std::thread::sleep(delay);
+            restore(&spec)
+        });
+        self.restoring.insert(
+            p,
+            Restoring {
+                handle,
+                attempt,
+                cancel,
+            },
+        );
+    }
+
+    /// Turns finished restores into tasks; returns the partitions now ready.
+    fn finish_restores(&mut self) -> Vec<i32> {
+        let done: Vec<i32> = self
+            .restoring
+            .iter()
+            .filter(|(_, r)| r.handle.is_finished())
+            .map(|(p, _)| *p)
+            .collect();
+        let mut ready = Vec::new();
+        for p in done {
+            let Some(r) = self.restoring.remove(&p) else {
+                continue;
+            };
+            let result = r
+                .handle
+                .join()
+                .unwrap_or_else(|_| Err(RuntimeError::Join("restore thread panicked".into())));
+            match result {
+                Ok(outcome) => {
+                    self.install(outcome);
+                    ready.push(p);
+                }
+                Err(e) => {
+                    self.metrics.restore_failures.inc();
+                    tracing::warn!(partition = p, attempt = r.attempt + 1, error = %e, "State restore failed; retrying.");
+                    self.start_restore(p, r.attempt + 1);
+                }
+            }
+        }
+        ready
+    }
+
+    /// A restored partition becomes a task.
+    fn install(&mut self, outcome: RestoreOutcome) {
+        let p = outcome.partition;
+        let mut st = outcome.state;
+        let mut task = self.pipeline.new_task(p, self.settings.partitions);
+        task.restore(&st);
+        let m = &self.metrics;
+        m.restore_seconds.observe(outcome.took.as_secs_f64());
+        m.restores.inc();
+        m.restored_records
+            .with_label_values(&["changelog"])
+            .inc_by(st.changelog_records);
+        m.restored_records
+            .with_label_values(&["output"])
+            .inc_by(st.output_records);
+        tracing::info!(
+            partition = p,
+            took_ms = outcome.took.as_millis() as u64,
+            handover_wait_ms = outcome.waited.as_millis() as u64,
+            changelog_records = st.changelog_records,
+            output_records = st.output_records,
+            dedup_keys = st.keys.len(),
+            interactions = st.emitted.len(),
+            dead_letters = st.dead_letters.len(),
+            "State restored."
+        );
         self.tasks.insert(p, task);
+        let input = self.topics.input.clone();
         self.trackers.open(Role::Input, input, p);
         self.pending_side.push(p);
+        self.deltas.insert(p, st.into_delta());
+        self.dead_lettered.insert(p, st.dead_letters);
+        self.metrics
+            .assigned_partitions
+            .set(self.tasks.len() as i64);
     }
 
     fn unassign(&mut self, p: i32) {
+        if let Some(r) = self.restoring.remove(&p) {
+            r.cancel.store(true, Ordering::Relaxed);
+        }
+        self.deltas.remove(&p);
+        self.dead_lettered.remove(&p);
         self.tasks.remove(&p);
         self.markers_sent.remove(&p);
+        self.rewinds.remove(&(Role::Input, p));
+        self.rewinds.remove(&(Role::Repartition, p));
+        self.reseeks.retain(|(_, q, _)| *q != p);
         self.trackers.close(Role::Input, p);
         self.trackers.close(Role::Repartition, p);
         self.pending_side.retain(|x| *x != p);
+    }
+
+    /// End of input partition `p`: a resumption that has seen no record
+    /// yet may need to start further back (see [`Rewind`]).
+    fn end_of_input_partition(&mut self, p: i32) {
+        if let Some(Step::Reseek(from)) = self
+            .rewinds
+            .get_mut(&(Role::Input, p))
+            .map(Rewind::end_of_partition)
+        {
+            self.reseeks.push((Role::Input, p, from));
+        }
     }
 
     fn partition_in_flight(&self, p: i32) -> usize {
@@ -321,11 +570,31 @@ impl Core {
 
     fn handle(&mut self, producer: &Producer_, role: Role, msg: &BorrowedMessage<'_>) {
         let p = msg.partition();
+        if role == Role::Input && self.restoring.contains_key(&p) {
+            // Fetched before the pause took hold: read again after the
+            // restore (which seeks to the committed offset).
+            return;
+        }
         let Some(slot) = self.trackers.slot(role, p) else {
             return; // not (or no longer) ours
         };
         if !self.tasks.contains_key(&p) {
             return;
+        }
+        if let Some(rw) = self.rewinds.get_mut(&(role, p)) {
+            match rw.step(msg.offset()) {
+                Step::Skip => {
+                    return;
+                }
+                Step::Reseek(from) => {
+                    tracing::debug!(partition = p, ?role, target = rw.target(), from, "Broker skipped records up to the resume offset; reading from further back.");
+                    self.reseeks.push((role, p, from));
+                    return;
+                }
+                Step::Process => {
+                    self.rewinds.remove(&(role, p));
+                }
+            }
         }
         let ts = msg.timestamp().to_millis();
         let Some(ticket) = self.trackers.begin(slot, msg.offset(), ts) else {
@@ -374,7 +643,7 @@ impl Core {
                     );
                 }
                 for o in out.drain(..) {
-                    self.route(producer, o, None);
+                    self.route(producer, p, o, None);
                 }
                 self.out = out;
             }
@@ -412,14 +681,14 @@ impl Core {
             timestamp_ms: ts,
         };
         for o in out.drain(..) {
-            self.route(producer, o, Some(&ctx));
+            self.route(producer, p, o, Some(&ctx));
         }
         self.out = out;
         self.trackers.release(ticket);
     }
 
     /// Turns one output into a produce, or releases its hold.
-    fn route(&mut self, producer: &Producer_, o: Output, rec: Option<&RecordCtx<'_>>) {
+    fn route(&mut self, producer: &Producer_, p: i32, o: Output, rec: Option<&RecordCtx<'_>>) {
         match o {
             Output::Done { ticket } => {
                 self.trackers.release(ticket);
@@ -438,27 +707,50 @@ impl Core {
                         AckKind::Late(reason),
                     ),
                 };
-                let mut hs = OwnedHeaders::new_with_capacity(2).insert(Header {
-                    key: headers::LINEAGE_TOKEN,
-                    value: Some(e.lineage_token.as_bytes()),
-                });
+                let state = state_header(e.event_time_ms, e.content_fp, e.id_fp);
+                let mut hs = OwnedHeaders::new_with_capacity(3)
+                    .insert(Header {
+                        key: headers::LINEAGE_TOKEN,
+                        value: Some(e.lineage_token.as_bytes()),
+                    })
+                    .insert(Header {
+                        key: headers::STATE,
+                        value: Some(state.as_bytes()),
+                    });
                 if let Some(reason) = e.late_reason {
                     hs = hs.insert(Header {
                         key: headers::LATE_REASON,
                         value: Some(reason.as_bytes()),
                     });
                 }
+                let partition = partition_for(e.key.as_bytes(), partitions);
+                let Encoded {
+                    key,
+                    value,
+                    ticket,
+                    event_time_ms,
+                    content_fp,
+                    id_fp,
+                    ..
+                } = e;
                 self.send(
                     producer,
                     &topic,
-                    partition_for(e.key.as_bytes(), partitions),
-                    Some(e.key.as_bytes()),
-                    &e.value,
+                    partition,
+                    Some(key.as_bytes()),
+                    &value,
                     hs,
                     None,
                     AckMeta {
-                        ticket: e.ticket,
+                        ticket,
                         kind,
+                        task: p,
+                        state: AckState::Emitted {
+                            interaction: key.clone(),
+                            event_time_ms,
+                            content_fp,
+                            id_fp,
+                        },
                     },
                 );
             }
@@ -491,10 +783,31 @@ impl Core {
                     AckMeta {
                         ticket: f.ticket,
                         kind: AckKind::Forward,
+                        task: p,
+                        state: AckState::None,
                     },
                 );
             }
             Output::DeadLetter(d) => {
+                let pos = self
+                    .trackers
+                    .origin(d.ticket)
+                    .map(|(t, offset)| DeadLetterPos {
+                        repartition: t.role == Role::Repartition,
+                        offset,
+                        unit: u32::try_from(d.range.start).unwrap_or(u32::MAX),
+                    });
+                if let (Some(pos), Some(seen)) = (pos, self.dead_lettered.get(&p)) {
+                    if seen.contains(&pos) {
+                        // Already dead-lettered before a restart.
+                        self.metrics
+                            .duplicates
+                            .with_label_values(&["dead_letter_replay"])
+                            .inc();
+                        self.trackers.release(d.ticket);
+                        return;
+                    }
+                }
                 let (key, value, source) = match rec {
                     Some(r) => (
                         r.key,
@@ -519,6 +832,7 @@ impl Core {
                 };
                 let partition_s = source.partition.to_string();
                 let offset_s = source.offset.to_string();
+                let unit_s = d.range.start.to_string();
                 let failed_at = format_iso_ms(now_ms());
                 let mut hs = OwnedHeaders::new_with_capacity(8);
                 for (k, v) in [
@@ -528,6 +842,7 @@ impl Core {
                     (headers::SOURCE_TOPIC, &*source.topic),
                     (headers::SOURCE_PARTITION, partition_s.as_str()),
                     (headers::SOURCE_OFFSET, offset_s.as_str()),
+                    (headers::SOURCE_UNIT, unit_s.as_str()),
                     (headers::FAILED_AT, failed_at.as_str()),
                 ] {
                     hs = hs.insert(Header {
@@ -556,6 +871,8 @@ impl Core {
                     AckMeta {
                         ticket: d.ticket,
                         kind: AckKind::DeadLetter(d.class),
+                        task: p,
+                        state: pos.map_or(AckState::None, AckState::DeadLetter),
                     },
                 );
             }
@@ -621,6 +938,7 @@ impl Core {
                     AckKind::Late(_) => OUT_LATE,
                     AckKind::DeadLetter(_) => OUT_DEAD_LETTER,
                     AckKind::Forward | AckKind::Marker => "repartition",
+                    AckKind::Changelog => "changelog",
                 };
                 self.metrics
                     .produce_errors
@@ -630,8 +948,28 @@ impl Core {
                     .get_or_insert_with(|| format!("delivery to {label} failed: {err}"));
                 continue;
             }
-            if matches!(ack.meta.kind, AckKind::Marker) {
+            if matches!(ack.meta.kind, AckKind::Marker | AckKind::Changelog) {
                 continue;
+            }
+            if let (Some((part, offset)), Some(delta)) =
+                (ack.position, self.deltas.get_mut(&ack.meta.task))
+            {
+                let topic = match ack.meta.kind {
+                    AckKind::Late(_) => &self.topics.late,
+                    AckKind::DeadLetter(_) => &self.topics.dead_letter,
+                    _ => &self.topics.silver,
+                };
+                match &ack.meta.state {
+                    AckState::Emitted {
+                        interaction,
+                        event_time_ms,
+                        content_fp,
+                        id_fp,
+                    } => delta.record_emitted(interaction, *event_time_ms, *content_fp, *id_fp),
+                    AckState::DeadLetter(pos) => delta.record_dead_letter(*pos),
+                    AckState::None => {}
+                }
+                delta.cover(topic, part, offset);
             }
             let ts = self.trackers.release(ack.meta.ticket).flatten();
             let m = &self.metrics;
@@ -645,13 +983,129 @@ impl Core {
                     m.events_out.with_label_values(&[OUT_DEAD_LETTER]).inc();
                     m.dead_letters.with_label_values(&[class]).inc();
                 }
-                AckKind::Forward => continue,
-                AckKind::Marker => continue,
+                AckKind::Forward | AckKind::Marker | AckKind::Changelog => continue,
             }
             if let Some(ts) = ts {
                 m.e2e_latency.observe(((now - ts).max(0) as f64) / 1000.0);
             }
         }
+    }
+
+    /// Transactions mode: waits for every output, adds the changelog and the
+    /// consumed offsets, commits the transaction and opens the next one.
+    /// `release`: partitions handed over by this transaction.
+    fn commit_transaction<C: ConsumerContext>(
+        &mut self,
+        producer: &Producer_,
+        consumer: &BaseConsumer<C>,
+        release: Option<&[i32]>,
+    ) -> Result<(), String> {
+        let timeout = Duration::from_secs(60);
+        producer
+            .flush(timeout)
+            .map_err(|e| format!("waiting for the transaction's records: {e}"))?;
+        self.apply_acks(producer);
+        if let Some(f) = self.fatal.take() {
+            return Err(f);
+        }
+        self.write_changelog(producer, None);
+        if let Some(parts) = release {
+            self.release(producer, parts);
+        }
+        let points = self.trackers.take_commit_points();
+        if !points.is_empty() {
+            let mut tpl = TopicPartitionList::new();
+            for (t, p, o) in &points {
+                let _ = tpl.add_partition_offset(t, *p, Offset::Offset(*o));
+            }
+            let meta = consumer
+                .group_metadata()
+                .ok_or_else(|| "no consumer group metadata for the transaction".to_string())?;
+            producer
+                .send_offsets_to_transaction(&tpl, &meta, timeout)
+                .map_err(|e| format!("adding offsets to the transaction: {e}"))?;
+        }
+        if let Err(e) = producer.commit_transaction(timeout) {
+            self.metrics
+                .transactions
+                .with_label_values(&["aborted"])
+                .inc();
+            let _ = producer.abort_transaction(timeout);
+            return Err(format!("committing the transaction: {e}"));
+        }
+        self.metrics
+            .transactions
+            .with_label_values(&["committed"])
+            .inc();
+        if !points.is_empty() {
+            self.metrics.commits.inc();
+        }
+        producer
+            .begin_transaction()
+            .map_err(|e| format!("opening a transaction: {e}"))
+    }
+
+    /// Writes each task's acknowledged outputs to its changelog partition
+    /// (`only`: just these tasks). A task with nothing new writes an owner
+    /// record instead: every call renews this instance's lease on the
+    /// partitions it owns (see [`crate::state::OwnerMark`]).
+    fn write_changelog(&mut self, producer: &Producer_, only: Option<&[i32]>) {
+        let mut parts: Vec<i32> = self
+            .deltas
+            .keys()
+            .copied()
+            .filter(|p| only.is_none_or(|o| o.contains(p)))
+            .collect();
+        parts.sort_unstable();
+        for p in parts {
+            let mut wrote = false;
+            while let Some(value) = self
+                .deltas
+                .get_mut(&p)
+                .filter(|d| d.is_dirty())
+                .map(|d| d.take_record(&self.owner_id))
+            {
+                self.send_changelog(producer, p, &value);
+                wrote = true;
+            }
+            if !wrote {
+                let value = owner_record(&self.owner_id, false);
+                self.send_changelog(producer, p, &value);
+            }
+        }
+    }
+
+    /// Hands partitions over: their changelog says this instance released
+    /// them. Call once their outputs are acknowledged, their changelog
+    /// written and their offsets committed.
+    fn release(&mut self, producer: &Producer_, parts: &[i32]) {
+        let value = owner_record(&self.owner_id, true);
+        for p in parts {
+            if self.deltas.contains_key(p) {
+                self.send_changelog(producer, *p, &value);
+            }
+        }
+    }
+
+    fn send_changelog(&mut self, producer: &Producer_, p: i32, value: &[u8]) {
+        let topic = self.settings.plan.changelog_topic.clone();
+        let key = p.to_string();
+        self.metrics.changelog_records.inc();
+        self.send(
+            producer,
+            &topic,
+            p,
+            Some(key.as_bytes()),
+            value,
+            OwnedHeaders::new(),
+            None,
+            AckMeta {
+                ticket: 0,
+                kind: AckKind::Changelog,
+                task: p,
+                state: AckState::None,
+            },
+        );
     }
 
     fn tick(&mut self, producer: &Producer_) {
@@ -664,7 +1118,7 @@ impl Core {
                 self.pipeline.tick(task, now, &mut out);
             }
             for o in out.drain(..) {
-                self.route(producer, o, None);
+                self.route(producer, p, o, None);
             }
         }
         self.out = out;
@@ -676,7 +1130,7 @@ impl Core {
             self.pipeline.flush(task, &mut out);
         }
         for o in out.drain(..) {
-            self.route(producer, o, None);
+            self.route(producer, p, o, None);
         }
         self.out = out;
     }
@@ -744,6 +1198,8 @@ impl Core {
                     AckMeta {
                         ticket: 0,
                         kind: AckKind::Marker,
+                        task: q,
+                        state: AckState::None,
                     },
                 );
             }
@@ -785,20 +1241,45 @@ impl Engine {
     ) -> Result<Self, RuntimeError> {
         let plan = settings.plan.clone();
         let c = &settings.client;
+        let transactional = plan.delivery == Delivery::Transactions;
+        let txn_id = format!(
+            "{}.{}",
+            plan.transactional_id
+                .as_deref()
+                .unwrap_or(&settings.group_id),
+            settings.instance_id
+        );
+        let mut producer_defaults = vec![
+            ("enable.idempotence", "true"),
+            ("acks", "all"),
+            ("linger.ms", "5"),
+            ("batch.num.messages", "10000"),
+            ("batch.size", "1000000"),
+            ("queue.buffering.max.messages", "200000"),
+            ("queue.buffering.max.kbytes", "131072"),
+            ("message.timeout.ms", "0"),
+            ("statistics.interval.ms", "0"),
+        ];
+        if transactional {
+            producer_defaults.push(("transactional.id", &txn_id));
+            // Transactions bound delivery time; records never time out
+            // before their transaction does.
+            producer_defaults.push(("message.timeout.ms", "60000"));
+            producer_defaults.push(("transaction.timeout.ms", "60000"));
+        }
         let producer: Producer_ = c
-            .with_defaults(&[
-                ("enable.idempotence", "true"),
-                ("acks", "all"),
-                ("linger.ms", "5"),
-                ("batch.num.messages", "10000"),
-                ("batch.size", "1000000"),
-                ("queue.buffering.max.messages", "200000"),
-                ("queue.buffering.max.kbytes", "131072"),
-                ("message.timeout.ms", "0"),
-                ("statistics.interval.ms", "0"),
-            ])
+            .with_defaults(&producer_defaults)
             .create_with_context(AckContext::default())
             .map_err(RuntimeError::client("producer"))?;
+        if transactional {
+            producer
+                .init_transactions(Duration::from_secs(60))
+                .map_err(RuntimeError::broker("initialising transactions"))?;
+            producer
+                .begin_transaction()
+                .map_err(RuntimeError::broker("opening a transaction"))?;
+            tracing::info!(transactional_id = %txn_id, "Transactions mode: outputs, changelog and offsets commit atomically.");
+        }
         // A group id gives the side consumer librdkafka's incremental
         // assignment API; it never subscribes, so it never joins that group,
         // and it never commits (the group consumer commits its offsets).
@@ -835,12 +1316,20 @@ impl Engine {
                 last_record: None,
                 last_evictions: 0,
                 markers_sent: HashMap::new(),
+                restoring: HashMap::new(),
+                deltas: HashMap::new(),
+                dead_lettered: HashMap::new(),
+                paused: false,
+                owner_id: uuid::Uuid::new_v4().to_string(),
+                rewinds: HashMap::new(),
+                reseeks: Vec::new(),
             }),
             producer,
             side,
             metrics,
             input_topic: topics.input.clone(),
             repartition_topic: topics.repartition.clone(),
+            transactional,
         };
         let consumer: BaseConsumer<GroupContext> = c
             .with_defaults(&[
@@ -896,7 +1385,12 @@ impl Engine {
                 continue; // revoked meanwhile
             }
             let offset = match e.offset() {
-                Offset::Offset(o) => Offset::Offset(o),
+                Offset::Offset(o) if o > 0 => {
+                    let rw = Rewind::new(o, INITIAL_WINDOW);
+                    let start = rw.start();
+                    core.rewinds.insert((Role::Repartition, e.partition()), rw);
+                    Offset::Offset(start)
+                }
                 _ => Offset::Beginning,
             };
             let _ = assign.add_partition_offset(topic, e.partition(), offset);
@@ -918,7 +1412,6 @@ impl Engine {
         let mut last_tick = Instant::now();
         let mut last_commit = Instant::now();
         let mut last_gauges = Instant::now();
-        let mut paused = false;
         let max_in_flight = self.settings.plan.max_in_flight;
         // Watermark markers: a round (n-1 small records) whenever an input
         // partition's event time moved by half the allowed lateness, at most
@@ -940,6 +1433,7 @@ impl Engine {
             if stop.load(Ordering::Relaxed) {
                 break StopReason::Signal;
             }
+            self.finish_restores();
             self.assign_side();
             let mut got = 0usize;
             while got < 2000 {
@@ -949,6 +1443,7 @@ impl Engine {
                         got += 1;
                     }
                     Some(Err(KafkaError::PartitionEOF(p))) => {
+                        lock(&ctx.core).end_of_input_partition(p);
                         if let Some(task) = lock(&ctx.core).tasks.get_mut(&p) {
                             task.mark_end_of_partition();
                         }
@@ -975,6 +1470,7 @@ impl Engine {
                 }
             }
             ctx.producer.poll(Duration::ZERO);
+            self.do_reseeks();
             let mut core = lock(&ctx.core);
             core.apply_acks(&ctx.producer);
             if let Some(f) = core.fatal.take() {
@@ -988,8 +1484,14 @@ impl Engine {
             if !core.tasks.is_empty() {
                 health.ready.store(true, Ordering::Relaxed);
             }
+            if last_commit.elapsed() >= self.settings.plan.commit_interval && ctx.transactional {
+                last_commit = Instant::now();
+                core.commit_transaction(&ctx.producer, &self.consumer, None)
+                    .map_err(RuntimeError::Transaction)?;
+            }
             if last_commit.elapsed() >= self.settings.plan.commit_interval {
                 last_commit = Instant::now();
+                core.write_changelog(&ctx.producer, None);
                 let points = core.trackers.take_commit_points();
                 if !points.is_empty() {
                     let mut tpl = TopicPartitionList::new();
@@ -1010,12 +1512,17 @@ impl Engine {
                 last_gauges = Instant::now();
             }
             let in_flight = core.trackers.in_flight();
+            let paused = core.paused;
             if !paused && in_flight >= max_in_flight {
-                paused = true;
+                core.paused = true;
+                drop(core);
                 self.set_paused(true);
+                core = lock(&ctx.core);
             } else if paused && in_flight < max_in_flight / 2 {
-                paused = false;
+                core.paused = false;
+                drop(core);
                 self.set_paused(false);
+                core = lock(&ctx.core);
             }
             if let Some(idle) = self.settings.exit_when_idle {
                 let quiet = match core.last_record {
@@ -1027,6 +1534,7 @@ impl Engine {
                     && core.buffered() == 0
                     && core.trackers.in_flight() == 0
                     && core.pending_side.is_empty()
+                    && core.restoring.is_empty()
                 {
                     break StopReason::Idle;
                 }
@@ -1039,6 +1547,7 @@ impl Engine {
                     match r {
                         Ok(msg) => lock(&ctx.core).handle(&ctx.producer, Role::Input, &msg),
                         Err(KafkaError::PartitionEOF(p)) => {
+                            lock(&ctx.core).end_of_input_partition(p);
                             if let Some(task) = lock(&ctx.core).tasks.get_mut(&p) {
                                 task.mark_end_of_partition();
                             }
@@ -1053,10 +1562,117 @@ impl Engine {
         Ok(reason)
     }
 
+    /// Installs finished restores: their partitions resume from the
+    /// committed offset.
+    fn finish_restores(&self) {
+        let ctx = self.ctx();
+        let mut core = lock(&ctx.core);
+        if core.restoring.is_empty() {
+            return;
+        }
+        let ready = core.finish_restores();
+        let paused = core.paused;
+        drop(core);
+        let topic = &self.settings.plan.input_topic;
+        for p in ready {
+            // Resume from the committed offset, which nobody else moves
+            // while we own p: records delivered meanwhile (fetched before the
+            // pause took hold) are read again; the seek discards anything
+            // fetched before it.
+            let from = match self.committed_input_offset(p) {
+                Offset::Offset(o) if o > 0 => {
+                    // Start a little earlier: some brokers skip the rest of
+                    // a batch when a fetch starts inside it (see Rewind).
+                    let rw = Rewind::new(o, INITIAL_WINDOW);
+                    let start = rw.start();
+                    lock(&self.ctx().core).rewinds.insert((Role::Input, p), rw);
+                    Offset::Offset(start)
+                }
+                other => other,
+            };
+            if let Err(e) = self.consumer.seek(topic, p, from, Duration::from_secs(10)) {
+                tracing::warn!(partition = p, error = %e, "Could not seek after restore.");
+            }
+            if !paused {
+                let mut tpl = TopicPartitionList::new();
+                let _ = tpl.add_partition(topic, p);
+                if let Err(e) = self.consumer.resume(&tpl) {
+                    tracing::warn!(partition = p, error = %e, "Could not resume a restored partition.");
+                }
+            }
+        }
+    }
+
+    /// Seeks that resuming partitions asked for (see [`Rewind`]).
+    fn do_reseeks(&self) {
+        let ctx = self.ctx();
+        let seeks = std::mem::take(&mut lock(&ctx.core).reseeks);
+        for (role, p, from) in seeks {
+            let r = match role {
+                Role::Input => self.consumer.seek(
+                    &self.settings.plan.input_topic,
+                    p,
+                    Offset::Offset(from),
+                    Duration::from_secs(10),
+                ),
+                Role::Repartition => ctx.side.seek(
+                    &self.settings.plan.repartition_topic,
+                    p,
+                    Offset::Offset(from),
+                    Duration::from_secs(10),
+                ),
+            };
+            let mut core = lock(&ctx.core);
+            match r {
+                Ok(()) => {
+                    if let Some(rw) = core.rewinds.get_mut(&(role, p)) {
+                        rw.seeked();
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(partition = p, ?role, error = %e, "Could not seek; retrying.");
+                    core.reseeks.push((role, p, from));
+                }
+            }
+        }
+    }
+
+    /// The group's committed offset for input partition `p` (the beginning
+    /// if none).
+    fn committed_input_offset(&self, p: i32) -> Offset {
+        let topic = &self.settings.plan.input_topic;
+        let mut tpl = TopicPartitionList::new();
+        let _ = tpl.add_partition(topic, p);
+        match self
+            .consumer
+            .committed_offsets(tpl, Duration::from_secs(10))
+        {
+            Ok(c) => match c.find_partition(topic, p).map(|e| e.offset()) {
+                Some(Offset::Offset(o)) => Offset::Offset(o),
+                _ => Offset::Beginning,
+            },
+            Err(e) => {
+                tracing::warn!(partition = p, error = %e, "Could not read the committed offset; re-reading from the beginning.");
+                Offset::Beginning
+            }
+        }
+    }
+
     fn set_paused(&self, pause: bool) {
         let ctx = self.ctx();
         ctx.metrics.paused.set(i64::from(pause));
-        if let Ok(assignment) = self.consumer.assignment() {
+        if let Ok(mut assignment) = self.consumer.assignment() {
+            if !pause {
+                // Partitions still restoring stay paused.
+                let core = lock(&ctx.core);
+                let mut keep = TopicPartitionList::new();
+                for e in assignment.elements() {
+                    if !core.restoring.contains_key(&e.partition()) {
+                        let _ = keep.add_partition(e.topic(), e.partition());
+                    }
+                }
+                assignment = keep;
+            }
             let r = if pause {
                 self.consumer.pause(&assignment)
             } else {
@@ -1096,6 +1712,17 @@ impl Engine {
             ctx.producer.poll(Duration::from_millis(20));
             core.apply_acks(&ctx.producer);
         }
+        if ctx.transactional {
+            core.commit_transaction(&ctx.producer, &self.consumer, Some(&parts))
+                .map_err(RuntimeError::Transaction)?;
+        } else {
+            core.write_changelog(&ctx.producer, None);
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while ctx.producer.in_flight_count() > 0 && Instant::now() < deadline {
+            ctx.producer.poll(Duration::from_millis(20));
+        }
+        core.apply_acks(&ctx.producer);
         let left = core.trackers.in_flight();
         if let Ok(pos) = self.consumer.position() {
             for e in pos.elements() {
@@ -1105,7 +1732,7 @@ impl Engine {
         let points = core.trackers.take_commit_points();
         core.update_gauges();
         drop(core);
-        if !points.is_empty() {
+        if !points.is_empty() && !ctx.transactional {
             let mut tpl = TopicPartitionList::new();
             for (t, p, o) in &points {
                 let _ = tpl.add_partition_offset(t, *p, Offset::Offset(*o));
@@ -1114,6 +1741,12 @@ impl Engine {
                 .commit(&tpl, CommitMode::Sync)
                 .map_err(RuntimeError::broker("committing offsets at shutdown"))?;
             ctx.metrics.commits.inc();
+        }
+        if !ctx.transactional {
+            lock(&ctx.core).release(&ctx.producer, &parts);
+            ctx.producer
+                .flush(Duration::from_secs(10))
+                .map_err(RuntimeError::broker("delivering the hand-over records"))?;
         }
         if left > 0 {
             tracing::warn!(

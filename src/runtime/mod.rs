@@ -4,6 +4,8 @@
 
 pub mod client;
 pub mod engine;
+pub mod restore;
+pub mod rewind;
 pub mod tracker;
 
 use std::net::SocketAddr;
@@ -48,6 +50,8 @@ pub enum RuntimeError {
     Http(#[from] HttpError),
     #[error("the processing thread failed: {0}")]
     Join(String),
+    #[error("transaction failed ({0}); stopped: the open transaction is aborted and a restart restores state from the last committed one")]
+    Transaction(String),
 }
 
 impl RuntimeError {
@@ -73,6 +77,10 @@ pub struct RunOptions {
     /// `None`: no HTTP endpoint.
     pub metrics_addr: Option<SocketAddr>,
     pub exit_when_idle: Option<Duration>,
+    /// Names this instance (transactions mode: the transactional id is
+    /// `<runtime.transactional_id or group id>.<instance id>`). `None`: a
+    /// random one.
+    pub instance_id: Option<String>,
 }
 
 /// Totals of one run, read from the metrics.
@@ -168,7 +176,7 @@ pub async fn run(
         .await?;
         client::ensure_topics(
             &client,
-            &[&plan.repartition_topic],
+            &[&plan.repartition_topic, &plan.changelog_topic],
             partitions,
             plan.replication_factor,
         )
@@ -181,12 +189,13 @@ pub async fn run(
             ))
         })
     };
-    let repartition_partitions = count(&plan.repartition_topic)?;
-    if repartition_partitions != partitions {
-        return Err(RuntimeError::Setup(format!(
-            "the repartition topic `{}` has {repartition_partitions} partitions but the input has {partitions}; they must match (delete it to let cxstream recreate it)",
-            plan.repartition_topic
-        )));
+    for internal in [&plan.repartition_topic, &plan.changelog_topic] {
+        let n = count(internal)?;
+        if n != partitions {
+            return Err(RuntimeError::Setup(format!(
+                "the internal topic `{internal}` has {n} partitions but the input has {partitions}; they must match (delete it to let cxstream recreate it)"
+            )));
+        }
     }
     let settings = engine::EngineSettings {
         plan: plan.clone(),
@@ -197,6 +206,10 @@ pub async fn run(
         late_partitions: count(&plan.late_topic)?,
         dead_letter_partitions: count(&plan.dead_letter_topic)?,
         exit_when_idle: opts.exit_when_idle,
+        instance_id: opts
+            .instance_id
+            .clone()
+            .unwrap_or_else(|| format!("{:016x}", rand::random::<u64>())),
     };
     tracing::info!(
         topology = %plan.name,

@@ -3,6 +3,8 @@
 //! ground truth.
 #![allow(dead_code)]
 
+pub mod tansu;
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -19,6 +21,12 @@ use cxstream::generate::{EventKey, GenConfig, Generator, Truth};
 use cxstream::metrics::Metrics;
 use cxstream::runtime::{self, ClientSettings, RunOptions, RunSummary};
 use cxstream::secret::MaskingKey;
+
+/// A number unique within this test process (names, groups).
+pub fn unique() -> u64 {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
 
 /// One record read back from a topic.
 #[derive(Debug, Clone)]
@@ -52,6 +60,9 @@ pub fn test_overrides() -> Vec<(String, String)> {
     vec![
         ("session.timeout.ms".into(), "6000".into()),
         ("heartbeat.interval.ms".into(), "1000".into()),
+        // Tansu waits this long (the rebalance timeout) for members that
+        // died without leaving before it completes a rebalance.
+        ("max.poll.interval.ms".into(), "15000".into()),
     ]
 }
 
@@ -118,6 +129,7 @@ pub fn run_pipeline(
         overrides: test_overrides(),
         metrics_addr: None,
         exit_when_idle: Some(idle),
+        instance_id: None,
     };
     let summary = rt
         .block_on(runtime::run(
@@ -433,12 +445,106 @@ pub fn check_all(
     summary: &RunSummary,
     late_recall: bool,
 ) {
+    check_accounting(truth, summary);
+    check_outputs(brokers, plan, truth, Some(late_recall));
+}
+
+/// Every check that reads the outputs (not the metrics of one process):
+/// exactly once, order, no PII, late events, dead letters.
+/// `late_recall`: `Some(recall)` checks the late topic (see [`check_late`]);
+/// `None` skips that check (a graceful stop flushes reorder buffers early, so
+/// later siblings of flushed events are rightly late without being delayed).
+pub fn check_outputs(brokers: &str, plan: &Plan, truth: &Truth, late_recall: Option<bool>) {
     let out = read_outputs(brokers, plan);
     let input = read_all(brokers, &plan.input_topic);
-    check_accounting(truth, summary);
-    check_exactly_once(truth, &out);
+    eprintln!(
+        "outputs: {} silver, {} late, {} dead letters",
+        out.silver.len(),
+        out.late.len(),
+        out.dead.len()
+    );
+    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        check_exactly_once(truth, &out)
+    }))
+    .is_err()
+    {
+        explain_missing(brokers, plan, truth, &out, &input);
+        panic!("exactly-once check failed (details above)");
+    }
     check_order(&out);
     check_no_pii(truth, &out);
-    check_late(truth, &out, late_recall);
+    if let Some(recall) = late_recall {
+        check_late(truth, &out, recall);
+    }
     check_dead_letters(truth, &out, &input);
+}
+
+/// Diagnostics for a failed exactly-once check: where the missing events'
+/// interactions appear in the input, repartition and outputs.
+fn explain_missing(brokers: &str, plan: &Plan, truth: &Truth, out: &Outputs, input: &[Rec]) {
+    let seen: HashSet<EventKey> = out
+        .silver
+        .iter()
+        .chain(&out.late)
+        .filter_map(|r| serde_json::from_slice::<serde_json::Value>(&r.value).ok())
+        .map(|v| key_of(&v))
+        .collect();
+    let mut copies: HashMap<EventKey, Vec<&Rec>> = HashMap::new();
+    for r in out.silver.iter().chain(&out.late) {
+        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&r.value) {
+            copies.entry(key_of(&v)).or_default().push(r);
+        }
+    }
+    for (k, recs) in copies.iter().filter(|(_, r)| r.len() > 1).take(3) {
+        eprintln!("twice {k:?}");
+        for r in recs {
+            let v: serde_json::Value = serde_json::from_slice(&r.value).unwrap_or_default();
+            eprintln!(
+                "  out p{} o{} hops={}",
+                r.partition, r.offset, v["lineage"]["hops"]
+            );
+        }
+    }
+    let repartition = read_all(brokers, &plan.repartition_topic);
+    let missing: Vec<&EventKey> = truth
+        .unique_events
+        .iter()
+        .filter(|k| !seen.contains(*k))
+        .take(5)
+        .collect();
+    for k in missing {
+        eprintln!("missing {k:?}");
+        let needle = k.interaction_id.as_bytes();
+        for (name, recs) in [("input", input), ("repartition", &repartition[..])] {
+            for r in recs
+                .iter()
+                .filter(|r| r.value.windows(needle.len()).any(|w| w == needle))
+            {
+                let v = String::from_utf8_lossy(&r.value);
+                let has_time = v.contains(&k.event_time_ms.to_string());
+                eprintln!(
+                    "  {name} p{} o{} key={:?} has_time={has_time} kind={}",
+                    r.partition,
+                    r.offset,
+                    r.key
+                        .as_ref()
+                        .map(|k| String::from_utf8_lossy(k).to_string()),
+                    if v.contains(&k.event_type) {
+                        &k.event_type
+                    } else {
+                        "-"
+                    }
+                );
+            }
+        }
+        for r in out.silver.iter().chain(&out.late) {
+            if r.key.as_deref() == Some(needle) {
+                let v: serde_json::Value = serde_json::from_slice(&r.value).unwrap_or_default();
+                eprintln!(
+                    "  out p{} o{} {} {} src={}",
+                    r.partition, r.offset, v["event_type"], v["event_time"], v["lineage"]["hops"]
+                );
+            }
+        }
+    }
 }

@@ -1,0 +1,381 @@
+//! A Tansu broker process (started through `scripts/tansu.sh`) and cxstream
+//! processor processes, for tests that kill and restart them.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+
+/// A Tansu broker process, killed on drop.
+pub struct Tansu {
+    child: Option<Child>,
+    pub brokers: String,
+    port: u16,
+    dir: PathBuf,
+    storage: &'static str,
+}
+
+impl Drop for Tansu {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The broker tests run one at a time: each starts a broker and a pipeline,
+/// and two of them at once on a 2-core machine distort the timing they check.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+impl Tansu {
+    /// A broker keeping its data in memory.
+    pub fn start() -> Tansu {
+        Self::start_with("memory")
+    }
+
+    /// `storage`: `memory` or `sqlite` (survives a restart).
+    pub fn start_with(storage: &'static str) -> Tansu {
+        assert!(
+            std::env::var_os("CXSTREAM_TANSU_BIN").is_some(),
+            "Tansu is not installed for this run: use `bash scripts/test.sh`"
+        );
+        let port = free_port();
+        let dir =
+            std::env::temp_dir().join(format!("cxstream-tansu-{}-{port}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut t = Tansu {
+            child: None,
+            brokers: format!("127.0.0.1:{port}"),
+            port,
+            dir,
+            storage,
+        };
+        t.spawn();
+        t
+    }
+
+    fn spawn(&mut self) {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/tansu.sh");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(std::env::temp_dir().join(format!("tansu-{}.log", self.port)))
+            .expect("log");
+        let child = Command::new("bash")
+            .arg(script)
+            .arg("run")
+            .arg(self.port.to_string())
+            .arg(&self.dir)
+            .arg(self.storage)
+            .stdout(Stdio::from(log.try_clone().expect("log")))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("start tansu");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "Tansu did not listen on {}",
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Kills the broker (SIGKILL: no clean shutdown).
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Kills the broker and starts it again on the same port and storage.
+    pub fn restart(&mut self, down_for: Duration) {
+        self.kill();
+        std::thread::sleep(down_for);
+        self.spawn();
+    }
+
+    pub fn create_topic(&self, topic: &str, partitions: i32) {
+        let admin: AdminClient<DefaultClientContext> = super::settings(&self.brokers)
+            .base()
+            .create()
+            .expect("admin");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("rt");
+        let res = rt
+            .block_on(admin.create_topics(
+                &[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))],
+                &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
+            ))
+            .expect("create topics");
+        for r in res {
+            r.expect("topic created");
+        }
+    }
+}
+
+/// A `cxstream run` process on the shipped topology.
+pub struct Processor {
+    child: Child,
+    pub name: String,
+    pub log: PathBuf,
+}
+
+impl Processor {
+    /// Starts an instance of group `group`; it exits by itself once idle
+    /// for `idle`.
+    pub fn start(brokers: &str, group: &str, name: &str, idle: Duration) -> Processor {
+        Self::start_with(brokers, group, name, idle, &[])
+    }
+
+    /// As [`Processor::start`], with extra `-X` client settings.
+    pub fn start_with(
+        brokers: &str,
+        group: &str,
+        name: &str,
+        idle: Duration,
+        extra: &[(&str, &str)],
+    ) -> Processor {
+        let log = std::env::temp_dir().join(format!(
+            "cxstream-proc-{}-{name}-{}.log",
+            std::process::id(),
+            super::unique()
+        ));
+        let file = std::fs::File::create(&log).expect("log file");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_cxstream"));
+        cmd.arg("run")
+            .arg("--topology")
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/topologies/genesys-silver.toml"
+            ))
+            .arg("--brokers")
+            .arg(brokers)
+            .arg("--group-id")
+            .arg(group)
+            .arg("--metrics-addr")
+            .arg("127.0.0.1:0")
+            .arg("--exit-when-idle")
+            .arg(format!("{}ms", idle.as_millis()));
+        for (k, v) in super::test_overrides() {
+            cmd.arg("-X").arg(format!("{k}={v}"));
+        }
+        for (k, v) in extra {
+            cmd.arg("-X").arg(format!("{k}={v}"));
+        }
+        let child = cmd
+            .env("CXSTREAM_MASKING_KEY", "test-masking-key")
+            .env("CXSTREAM_LOG", "info")
+            .stdout(Stdio::from(file.try_clone().expect("log")))
+            .stderr(Stdio::from(file))
+            .spawn()
+            .expect("start cxstream");
+        Processor {
+            child,
+            name: name.to_string(),
+            log,
+        }
+    }
+
+    /// Waits until the instance has logged `needle` `count` times.
+    pub fn wait_for_log(&self, needle: &str, count: usize, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while self.log_text().matches(needle).count() < count {
+            assert!(
+                Instant::now() < deadline,
+                "[{}] did not log {needle:?} within {limit:?}:\n{}",
+                self.name,
+                tail(&self.log_text(), 20)
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// kill -9.
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        eprintln!("[{}] killed (-9)", self.name);
+    }
+
+    /// SIGTERM, then waits for the exit.
+    pub fn terminate(mut self) -> (ExitStatus, String) {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").arg("-TERM").arg(&pid).status();
+        let status = self.child.wait().expect("wait");
+        (status, self.log_text())
+    }
+
+    /// Waits (at most `limit`) for the instance to exit by itself.
+    pub fn wait(mut self, limit: Duration) -> (ExitStatus, String) {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return (status, self.log_text());
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!(
+                    "[{}] did not finish within {limit:?}; log:\n{}",
+                    self.name,
+                    tail(&self.log_text(), 40)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Processor {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The last `n` lines of a log.
+pub fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// Asserts the group committed every input partition up to its end: all
+/// partitions were processed.
+pub fn check_committed_to_end(brokers: &str, group: &str, topic: &str, partitions: i32) {
+    let consumer: BaseConsumer = super::settings(brokers)
+        .with_defaults(&[("group.id", group), ("enable.auto.commit", "false")])
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition(topic, p);
+    }
+    let committed = consumer
+        .committed_offsets(tpl, Duration::from_secs(10))
+        .expect("committed offsets");
+    let input = super::read_all(brokers, topic);
+    for p in 0..partitions {
+        let end = input
+            .iter()
+            .filter(|r| r.partition == p)
+            .map(|r| r.offset + 1)
+            .max()
+            .unwrap_or(0);
+        let c = committed
+            .find_partition(topic, p)
+            .map(|e| e.offset())
+            .unwrap_or(Offset::Invalid);
+        assert_eq!(
+            c,
+            Offset::Offset(end),
+            "input partition {p}: committed {c:?}, end {end}"
+        );
+    }
+}
+
+/// Waits (at most `limit`) until group `group` has committed every input
+/// partition up to its end (the broker's high watermark), then every
+/// partition of `internal` (the repartition topic) up to where it ended at
+/// that moment (markers keep being appended to it afterwards), each for two
+/// seconds. For tests whose instances run until told to stop: every
+/// partition is then processed, whoever owns it. (Check exactly with
+/// [`check_committed_to_end`] afterwards.)
+pub fn wait_committed_to_end(
+    brokers: &str,
+    group: &str,
+    input: &str,
+    internal: &str,
+    partitions: i32,
+    limit: Duration,
+) {
+    let consumer: BaseConsumer = super::settings(brokers)
+        .with_defaults(&[("group.id", group), ("enable.auto.commit", "false")])
+        .create()
+        .expect("consumer");
+    let deadline = Instant::now() + limit;
+    let ends = |topic: &str| -> Vec<i64> {
+        (0..partitions)
+            .map(|p| {
+                consumer
+                    .fetch_watermarks(topic, p, Duration::from_secs(10))
+                    .map(|(_, high)| high)
+                    .unwrap_or(i64::MAX)
+            })
+            .collect()
+    };
+    let lagging = |topic: &str, ends: &[i64]| -> Vec<String> {
+        let mut tpl = TopicPartitionList::new();
+        for p in 0..partitions {
+            tpl.add_partition(topic, p);
+        }
+        let committed = consumer.committed_offsets(tpl, Duration::from_secs(10));
+        (0..partitions)
+            .filter_map(|p| {
+                let c = match committed
+                    .as_ref()
+                    .ok()
+                    .and_then(|c| c.find_partition(topic, p))
+                    .map(|e| e.offset())
+                {
+                    Some(Offset::Offset(o)) => o,
+                    _ => 0,
+                };
+                let end = ends[p as usize];
+                (c < end).then(|| format!("{topic}[{p}] {c}/{end}"))
+            })
+            .collect()
+    };
+    let mut settled_since: Option<Instant> = None;
+    let mut internal_ends: Option<Vec<i64>> = None;
+    loop {
+        let behind = match &internal_ends {
+            None => {
+                let behind = lagging(input, &ends(input));
+                if behind.is_empty() {
+                    internal_ends = Some(ends(internal));
+                    continue;
+                }
+                behind
+            }
+            Some(e) => lagging(internal, e),
+        };
+        if behind.is_empty() {
+            let since = *settled_since.get_or_insert_with(Instant::now);
+            if since.elapsed() >= Duration::from_secs(2) {
+                return;
+            }
+        } else {
+            settled_since = None;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "group {group} did not commit to the end within {limit:?}: {}",
+            behind.join(", ")
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
