@@ -55,10 +55,26 @@ pub fn state_header(
     content_fp: Fingerprint,
     id_fp: Option<Fingerprint>,
 ) -> String {
-    match id_fp {
-        Some(id) if id != content_fp => format!("{event_time_ms};{content_fp:032x};{id:032x}"),
-        _ => format!("{event_time_ms};{content_fp:032x}"),
-    }
+    let mut out = String::with_capacity(90);
+    write_state_header(&mut out, event_time_ms, content_fp, id_fp);
+    out
+}
+
+/// [`state_header`] into a reused buffer (cleared first): the runtime
+/// writes one per silver or late record without allocating.
+pub fn write_state_header(
+    out: &mut String,
+    event_time_ms: i64,
+    content_fp: Fingerprint,
+    id_fp: Option<Fingerprint>,
+) {
+    use std::fmt::Write;
+    out.clear();
+    // Writing to a String cannot fail.
+    let _ = match id_fp {
+        Some(id) if id != content_fp => write!(out, "{event_time_ms};{content_fp:032x};{id:032x}"),
+        _ => write!(out, "{event_time_ms};{content_fp:032x}"),
+    };
 }
 
 /// Parses a [`state_header`].

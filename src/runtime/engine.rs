@@ -33,7 +33,7 @@ use crate::model::Fingerprint;
 use crate::model::{format_iso_ms, now_ms, SourceRef, Ticket};
 use crate::partition::partition_for;
 use crate::pipeline::{Encoded, Output, Pipeline, RecordIn, Role, Task};
-use crate::state::{owner_record, state_header, DeadLetterPos, Delta};
+use crate::state::{owner_record, write_state_header, DeadLetterPos, Delta};
 
 /// Header names of the dead-letter and lineage contract.
 pub mod headers {
@@ -384,6 +384,8 @@ struct Core {
     paused: bool,
     /// This process's owner id in changelog owner marks (fresh per start).
     owner_id: String,
+    /// Reused for each record's `cx.state` header.
+    header_buf: String,
     /// Partitions being resumed at an offset (see [`Rewind`]).
     rewinds: HashMap<(Role, i32), Rewind>,
     /// Seeks a rewind asked for, done by the run loop.
@@ -551,9 +553,13 @@ impl Core {
         self.pending_side.retain(|x| *x != p);
     }
 
-    /// End of input partition `p`: a resumption that has seen no record
-    /// yet may need to start further back (see [`Rewind`]).
+    /// End of input partition `p`: the task is caught up (idle detection),
+    /// and a resumption that has seen no record yet may need to start
+    /// further back (see [`Rewind`]).
     fn end_of_input_partition(&mut self, p: i32) {
+        if let Some(task) = self.tasks.get_mut(&p) {
+            task.mark_end_of_partition();
+        }
         if let Some(Step::Reseek(from)) = self
             .rewinds
             .get_mut(&(Role::Input, p))
@@ -707,7 +713,8 @@ impl Core {
                         AckKind::Late(reason),
                     ),
                 };
-                let state = state_header(e.event_time_ms, e.content_fp, e.id_fp);
+                write_state_header(&mut self.header_buf, e.event_time_ms, e.content_fp, e.id_fp);
+                // Headers copy their values: the buffer is free again after.
                 let mut hs = OwnedHeaders::new_with_capacity(3)
                     .insert(Header {
                         key: headers::LINEAGE_TOKEN,
@@ -715,7 +722,7 @@ impl Core {
                     })
                     .insert(Header {
                         key: headers::STATE,
-                        value: Some(state.as_bytes()),
+                        value: Some(self.header_buf.as_bytes()),
                     });
                 if let Some(reason) = e.late_reason {
                     hs = hs.insert(Header {
@@ -1321,6 +1328,7 @@ impl Engine {
                 dead_lettered: HashMap::new(),
                 paused: false,
                 owner_id: uuid::Uuid::new_v4().to_string(),
+                header_buf: String::with_capacity(90),
                 rewinds: HashMap::new(),
                 reseeks: Vec::new(),
             }),
@@ -1444,9 +1452,6 @@ impl Engine {
                     }
                     Some(Err(KafkaError::PartitionEOF(p))) => {
                         lock(&ctx.core).end_of_input_partition(p);
-                        if let Some(task) = lock(&ctx.core).tasks.get_mut(&p) {
-                            task.mark_end_of_partition();
-                        }
                     }
                     Some(Err(e)) => {
                         tracing::warn!(error = %e, "Consumer error.");
@@ -1547,10 +1552,7 @@ impl Engine {
                     match r {
                         Ok(msg) => lock(&ctx.core).handle(&ctx.producer, Role::Input, &msg),
                         Err(KafkaError::PartitionEOF(p)) => {
-                            lock(&ctx.core).end_of_input_partition(p);
-                            if let Some(task) = lock(&ctx.core).tasks.get_mut(&p) {
-                                task.mark_end_of_partition();
-                            }
+                            lock(&ctx.core).end_of_input_partition(p)
                         }
                         Err(e) => tracing::warn!(error = %e, "Consumer error."),
                     }
