@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use common::tansu::{
     check_committed_to_end, serial, tail, wait_committed_to_end, Processor, Tansu,
 };
-use cxstream::generate::GenConfig;
+use cxstream::generate::{GenConfig, Truth};
 use rand::{Rng, SeedableRng};
 
 const PARTITIONS: i32 = 4;
@@ -37,6 +37,20 @@ fn stream(interactions: usize, seed: u64) -> GenConfig {
     }
 }
 
+/// The shipped topology, its input topic created on `tansu` with
+/// [`PARTITIONS`] partitions, and `cfg`'s stream published into it at `rate`
+/// records/s on a thread (joined for the ground truth).
+fn paced_input(
+    tansu: &Tansu,
+    cfg: GenConfig,
+    rate: f64,
+) -> (cxstream::config::Plan, std::thread::JoinHandle<Truth>) {
+    let plan = common::shipped_plan();
+    tansu.create_topic(&plan.input_topic, PARTITIONS);
+    let producer = common::produce_paced(&tansu.brokers, &plan.input_topic, cfg, rate);
+    (plan, producer)
+}
+
 fn sleep(d: Duration) {
     std::thread::sleep(d);
 }
@@ -46,14 +60,7 @@ fn sleep(d: Duration) {
 fn kill_9_five_times_during_200k_events() {
     let _serial = serial();
     let tansu = Tansu::start();
-    let plan = common::shipped_plan();
-    tansu.create_topic(&plan.input_topic, PARTITIONS);
-    let producer = common::produce_paced(
-        &tansu.brokers,
-        &plan.input_topic,
-        stream(18_000, 909),
-        3_000.0,
-    );
+    let (plan, producer) = paced_input(&tansu, stream(18_000, 909), 3_000.0);
     let group = "crash";
     let idle = Duration::from_secs(10);
     let mut rng = rand::rngs::StdRng::seed_from_u64(5);
@@ -102,14 +109,7 @@ fn kill_9_five_times_during_200k_events() {
 fn two_instances_one_killed_and_restarted_a_third_joins() {
     let _serial = serial();
     let tansu = Tansu::start();
-    let plan = common::shipped_plan();
-    tansu.create_topic(&plan.input_topic, PARTITIONS);
-    let producer = common::produce_paced(
-        &tansu.brokers,
-        &plan.input_topic,
-        stream(9_000, 4242),
-        6_000.0,
-    );
+    let (plan, producer) = paced_input(&tansu, stream(9_000, 4242), 6_000.0);
     let group = "scale";
     // The instances run until stopped: an instance that exits when idle
     // could leave while a partition is being handed to it.
@@ -153,14 +153,7 @@ fn two_instances_one_killed_and_restarted_a_third_joins() {
 fn broker_restart_mid_stream() {
     let _serial = serial();
     let mut tansu = Tansu::start_with("sqlite");
-    let plan = common::shipped_plan();
-    tansu.create_topic(&plan.input_topic, PARTITIONS);
-    let producer = common::produce_paced(
-        &tansu.brokers,
-        &plan.input_topic,
-        stream(5_000, 31),
-        4_000.0,
-    );
+    let (plan, producer) = paced_input(&tansu, stream(5_000, 31), 4_000.0);
     let group = "broker-restart";
     let proc = Processor::start(&tansu.brokers, group, "p", Duration::from_secs(15));
     sleep(Duration::from_secs(7));
@@ -178,10 +171,7 @@ fn broker_restart_mid_stream() {
 fn sigterm_flushes_buffers_and_loses_nothing() {
     let _serial = serial();
     let tansu = Tansu::start();
-    let plan = common::shipped_plan();
-    tansu.create_topic(&plan.input_topic, PARTITIONS);
-    let producer =
-        common::produce_paced(&tansu.brokers, &plan.input_topic, stream(5_000, 8), 4_000.0);
+    let (plan, producer) = paced_input(&tansu, stream(5_000, 8), 4_000.0);
     let group = "sigterm";
     let idle = Duration::from_secs(10);
     let first = Processor::start(&tansu.brokers, group, "first", idle);
