@@ -20,7 +20,9 @@
 //! | [`metrics`], [`http`] | Prometheus metrics, `/metrics` `/healthz` `/readyz` | no |
 //! | [`runtime`] | consumer group, repartitioning, produce/ack, commits, rebalance, state restore, transactions | yes |
 //! | [`cli`], [`demo`] | the `cxstream` command and the embedded demo | yes |
+//! | [`bench`] | `cxstream bench`: pass-through vs pipeline on a broker, per-variant child processes | yes |
 
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod demo;

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# End-to-end benchmark on a local Tansu broker (see BENCHMARKS.md).
+#
+#   scripts/bench.sh [cxstream bench options...]   e.g. --events 200000 --latency-events 50000
+#   scripts/bench.sh --smoke                        CI: operator benches once each + a tiny
+#                                                   end-to-end run (seconds; no timing checked)
+#
+# Starts Tansu 0.6.0 (scripts/tansu.sh) on a free local port in a fresh
+# directory, builds the release binary, runs `cxstream bench` against it with
+# the group settings the tests use (Tansu completes a join after about half of
+# session.timeout.ms), then stops the broker.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+smoke=0
+if [ "${1:-}" = "--smoke" ]; then
+  smoke=1
+  shift
+fi
+
+cargo build --release --locked --quiet
+if [ "$smoke" = 1 ]; then
+  cargo bench --locked --quiet --bench operators -- --test
+fi
+
+TANSU=$(bash scripts/tansu.sh install)
+export CXSTREAM_TANSU_BIN="$TANSU"
+dir=$(mktemp -d)
+port=""
+for _ in $(seq 50); do
+  p=$((20000 + RANDOM % 30000))
+  if ! (echo > "/dev/tcp/127.0.0.1/$p") 2>/dev/null; then port=$p; break; fi
+done
+[ -n "$port" ] || { echo "no free port found" >&2; exit 1; }
+bash scripts/tansu.sh run "$port" "$dir/tansu" > "$dir/tansu.log" 2>&1 &
+tansu_pid=$!
+cleanup() {
+  kill "$tansu_pid" 2>/dev/null || true
+  wait "$tansu_pid" 2>/dev/null || true
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+for _ in $(seq 100); do
+  (echo > "/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+  sleep 0.1
+done
+
+group=(-X session.timeout.ms=6000 -X heartbeat.interval.ms=1000 -X max.poll.interval.ms=15000)
+if [ "$smoke" = 1 ]; then
+  set -- --events 2000 --latency-events 500 --variants passthrough,replay "$@"
+fi
+echo "== cxstream bench on Tansu 127.0.0.1:$port ($(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'))"
+target/release/cxstream bench --brokers "127.0.0.1:$port" "${group[@]}" "$@"
