@@ -160,7 +160,8 @@ fn bench(c: &mut Criterion) {
                 let now = now_ms();
                 let mut bytes = 0usize;
                 for e in &mut evs {
-                    let hop = stamper.hop(lineage::STAGE_SILVER, lineage::STATUS_OK, &e.source, now);
+                    let hop =
+                        stamper.hop(lineage::STAGE_SILVER, lineage::STATUS_OK, &e.source, now);
                     bytes += lineage::encode(e, hop, None).map_or(0, |v| v.len());
                 }
                 (evs, bytes)
