@@ -11,6 +11,11 @@
 //!   inserts, amortised evictions) when the cache already holds 10 thousand
 //!   vs 10 million fingerprints.
 //!
+//! Time is **CPU time of the benchmarking thread** (`/proc/thread-self/schedstat`,
+//! nanoseconds), not wall time, so "events/s" is events per CPU-second of one
+//! core and other load on the machine does not shrink it (it can still cost
+//! cache). Set `CXSTREAM_BENCH_WALL=1` for criterion's wall clock instead.
+//!
 //! `cargo bench --bench operators -- --test` runs every benchmark once (CI
 //! smoke); in that mode the large dedup cache holds 100 thousand keys instead
 //! of 10 million so it finishes in seconds.
@@ -18,7 +23,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use criterion::measurement::{Measurement, ValueFormatter, WallTime};
+use criterion::{BatchSize, Criterion, Throughput};
 
 use cxstream::config;
 use cxstream::generate::{GenConfig, Generator};
@@ -32,6 +38,83 @@ use cxstream::operators::mask::{MaskPolicies, Masker};
 use cxstream::operators::reorder::{Reorder, ReorderSettings};
 use cxstream::pipeline::{Output, Pipeline, RecordIn, Role};
 use cxstream::secret::MaskingKey;
+
+/// CPU time of the calling thread, ns (first field of its `schedstat`).
+fn thread_cpu_ns() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Criterion measurement: CPU time of the benchmarking thread.
+struct ThreadCpu;
+
+impl Measurement for ThreadCpu {
+    type Intermediate = u64;
+    type Value = u64;
+    fn start(&self) -> u64 {
+        thread_cpu_ns()
+    }
+    fn end(&self, i: u64) -> u64 {
+        thread_cpu_ns().saturating_sub(i)
+    }
+    fn add(&self, a: &u64, b: &u64) -> u64 {
+        a + b
+    }
+    fn zero(&self) -> u64 {
+        0
+    }
+    fn to_f64(&self, v: &u64) -> f64 {
+        *v as f64
+    }
+    fn formatter(&self) -> &dyn ValueFormatter {
+        &CpuFormatter
+    }
+}
+
+/// Formats nanoseconds of CPU time (and elements per CPU-second).
+struct CpuFormatter;
+
+impl ValueFormatter for CpuFormatter {
+    fn scale_values(&self, typical: f64, values: &mut [f64]) -> &'static str {
+        let (div, unit) = if typical < 1e3 {
+            (1.0, "ns cpu")
+        } else if typical < 1e6 {
+            (1e3, "µs cpu")
+        } else if typical < 1e9 {
+            (1e6, "ms cpu")
+        } else {
+            (1e9, "s cpu")
+        };
+        for v in values {
+            *v /= div;
+        }
+        unit
+    }
+    fn scale_throughputs(&self, typical: f64, t: &Throughput, values: &mut [f64]) -> &'static str {
+        let n = match t {
+            Throughput::Elements(n) | Throughput::Bytes(n) | Throughput::BytesDecimal(n) => {
+                *n as f64
+            }
+        };
+        let per_s = n * 1e9 / typical;
+        let (div, unit) = if per_s < 1e3 {
+            (1.0, "elem/cpu-s")
+        } else if per_s < 1e6 {
+            (1e3, "Kelem/cpu-s")
+        } else {
+            (1e6, "Melem/cpu-s")
+        };
+        for v in values {
+            *v = n * 1e9 / *v / div;
+        }
+        unit
+    }
+    fn scale_for_machines(&self, _values: &mut [f64]) -> &'static str {
+        "ns"
+    }
+}
 
 fn records(n: usize) -> Vec<Vec<u8>> {
     Generator::new(GenConfig {
@@ -55,7 +138,7 @@ fn source() -> SourceRef {
     }
 }
 
-fn bench(c: &mut Criterion) {
+fn bench<M: Measurement>(c: &mut Criterion<M>) {
     let recs = records(20_000);
     let n = recs.len() as u64;
     let mut g = c.benchmark_group("operators");
@@ -235,7 +318,7 @@ impl Fps {
 /// Per-event dedup cost against a cache that already holds `keys`
 /// fingerprints (its capacity), so every new event also causes evictions:
 /// the steady state of a long-running partition.
-fn bench_dedup_keys(c: &mut Criterion) {
+fn bench_dedup_keys<M: Measurement>(c: &mut Criterion<M>) {
     let smoke = std::env::args().any(|a| a == "--test");
     let large: u64 = if smoke { 100_000 } else { 10_000_000 };
     let mut g = c.benchmark_group("dedup_keys");
@@ -284,5 +367,27 @@ fn bench_dedup_keys(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench, bench_dedup_keys);
-criterion_main!(benches);
+fn cpu_benches() {
+    let mut c = Criterion::default()
+        .with_measurement(ThreadCpu)
+        .configure_from_args();
+    bench(&mut c);
+    bench_dedup_keys(&mut c);
+}
+
+fn wall_benches() {
+    let mut c = Criterion::default()
+        .with_measurement(WallTime)
+        .configure_from_args();
+    bench(&mut c);
+    bench_dedup_keys(&mut c);
+}
+
+fn main() {
+    if std::env::var_os("CXSTREAM_BENCH_WALL").is_some() {
+        wall_benches();
+    } else {
+        cpu_benches();
+    }
+    Criterion::default().configure_from_args().final_summary();
+}

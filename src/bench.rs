@@ -879,7 +879,10 @@ fn child(_opts: &BenchOptions, spec: &ChildSpec) -> Report {
         .find_map(|l| serde_json::from_str::<Report>(l).ok())
     {
         Some(r) => r,
-        None => failed(format!("the child exited with {} and no report", out.status)),
+        None => failed(format!(
+            "the child exited with {} and no report",
+            out.status
+        )),
     }
 }
 
@@ -891,7 +894,17 @@ pub fn summary(reports: &[Report]) -> String {
     let _ = writeln!(
         s,
         "{:<13} {:<10} {:>9} {:>9} {:>7} {:>8} {:>9} {:>9} {:>8} {:>8} {:>8}",
-        "variant", "phase", "records", "events/s", "MB/s", "cpu s/M", "peak RSS", "max RSS", "p50 ms", "p99 ms", "max ms"
+        "variant",
+        "phase",
+        "records",
+        "events/s",
+        "MB/s",
+        "cpu s/M",
+        "peak RSS",
+        "max RSS",
+        "p50 ms",
+        "p99 ms",
+        "max ms"
     );
     let ms = |v: Option<f64>| v.map_or("-".to_string(), |x| format!("{x:.1}"));
     for r in reports {
@@ -906,9 +919,21 @@ pub fn summary(reports: &[Report]) -> String {
             r.variant,
             r.phase,
             r.records,
-            if thr { format!("{:.0}", r.events_per_s()) } else { "-".into() },
-            if thr { format!("{:.1}", r.mb_per_s()) } else { "-".into() },
-            if thr { format!("{:.2}", r.cpu_s_per_million()) } else { "-".into() },
+            if thr {
+                format!("{:.0}", r.events_per_s())
+            } else {
+                "-".into()
+            },
+            if thr {
+                format!("{:.1}", r.mb_per_s())
+            } else {
+                "-".into()
+            },
+            if thr {
+                format!("{:.2}", r.cpu_s_per_million())
+            } else {
+                "-".into()
+            },
             r.peak_rss_kib / 1024,
             r.max_rss_kib / 1024,
             ms(r.latency_p50_ms),

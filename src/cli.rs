@@ -61,7 +61,11 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 2)]
     pub partitions: i32,
     /// Variants to measure, in order.
-    #[arg(long, value_delimiter = ',', default_value = "passthrough,replay,transactions")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "passthrough,replay,transactions"
+    )]
     pub variants: Vec<crate::bench::Variant>,
     /// Latency phase: load rate, events/s.
     #[arg(long, default_value_t = 5_000.0)]
