@@ -11,22 +11,23 @@
 //!   [`Verdict::DuplicateContent`].
 //!
 //! [`Dedup`] keeps only 128-bit [`Fingerprint`]s — never payloads — in a
-//! bounded TTL cache ([`moka::sync::Cache`]):
+//! bounded TTL set: a hash map from fingerprint to insertion time plus a
+//! queue of the same keys in insertion order.
 //!
 //! * **TTL** (default 24 h, the EventBridge retry horizon) counted from the
 //!   moment a fingerprint was inserted. A duplicate does not refresh it. The
-//!   TTL is measured by moka's own monotonic clock; this is the only clock
-//!   the operator reads, and it never drives a verdict other than "this
-//!   fingerprint has expired".
-//! * **Capacity** (`max_keys`, default 1 000 000 fingerprints). The cache uses
-//!   moka's LRU policy, and since lookups use `contains_key` (which does not
-//!   count as an access), that is effectively *oldest-inserted first*: a
-//!   brand-new fingerprint is always admitted (moka's default TinyLFU policy
-//!   could reject it, which is the wrong trade-off for dedup, where the most
-//!   recent keys are the most likely to repeat). Every size-based eviction is
-//!   counted ([`Dedup::evictions`]); TTL expiries are not. Evictions happen
-//!   during moka's housekeeping, so [`Dedup::entry_count`] can exceed
-//!   `max_keys` briefly between two maintenance runs.
+//!   TTL is measured on a monotonic clock ([`Instant`]); this is the only
+//!   clock the operator reads, and it never drives a verdict other than
+//!   "this fingerprint has expired". Expired keys are dropped from the front
+//!   of the queue as operations go by.
+//! * **Capacity** (`max_keys`, default 1 000 000 fingerprints): when a new
+//!   key would exceed it, the *oldest-inserted* key is evicted (a brand-new
+//!   fingerprint is always admitted: the most recent keys are the most likely
+//!   to repeat). Every size-based eviction is counted ([`Dedup::evictions`]);
+//!   TTL expiries are not. [`Dedup::entry_count`] never exceeds `max_keys`.
+//! * **Memory**: about 24 bytes per key in the map and 24 in the queue, times
+//!   the tables' growth slack (see `BENCHMARKS.md` for the measured RSS per
+//!   key); no per-key allocation.
 //!
 //! Envelope-id and content fingerprints share one key space. They hash
 //! different inputs (the id string vs. topic + body), so a cross collision is
@@ -36,23 +37,18 @@
 //! [`Dedup::iter_keys`], a restore is [`Dedup::insert_known`] for each key
 //! (restored keys get a fresh TTL — erring on the side of remembering).
 //!
-//! Cost per [`Dedup::check`]: one or two concurrent-hash-map lookups and, for
-//! a new event, one or two inserts (amortised housekeeping included). No
-//! allocation beyond moka's own per-entry node.
+//! Cost per [`Dedup::check`]: one uncontended lock, one or two hash-map
+//! lookups and, for a new event, one or two inserts plus queue pushes
+//! (amortised eviction and expiry included). No per-key allocation.
 
+use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, Hasher};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
-
-use moka::notification::RemovalCause;
-use moka::policy::EvictionPolicy;
-use moka::sync::Cache;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use crate::model::Fingerprint;
 
-/// moka panics on a TTL longer than 1000 years; configuration values are
-/// clamped to this (effectively "forever").
+/// Configuration values are clamped to this (effectively "forever").
 const MAX_TTL: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 /// Settings of the dedup operator.
@@ -161,37 +157,111 @@ impl Hasher for FpHasher {
     }
 }
 
+/// A fingerprint as two words (8-byte alignment keeps map and queue
+/// entries at 24 bytes; `u128` would pad them to 32).
+type Key = [u64; 2];
+
+fn key(fp: Fingerprint) -> Key {
+    [fp as u64, (fp >> 64) as u64]
+}
+
+fn fingerprint(k: &Key) -> Fingerprint {
+    u128::from(k[0]) | (u128::from(k[1]) << 64)
+}
+
+/// The set itself: key → insertion time (ms since `Dedup::epoch`), and the
+/// keys in insertion order with the time they were queued. A queue entry
+/// whose time differs from the map's is stale (the key was re-inserted
+/// after expiring) and is skipped.
+struct Inner {
+    map: HashMap<Key, u64, FpHashBuilder>,
+    order: VecDeque<(Key, u64)>,
+    evictions: u64,
+}
+
 /// Per-partition duplicate filter over envelope-id and content fingerprints.
 pub struct Dedup {
-    cache: Cache<Fingerprint, (), FpHashBuilder>,
-    evictions: Arc<AtomicU64>,
+    inner: Mutex<Inner>,
+    epoch: Instant,
+    ttl_ms: u64,
+    max_keys: usize,
 }
 
 impl std::fmt::Debug for Dedup {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Dedup")
-            .field("entries", &self.cache.entry_count())
+            .field("entries", &self.entry_count())
             .field("evictions", &self.evictions())
             .finish()
+    }
+}
+
+impl Inner {
+    fn live(&self, k: &Key, now: u64, ttl: u64) -> bool {
+        self.map
+            .get(k)
+            .is_some_and(|&t| now.saturating_sub(t) < ttl)
+    }
+
+    /// Drops expired keys (and stale entries) from the front of the queue.
+    fn expire(&mut self, now: u64, ttl: u64) {
+        while let Some(&(k, t)) = self.order.front() {
+            let current = self.map.get(&k).copied();
+            if current != Some(t) {
+                self.order.pop_front(); // stale
+            } else if now.saturating_sub(t) >= ttl {
+                self.order.pop_front();
+                self.map.remove(&k);
+            } else {
+                break;
+            }
+        }
+    }
+
+    fn insert(&mut self, k: Key, now: u64, max_keys: usize) {
+        self.map.insert(k, now);
+        self.order.push_back((k, now));
+        while self.map.len() > max_keys {
+            let Some((old, t)) = self.order.pop_front() else {
+                break;
+            };
+            if self.map.get(&old) == Some(&t) {
+                self.map.remove(&old);
+                self.evictions += 1;
+            }
+        }
+        // Re-inserts leave stale queue entries behind; keep them bounded.
+        if self.order.len() > 2 * self.map.len() + 1024 {
+            let map = &self.map;
+            self.order.retain(|(k, t)| map.get(k) == Some(t));
+        }
     }
 }
 
 impl Dedup {
     /// Creates an empty filter.
     pub fn new(settings: &DedupSettings) -> Dedup {
-        let evictions = Arc::new(AtomicU64::new(0));
-        let counter = Arc::clone(&evictions);
-        let cache = Cache::builder()
-            .max_capacity(settings.max_keys)
-            .time_to_live(settings.ttl.min(MAX_TTL))
-            .eviction_policy(EvictionPolicy::lru())
-            .eviction_listener(move |_key, _value, cause| {
-                if cause == RemovalCause::Size {
-                    counter.fetch_add(1, Ordering::Relaxed);
-                }
-            })
-            .build_with_hasher(FpHashBuilder::new());
-        Dedup { cache, evictions }
+        let ttl = settings.ttl.min(MAX_TTL);
+        Dedup {
+            inner: Mutex::new(Inner {
+                map: HashMap::with_hasher(FpHashBuilder::new()),
+                order: VecDeque::new(),
+                evictions: 0,
+            }),
+            epoch: Instant::now(),
+            ttl_ms: u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1),
+            max_keys: usize::try_from(settings.max_keys).unwrap_or(usize::MAX),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // The state stays consistent at every step, so a panic elsewhere
+        // while holding the lock leaves nothing half-done.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn now(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
     /// Classifies an event by its content fingerprint and (when the envelope
@@ -200,18 +270,22 @@ impl Dedup {
     /// of either is a duplicate; duplicates insert nothing and do not extend
     /// the TTL of what they matched.
     pub fn check(&self, content_fp: Fingerprint, id_fp: Option<Fingerprint>) -> Verdict {
+        let now = self.now();
+        let mut g = self.lock();
+        g.expire(now, self.ttl_ms);
         if let Some(id) = id_fp {
-            if self.cache.contains_key(&id) {
+            if g.live(&key(id), now, self.ttl_ms) {
                 return Verdict::DuplicateId;
             }
         }
-        if self.cache.contains_key(&content_fp) {
+        let c = key(content_fp);
+        if g.live(&c, now, self.ttl_ms) {
             return Verdict::DuplicateContent;
         }
-        self.cache.insert(content_fp, ());
+        g.insert(c, now, self.max_keys);
         if let Some(id) = id_fp {
             if id != content_fp {
-                self.cache.insert(id, ());
+                g.insert(key(id), now, self.max_keys);
             }
         }
         Verdict::New
@@ -219,32 +293,44 @@ impl Dedup {
 
     /// True if the fingerprint is known and not expired.
     pub fn contains(&self, fp: Fingerprint) -> bool {
-        self.cache.contains_key(&fp)
+        let now = self.now();
+        self.lock().live(&key(fp), now, self.ttl_ms)
     }
 
     /// Marks a fingerprint as seen without classifying anything (state
     /// restore). The fingerprint gets a full TTL from now.
     pub fn insert_known(&self, fp: Fingerprint) {
-        self.cache.insert(fp, ());
+        let now = self.now();
+        let mut g = self.lock();
+        g.expire(now, self.ttl_ms);
+        g.insert(key(fp), now, self.max_keys);
     }
 
-    /// Number of fingerprints held, after running moka's pending maintenance
-    /// (so pending evictions and expiries are applied first).
+    /// Number of live fingerprints held (expired ones are dropped first).
     pub fn entry_count(&self) -> u64 {
-        self.cache.run_pending_tasks();
-        self.cache.entry_count()
+        let now = self.now();
+        let mut g = self.lock();
+        g.expire(now, self.ttl_ms);
+        g.map.len() as u64
     }
 
     /// Fingerprints evicted because of the capacity bound (not TTL expiry)
     /// since this instance was created.
     pub fn evictions(&self) -> u64 {
-        self.evictions.load(Ordering::Relaxed)
+        self.lock().evictions
     }
 
-    /// Every live fingerprint, in no particular order (snapshots). Expired
-    /// entries not yet purged are skipped.
+    /// The live fingerprints (a snapshot, in no particular order).
     pub fn iter_keys(&self) -> impl Iterator<Item = Fingerprint> + '_ {
-        self.cache.iter().map(|(k, ())| *k)
+        let now = self.now();
+        let g = self.lock();
+        let keys: Vec<Fingerprint> = g
+            .map
+            .iter()
+            .filter(|(_, &t)| now.saturating_sub(t) < self.ttl_ms)
+            .map(|(k, _)| fingerprint(k))
+            .collect();
+        keys.into_iter()
     }
 }
 
@@ -380,8 +466,23 @@ mod tests {
     }
 
     impl Dedup {
-        fn run_pending(&self) {
-            self.cache.run_pending_tasks();
-        }
+        /// No deferred work in this implementation (kept for the tests'
+        /// shape).
+        fn run_pending(&self) {}
+    }
+
+    #[test]
+    fn reinserted_expired_key_is_not_evicted_by_its_stale_entry() {
+        let d = dedup(Duration::from_millis(50), 2);
+        d.insert_known(1);
+        sleep(Duration::from_millis(80));
+        d.insert_known(1); // expired, re-inserted: fresh TTL
+        d.insert_known(2);
+        assert!(d.contains(1));
+        assert!(d.contains(2));
+        assert_eq!(d.entry_count(), 2);
+        d.insert_known(3); // evicts the oldest live key (1)
+        assert!(!d.contains(1));
+        assert_eq!(d.evictions(), 1);
     }
 }
