@@ -634,7 +634,7 @@ fn latency(spec: &ChildSpec, report: &mut Report) -> Result<(), BenchError> {
                         break;
                     }
                 }
-                if started.elapsed() > Duration::from_secs(120) {
+                if started.elapsed() > Duration::from_secs(120) || stop.load(Ordering::Relaxed) {
                     break;
                 }
             }
@@ -675,7 +675,10 @@ fn latency(spec: &ChildSpec, report: &mut Report) -> Result<(), BenchError> {
                         std::thread::sleep(Duration::from_secs(2));
                         p2.store(true, Ordering::Relaxed);
                     });
-                    run_pipeline(spec, plan, None, pstop.clone(), |_| clock.sample_rss())
+                    let r = run_pipeline(spec, plan, None, pstop.clone(), |_| clock.sample_rss());
+                    // Ends the load at once if the pipeline failed early.
+                    stop.store(true, Ordering::Relaxed);
+                    r
                 })
             }
         };

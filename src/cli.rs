@@ -75,6 +75,9 @@ pub struct BenchArgs {
     pub latency_events: u64,
     #[arg(long, default_value_t = 11)]
     pub seed: u64,
+    /// Exit with an error when any variant failed (CI smoke).
+    #[arg(long)]
+    pub strict: bool,
     /// librdkafka setting for every client of every variant (repeatable).
     #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = parse_kv)]
     pub client: Vec<(String, String)>,
@@ -260,6 +263,11 @@ fn bench(args: BenchArgs) -> CliResult {
         println!("{}", serde_json::to_string(r)?);
     }
     print!("{}", bench::summary(&reports));
+    if args.strict {
+        if let Some(e) = reports.iter().find_map(|r| r.error.as_ref()) {
+            return Err(format!("a benchmark variant failed: {e}").into());
+        }
+    }
     Ok(())
 }
 
