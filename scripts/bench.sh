@@ -47,7 +47,7 @@ done
 
 group=(-X session.timeout.ms=6000 -X heartbeat.interval.ms=1000 -X max.poll.interval.ms=15000)
 if [ "$smoke" = 1 ]; then
-  set -- --events 2000 --latency-events 500 --variants passthrough,replay "$@"
+  set -- --events 2000 --latency-events 500 --variants passthrough,replay --strict "$@"
 fi
 echo "== cxstream bench on Tansu 127.0.0.1:$port ($(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'))"
 target/release/cxstream bench --brokers "127.0.0.1:$port" "${group[@]}" "$@"
