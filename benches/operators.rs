@@ -26,6 +26,9 @@ use std::time::{Duration, Instant};
 use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use criterion::{BatchSize, Criterion, Throughput};
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use cxstream::config;
 use cxstream::generate::{GenConfig, Generator};
 use cxstream::metrics::Metrics;
@@ -336,7 +339,7 @@ fn bench_dedup_keys<M: Measurement>(c: &mut Criterion<M>) {
         for _ in 0..keys {
             dedup.insert_known(fps.next());
         }
-        let _ = dedup.entry_count(); // settle moka's pending maintenance
+        let _ = dedup.entry_count();
         g.bench_function(format!("new event @ {keys} keys"), |b| {
             b.iter(|| {
                 let mut new = 0u64;

@@ -1,5 +1,10 @@
 use std::process::ExitCode;
 
+/// mimalloc instead of glibc malloc: the pipeline allocates many short-lived
+/// small objects per event (JSON values, strings); see BENCHMARKS.md.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     cxstream::cli::main()
 }
