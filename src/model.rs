@@ -223,6 +223,14 @@ pub struct Event {
 /// (`2022-04-06T09:30:44.949Z`). Out-of-range values are clamped to the
 /// representable range rather than panicking.
 pub fn format_iso_ms(ms: i64) -> String {
+    let mut out = String::with_capacity(24);
+    write_iso_ms(&mut out, ms);
+    out
+}
+
+/// [`format_iso_ms`] appended to `out`, without the formatting machinery
+/// (it runs for every silver record and every hop).
+pub fn write_iso_ms(out: &mut String, ms: i64) {
     use time::OffsetDateTime;
     let nanos = i128::from(ms) * 1_000_000;
     let dt = OffsetDateTime::from_unix_timestamp_nanos(nanos).unwrap_or(if ms < 0 {
@@ -230,16 +238,42 @@ pub fn format_iso_ms(ms: i64) -> String {
     } else {
         time::macros::datetime!(9999-12-31 23:59:59.999 UTC)
     });
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-        dt.year(),
-        u8::from(dt.month()),
-        dt.day(),
-        dt.hour(),
-        dt.minute(),
-        dt.second(),
-        dt.millisecond()
-    )
+    // Years before 0 (representable, never an event time) as the epoch.
+    let dt = if dt.year() < 0 {
+        OffsetDateTime::UNIX_EPOCH
+    } else {
+        dt
+    };
+    let year = u32::try_from(dt.year()).unwrap_or(0);
+    let mut buf = [0u8; 24];
+    let mut put = |at: usize, width: usize, mut v: u32| {
+        for i in (at..at + width).rev() {
+            if let Some(b) = buf.get_mut(i) {
+                *b = b'0' + (v % 10) as u8;
+            }
+            v /= 10;
+        }
+    };
+    put(0, 4, year);
+    put(5, 2, u32::from(u8::from(dt.month())));
+    put(8, 2, u32::from(dt.day()));
+    put(11, 2, u32::from(dt.hour()));
+    put(14, 2, u32::from(dt.minute()));
+    put(17, 2, u32::from(dt.second()));
+    put(20, 3, u32::from(dt.millisecond()));
+    for (i, c) in [
+        (4, b'-'),
+        (7, b'-'),
+        (10, b'T'),
+        (13, b':'),
+        (16, b':'),
+        (19, b'.'),
+        (23, b'Z'),
+    ] {
+        buf[i] = c;
+    }
+    // Only ASCII digits and separators were written.
+    out.push_str(std::str::from_utf8(&buf).unwrap_or_default());
 }
 
 /// Current wall-clock time as epoch milliseconds.
@@ -264,5 +298,23 @@ mod tests {
     fn iso_formatting_has_millisecond_precision() {
         assert_eq!(format_iso_ms(1_649_237_444_949), "2022-04-06T09:30:44.949Z");
         assert_eq!(format_iso_ms(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(format_iso_ms(-5), "1969-12-31T23:59:59.995Z");
+        // Out of range: clamped, not a panic.
+        assert_eq!(format_iso_ms(i64::MIN), "1970-01-01T00:00:00.000Z");
+        assert_eq!(format_iso_ms(i64::MAX), "9999-12-31T23:59:59.999Z");
+    }
+
+    #[test]
+    fn iso_formatting_matches_the_time_crate_over_a_range_of_instants() {
+        let fmt = time::macros::format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+        );
+        let mut ms: i64 = 1;
+        while ms < 253_402_300_799_999 {
+            let dt = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+                .expect("in range");
+            assert_eq!(format_iso_ms(ms), dt.format(&fmt).expect("formats"), "{ms}");
+            ms = ms * 3 + 7;
+        }
     }
 }

@@ -623,7 +623,20 @@ pub fn known_field(name: &str) -> Option<&'static FieldSpec> {
 
 /// The kind fields of one kind, in table order.
 pub fn fields_of(kind: EventKind) -> impl Iterator<Item = &'static FieldSpec> {
-    KNOWN_FIELDS.iter().filter(move |f| f.known_for(kind))
+    // Computed once per kind: this runs for every event.
+    static BY_KIND: std::sync::OnceLock<Vec<Vec<&'static FieldSpec>>> = std::sync::OnceLock::new();
+    let by_kind = BY_KIND.get_or_init(|| {
+        (0..KindSet::BITS)
+            .map(|bit| {
+                KNOWN_FIELDS
+                    .iter()
+                    .filter(|f| f.kinds & (1 << bit) != 0)
+                    .collect()
+            })
+            .collect()
+    });
+    let bit = kind_bit(kind).trailing_zeros() as usize;
+    by_kind.get(bit).into_iter().flatten().copied()
 }
 
 // ---------------------------------------------------------------------------
