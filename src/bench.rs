@@ -45,32 +45,8 @@ use crate::metrics::{Metrics, OUT_DEAD_LETTER, OUT_LATE, OUT_SILVER};
 use crate::runtime::{self, client, ClientSettings, RunOptions, RuntimeError};
 use crate::secret::MaskingKey;
 
-/// The runtime's group-consumer defaults (`src/runtime/engine.rs`,
-/// `Engine::new`), minus `group.id`. Keep in sync.
-pub const CONSUMER_DEFAULTS: &[(&str, &str)] = &[
-    ("enable.auto.commit", "false"),
-    ("enable.auto.offset.store", "false"),
-    ("auto.offset.reset", "earliest"),
-    ("partition.assignment.strategy", "cooperative-sticky"),
-    ("enable.partition.eof", "true"),
-    ("statistics.interval.ms", "5000"),
-    ("queued.max.messages.kbytes", "8192"),
-    ("fetch.wait.max.ms", "100"),
-];
-
-/// The runtime's producer defaults in replay mode (`src/runtime/engine.rs`,
-/// `Engine::new`). Keep in sync.
-pub const PRODUCER_DEFAULTS: &[(&str, &str)] = &[
-    ("enable.idempotence", "true"),
-    ("acks", "all"),
-    ("linger.ms", "5"),
-    ("batch.num.messages", "10000"),
-    ("batch.size", "1000000"),
-    ("queue.buffering.max.messages", "200000"),
-    ("queue.buffering.max.kbytes", "131072"),
-    ("message.timeout.ms", "0"),
-    ("statistics.interval.ms", "0"),
-];
+/// The runtime's own client defaults: the pass-through uses exactly these.
+pub use crate::runtime::client::{GROUP_CONSUMER_DEFAULTS as CONSUMER_DEFAULTS, PRODUCER_DEFAULTS};
 
 /// The shipped topology, the base of every pipeline variant.
 const SHIPPED_TOPOLOGY: &str = include_str!("../topologies/genesys-silver.toml");

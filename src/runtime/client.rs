@@ -12,6 +12,43 @@ use rdkafka::types::RDKafkaErrorCode;
 use super::RuntimeError;
 use crate::config::Plan;
 
+/// The group consumer's defaults (besides `group.id`); the topology's
+/// `[kafka]` table and `-X` override them. `cxstream bench` gives its raw
+/// pass-through exactly these.
+pub const GROUP_CONSUMER_DEFAULTS: &[(&str, &str)] = &[
+    ("enable.auto.commit", "false"),
+    ("enable.auto.offset.store", "false"),
+    ("auto.offset.reset", "earliest"),
+    ("partition.assignment.strategy", "cooperative-sticky"),
+    ("enable.partition.eof", "true"),
+    ("statistics.interval.ms", "5000"),
+    ("queued.max.messages.kbytes", "8192"),
+    ("fetch.wait.max.ms", "100"),
+];
+
+/// The repartition reader's defaults (besides `group.id`).
+pub const SIDE_CONSUMER_DEFAULTS: &[(&str, &str)] = &[
+    ("enable.auto.commit", "false"),
+    ("enable.auto.offset.store", "false"),
+    ("auto.offset.reset", "earliest"),
+    ("queued.max.messages.kbytes", "8192"),
+    ("fetch.wait.max.ms", "20"),
+];
+
+/// The producer's defaults in replay mode (transactions mode adds its id
+/// and timeouts).
+pub const PRODUCER_DEFAULTS: &[(&str, &str)] = &[
+    ("enable.idempotence", "true"),
+    ("acks", "all"),
+    ("linger.ms", "5"),
+    ("batch.num.messages", "10000"),
+    ("batch.size", "1000000"),
+    ("queue.buffering.max.messages", "200000"),
+    ("queue.buffering.max.kbytes", "131072"),
+    ("message.timeout.ms", "0"),
+    ("statistics.interval.ms", "0"),
+];
+
 /// Where to connect and how.
 #[derive(Debug, Clone)]
 pub struct ClientSettings {

@@ -925,9 +925,12 @@ impl Core {
                         .produce_errors
                         .with_label_values(&[topic])
                         .inc();
-                    self.fatal
-                        .get_or_insert_with(|| format!("producing to {topic} failed: {e}"));
-                    tracing::error!(topic, error = %e, ticket = meta.ticket, "Produce failed; stopping without committing past this record.");
+                    // The first failure is logged; the records that follow
+                    // it until the run stops are only counted.
+                    if self.fatal.is_none() {
+                        tracing::error!(topic, error = %e, ticket = meta.ticket, "Produce failed; stopping without committing past this record.");
+                        self.fatal = Some(format!("producing to {topic} failed: {e}"));
+                    }
                     return;
                 }
             }
@@ -1256,17 +1259,7 @@ impl Engine {
                 .unwrap_or(&settings.group_id),
             settings.instance_id
         );
-        let mut producer_defaults = vec![
-            ("enable.idempotence", "true"),
-            ("acks", "all"),
-            ("linger.ms", "5"),
-            ("batch.num.messages", "10000"),
-            ("batch.size", "1000000"),
-            ("queue.buffering.max.messages", "200000"),
-            ("queue.buffering.max.kbytes", "131072"),
-            ("message.timeout.ms", "0"),
-            ("statistics.interval.ms", "0"),
-        ];
+        let mut producer_defaults = super::client::PRODUCER_DEFAULTS.to_vec();
         if transactional {
             producer_defaults.push(("transactional.id", &txn_id));
             // Transactions bound delivery time; records never time out
@@ -1292,14 +1285,13 @@ impl Engine {
         // and it never commits (the group consumer commits its offsets).
         let side_group = format!("{}.repartition-reader", settings.group_id);
         let side: BaseConsumer = c
-            .with_defaults(&[
-                ("group.id", &side_group),
-                ("enable.auto.commit", "false"),
-                ("enable.auto.offset.store", "false"),
-                ("auto.offset.reset", "earliest"),
-                ("queued.max.messages.kbytes", "8192"),
-                ("fetch.wait.max.ms", "20"),
-            ])
+            .with_defaults(
+                &[
+                    super::client::SIDE_CONSUMER_DEFAULTS,
+                    &[("group.id", &side_group)],
+                ]
+                .concat(),
+            )
             .create()
             .map_err(RuntimeError::client("repartition consumer"))?;
         let topics = Topics {
@@ -1340,17 +1332,13 @@ impl Engine {
             transactional,
         };
         let consumer: BaseConsumer<GroupContext> = c
-            .with_defaults(&[
-                ("group.id", &settings.group_id),
-                ("enable.auto.commit", "false"),
-                ("enable.auto.offset.store", "false"),
-                ("auto.offset.reset", "earliest"),
-                ("partition.assignment.strategy", "cooperative-sticky"),
-                ("enable.partition.eof", "true"),
-                ("statistics.interval.ms", "5000"),
-                ("queued.max.messages.kbytes", "8192"),
-                ("fetch.wait.max.ms", "100"),
-            ])
+            .with_defaults(
+                &[
+                    super::client::GROUP_CONSUMER_DEFAULTS,
+                    &[("group.id", &settings.group_id)],
+                ]
+                .concat(),
+            )
             .create_with_context(ctx)
             .map_err(RuntimeError::client("consumer"))?;
         consumer
