@@ -539,7 +539,12 @@ fn latency(spec: &ChildSpec, report: &mut Report) -> Result<(), BenchError> {
         v => Some(spec.names.plan(delivery(v), true)?),
     };
     let (samples, result) = std::thread::scope(|s| {
-        // Reader: the output topic's only partition, from the beginning.
+        // Reader: the output topic's only partition and the input's, from
+        // the beginning. Each output is matched with the input record it came
+        // from (the pass-through keeps offsets; the pipeline's silver record
+        // names its source offset in its lineage hop) and its latency is the
+        // reader's receive time minus that input record's CreateTime (the
+        // moment the load generator called `produce`).
         let reader = s.spawn(|| -> Result<Vec<f64>, BenchError> {
             let c: BaseConsumer = st
                 .with_defaults(&[
@@ -553,21 +558,33 @@ fn latency(spec: &ChildSpec, report: &mut Report) -> Result<(), BenchError> {
             let mut tpl = TopicPartitionList::new();
             tpl.add_partition_offset(&output, 0, Offset::Beginning)
                 .map_err(kafka("assigning the reader"))?;
+            tpl.add_partition_offset(&input, 0, Offset::Beginning)
+                .map_err(kafka("assigning the reader"))?;
             c.assign(&tpl).map_err(kafka("assigning the reader"))?;
-            let mut lat = Vec::new();
+            let mut created: std::collections::HashMap<i64, i64> = Default::default();
+            let mut received: Vec<(i64, i64)> = Vec::new();
             let mut idle_since: Option<Instant> = None;
             loop {
                 match c.poll(Duration::from_millis(20)) {
                     Some(Ok(m)) => {
                         let now = crate::model::now_ms();
                         idle_since = None;
-                        if let Some(ts) = m.timestamp().to_millis() {
-                            if ts as u64 >= measure_from.load(Ordering::Relaxed) {
-                                lat.push((now - ts) as f64);
+                        if m.topic() == input {
+                            if let Some(ts) = m.timestamp().to_millis() {
+                                created.insert(m.offset(), ts);
                             }
+                            continue;
+                        }
+                        let source = if spec.variant == Variant::Passthrough {
+                            Some(m.offset())
+                        } else {
+                            m.payload().and_then(source_offset)
+                        };
+                        if let Some(o) = source {
+                            received.push((o, now));
                         }
                         if measure_from.load(Ordering::Relaxed) == u64::MAX {
-                            // First output seen: measure from 2 s on.
+                            // First output seen: measure inputs from 2 s on.
                             measure_from.store(now as u64 + 2000, Ordering::Relaxed);
                         }
                     }
@@ -575,7 +592,14 @@ fn latency(spec: &ChildSpec, report: &mut Report) -> Result<(), BenchError> {
                         if stop.load(Ordering::Relaxed) {
                             let t = *idle_since.get_or_insert_with(Instant::now);
                             if t.elapsed() > Duration::from_secs(2) {
-                                return Ok(lat);
+                                let from = measure_from.load(Ordering::Relaxed);
+                                return Ok(received
+                                    .iter()
+                                    .filter_map(|(o, at)| {
+                                        let ts = *created.get(o)?;
+                                        (ts as u64 >= from).then(|| (at - ts) as f64)
+                                    })
+                                    .collect());
                             }
                         }
                     }
@@ -682,6 +706,13 @@ fn latency(spec: &ChildSpec, report: &mut Report) -> Result<(), BenchError> {
         ));
     }
     Ok(())
+}
+
+/// The input offset a silver record came from: its first lineage hop's
+/// `source_offset`.
+fn source_offset(silver: &[u8]) -> Option<i64> {
+    let v: serde_json::Value = serde_json::from_slice(silver).ok()?;
+    v.get("lineage")?.get("hops")?.get(0)?.get("source_offset")?.as_i64()
 }
 
 /// Creates `topics` with `partitions` partitions (replication: broker default).
@@ -939,6 +970,14 @@ pub fn summary(reports: &[Report]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn source_offset_is_read_from_the_first_lineage_hop() {
+        let silver = br#"{"event_id":"e","lineage":{"token":"t","hops":[{"source_offset":41},{"source_offset":7}]}}"#;
+        assert_eq!(source_offset(silver), Some(41));
+        assert_eq!(source_offset(br#"{"lineage":{"hops":[]}}"#), None);
+        assert_eq!(source_offset(b"not json"), None);
+    }
 
     #[test]
     fn percentiles_use_nearest_rank() {
