@@ -23,7 +23,11 @@ pub const GROUP_CONSUMER_DEFAULTS: &[(&str, &str)] = &[
     ("enable.partition.eof", "true"),
     ("statistics.interval.ms", "5000"),
     ("queued.max.messages.kbytes", "8192"),
-    ("fetch.wait.max.ms", "100"),
+    // Tansu 0.6.0 holds every fetch for the full wait even when data is
+    // there: 100 ms halved a raw pass-through's throughput and added ~150 ms
+    // of latency per hop (BENCHMARKS.md). Brokers that answer as soon as data
+    // arrives only see more empty fetches while idle.
+    ("fetch.wait.max.ms", "10"),
 ];
 
 /// The repartition reader's defaults (besides `group.id`).
@@ -32,7 +36,7 @@ pub const SIDE_CONSUMER_DEFAULTS: &[(&str, &str)] = &[
     ("enable.auto.offset.store", "false"),
     ("auto.offset.reset", "earliest"),
     ("queued.max.messages.kbytes", "8192"),
-    ("fetch.wait.max.ms", "20"),
+    ("fetch.wait.max.ms", "10"),
 ];
 
 /// The producer's defaults in replay mode (transactions mode adds its id
