@@ -12,19 +12,24 @@
 //!   `runtime.delivery` mode.
 //!
 //! **Throughput phase**: every variant reads the same pre-loaded topic from
-//! the beginning. Time runs from the first record read to the last output
-//! delivered (the idle wait before exit is excluded). CPU seconds are
-//! `utime + stime` of the child over that same interval (from
-//! `/proc/self/stat`); peak RSS is `VmHWM` of the child at exit.
+//! the beginning. Throughput is measured from the first record read to the
+//! last input record taken in; the "tail" (until the last output is
+//! delivered: the reorder buffer's last events, released by its idle
+//! timeout, and their delivery) is printed apart, because it is a fixed cost
+//! per end of stream, not a rate. CPU seconds are `utime + stime` of the
+//! child from the first record read to the last output delivered (tail
+//! included; from `/proc/self/stat`); peak RSS is `VmHWM` of the child at
+//! exit.
 //!
 //! **Latency phase**: a fresh topic with one partition is fed at a fixed rate
 //! (default 5,000 events/s) with an in-order stream (no duplicates, no
 //! disorder, no late or malformed records) while the variant runs; the
 //! pipeline's topology copy has `allowed_lateness = 0`, so the reorder hold
-//! is zero by construction. Outputs carry the input record's timestamp
-//! (CreateTime, set when the load generator called `produce`); a reader in
-//! the same process consumes the output topic and records
-//! `receive time − record timestamp` for every record produced after a 2 s
+//! is zero by construction. A reader in the same process consumes the output
+//! topic and the input topic, matches each output with its input record (by
+//! offset for the pass-through, by the lineage hop's source offset for the
+//! pipeline) and records `receive time − input CreateTime` (set when the
+//! load generator called `produce`) for every input produced after a 2 s
 //! warm-up. That is: load producer → broker → processor → broker → reader.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -114,6 +119,11 @@ pub struct Report {
     pub bytes: u64,
     /// First record read → last output delivered.
     pub seconds: f64,
+    /// First record read → last input record taken in (decoded and
+    /// processed; for the pipeline, events still held by the reorder buffer
+    /// come out in the tail after it). Throughput is measured on this.
+    #[serde(default)]
+    pub input_seconds: f64,
     /// Child CPU (user + system) over the same interval.
     pub cpu_seconds: f64,
     /// `VmHWM` at exit, KiB.
@@ -131,11 +141,21 @@ pub struct Report {
 }
 
 impl Report {
+    /// The interval throughput is measured on: [`Self::input_seconds`]
+    /// when known, else the whole run.
+    fn rate_seconds(&self) -> f64 {
+        if self.input_seconds > 0.0 {
+            self.input_seconds
+        } else {
+            self.seconds
+        }
+        .max(1e-9)
+    }
     pub fn events_per_s(&self) -> f64 {
-        self.records as f64 / self.seconds.max(1e-9)
+        self.records as f64 / self.rate_seconds()
     }
     pub fn mb_per_s(&self) -> f64 {
-        self.bytes as f64 / 1e6 / self.seconds.max(1e-9)
+        self.bytes as f64 / 1e6 / self.rate_seconds()
     }
     pub fn cpu_s_per_million(&self) -> f64 {
         self.cpu_seconds / (self.records.max(1) as f64 / 1e6)
@@ -276,6 +296,7 @@ impl Names {
 struct Clock {
     first: Option<(Instant, f64)>,
     last: Option<(Instant, f64)>,
+    last_input: Option<Instant>,
     max_rss: u64,
 }
 
@@ -294,6 +315,9 @@ impl Clock {
         if let (Some((t0, c0)), Some((t1, c1))) = (self.first, self.last) {
             r.seconds = (t1 - t0).as_secs_f64();
             r.cpu_seconds = c1 - c0;
+            r.input_seconds = self
+                .last_input
+                .map_or(r.seconds, |t| t.saturating_duration_since(t0).as_secs_f64());
         }
         r.max_rss_kib = self.max_rss;
         r.peak_rss_kib = proc_status_kib("VmHWM").unwrap_or(0);
@@ -504,6 +528,9 @@ fn pipeline(spec: &ChildSpec, report: &mut Report) -> Result<(), BenchError> {
             seen = out;
             clock.progress(Instant::now());
             clock.sample_rss();
+        }
+        if m.events_in.get() != events {
+            clock.last_input = Some(Instant::now());
         }
         events = m.events_in.get();
         dedup_keys = dedup_keys.max(m.dedup_keys.get().max(0) as u64);
@@ -903,11 +930,12 @@ pub fn summary(reports: &[Report]) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "{:<13} {:<10} {:>9} {:>9} {:>7} {:>8} {:>9} {:>9} {:>8} {:>8} {:>8}",
+        "{:<13} {:<10} {:>9} {:>9} {:>6} {:>7} {:>8} {:>9} {:>9} {:>8} {:>8} {:>8}",
         "variant",
         "phase",
         "records",
         "events/s",
+        "tail s",
         "MB/s",
         "cpu s/M",
         "peak RSS",
@@ -925,12 +953,17 @@ pub fn summary(reports: &[Report]) -> String {
         let thr = r.phase == "throughput";
         let _ = writeln!(
             s,
-            "{:<13} {:<10} {:>9} {:>9} {:>7} {:>8} {:>6} MB {:>6} MB {:>8} {:>8} {:>8}",
+            "{:<13} {:<10} {:>9} {:>9} {:>6} {:>7} {:>8} {:>6} MB {:>6} MB {:>8} {:>8} {:>8}",
             r.variant,
             r.phase,
             r.records,
             if thr {
                 format!("{:.0}", r.events_per_s())
+            } else {
+                "-".into()
+            },
+            if thr {
+                format!("{:.1}", (r.seconds - r.input_seconds).max(0.0))
             } else {
                 "-".into()
             },
