@@ -9,6 +9,10 @@
 
 use std::time::{Duration, Instant};
 
+// The allocator the cxstream binary uses, so RSS per key is what it pays.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use cxstream::bench::proc_status_kib;
 use cxstream::operators::dedup::{Dedup, DedupSettings};
 

@@ -739,7 +739,11 @@ fn latency(spec: &ChildSpec, report: &mut Report) -> Result<(), BenchError> {
 /// `source_offset`.
 fn source_offset(silver: &[u8]) -> Option<i64> {
     let v: serde_json::Value = serde_json::from_slice(silver).ok()?;
-    v.get("lineage")?.get("hops")?.get(0)?.get("source_offset")?.as_i64()
+    v.get("lineage")?
+        .get("hops")?
+        .get(0)?
+        .get("source_offset")?
+        .as_i64()
 }
 
 /// Creates `topics` with `partitions` partitions (replication: broker default).
