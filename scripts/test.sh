@@ -6,18 +6,16 @@ cd "$(dirname "$0")/.."
 CXSTREAM_TANSU_BIN="$(bash scripts/tansu.sh install)"
 export CXSTREAM_TANSU_BIN
 export CXSTREAM_REPO="$PWD"
-# Three recovery tests do not pass reliably on Tansu 0.6.0 yet and are skipped
+# Two recovery tests do not pass reliably on Tansu 0.6.0 yet and are skipped
 # (issue 3; run them with CXSTREAM_RUN_PENDING=1):
-#   two_instances_one_killed_and_restarted_a_third_joins  - Tansu's group
-#     coordinator hands partitions to a member while another keeps them (for
-#     minutes under cooperative-sticky). With the hand-over wait, the eager
-#     protocol and instances stopped once the group committed to the end, it
-#     passed its last run; not yet repeated enough to call it reliable
-#   kill_9_five_times_during_200k_events  - passed locally after the batch-skip
-#     fix, but in the fresh-clone CI run of 3a52dd0 the fifth restarted instance
-#     got an empty assignment for 120 s (Tansu kept the killed member)
-#   broker_restart_mid_stream  - neither the processor nor the test producer
-#     recovers after a restart of Tansu with sqlite storage
-pending=(--skip kill_9_five_times_during_200k_events --skip two_instances_one_killed_and_restarted_a_third_joins --skip broker_restart_mid_stream)
+#   two_instances_one_killed_and_restarted_a_third_joins  - passed once in
+#     session 5 with the third instance joining after the killed member's
+#     session ran out; its next run failed on a test-harness bug (the wait for
+#     the group to commit to the end trusted Tansu's ListOffsets, which
+#     under-reports the end), fixed since but not yet re-run enough
+#   broker_restart_mid_stream  - after a restart of Tansu with sqlite
+#     storage the processor rejoins and restores, then an OffsetCommit is
+#     never answered and the group never assigns again (not yet diagnosed)
+pending=(--skip two_instances_one_killed_and_restarted_a_third_joins --skip broker_restart_mid_stream)
 if [ "${CXSTREAM_RUN_PENDING:-0}" = 1 ]; then pending=(); fi
 cargo test --release --locked "$@" -- --include-ignored "${pending[@]}"

@@ -21,9 +21,15 @@ const PARTITIONS: i32 = 4;
 /// Tansu 0.6.0's group coordinator hands partitions to a joining member
 /// while another member still owns them, and under cooperative-sticky never
 /// tells the old owner (it keeps them for minutes); the eager protocol
-/// revokes everything at each rebalance. The hand-over wait (changelog
-/// lease) covers the overlap that remains.
-const EAGER: &[(&str, &str)] = &[("partition.assignment.strategy", "roundrobin")];
+/// revokes everything at each rebalance, and with the range assignor no
+/// overlap was seen (roundrobin: up to 1 s). The hand-over wait (changelog
+/// lease) covers any overlap that remains.
+const EAGER: &[(&str, &str)] = &[("partition.assignment.strategy", "range")];
+
+/// How long a killed instance's replacement waits before it starts: the
+/// test settings' session timeout (6 s), a heartbeat interval (1 s) and a
+/// second of margin. See the kill test for why.
+const AFTER_KILL: Duration = Duration::from_secs(8);
 
 fn stream(interactions: usize, seed: u64) -> GenConfig {
     GenConfig {
@@ -79,6 +85,14 @@ fn kill_9_five_times_during_200k_events() {
         sleep(Duration::from_millis(rng.gen_range(1_000..5_000)));
         eprintln!("kill #{i} at {:.1?}", started.elapsed());
         proc.kill9();
+        // Tansu 0.6.0 has no session timer: a dead member is expired only
+        // when a live one talks to the coordinator after its session
+        // timeout. A member that joins 3-6 s after the kill can be handed
+        // an empty assignment for good (the dead leader's empty sync is
+        // taken as final), so the replacement starts once the dead
+        // member's session (6 s) and a heartbeat (1 s) have passed. A
+        // real deployment restarts slower than that (a pod reschedule).
+        sleep(AFTER_KILL);
         proc = Processor::start(&tansu.brokers, group, &format!("run-{i}"), idle);
     }
     let truth = producer.join().expect("producer");
@@ -118,9 +132,12 @@ fn two_instances_one_killed_and_restarted_a_third_joins() {
     let b = Processor::start_with(&tansu.brokers, group, "b", run_on, EAGER);
     sleep(Duration::from_secs(6));
     a.kill9();
-    sleep(Duration::from_secs(2));
+    let killed = Instant::now();
+    sleep(Duration::from_secs(1));
     let a2 = Processor::start_with(&tansu.brokers, group, "a-restarted", run_on, EAGER);
-    sleep(Duration::from_secs(4));
+    // The third joins once the killed member's session has run out (see
+    // AFTER_KILL): b's heartbeats then let Tansu expire it.
+    sleep(AFTER_KILL.saturating_sub(killed.elapsed()));
     let c = Processor::start_with(&tansu.brokers, group, "c", run_on, EAGER);
     let truth = producer.join().expect("producer");
     // Done when the group has committed the input and the repartition topic

@@ -22,7 +22,7 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
 use super::client::ClientSettings;
 use super::restore::{restore, RestoreOutcome, RestoreSpec};
-use super::rewind::{Rewind, Step, INITIAL_WINDOW};
+use super::rewind::{Rewind, Step, INITIAL_WINDOW, STALL_AFTER};
 use super::tracker::Trackers;
 use super::RuntimeError;
 use crate::config::Delivery;
@@ -566,6 +566,28 @@ impl Core {
             .map(Rewind::end_of_partition)
         {
             self.reseeks.push((Role::Input, p, from));
+        }
+    }
+
+    /// Resumptions that have seen nothing for a while: the broker may be
+    /// answering a fetch inside the last batch with nothing (see [`Rewind`]).
+    /// Not while consumption is paused (nothing can arrive then).
+    fn check_stalled_rewinds(&mut self) {
+        if self.paused || self.rewinds.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        for ((role, p), rw) in self.rewinds.iter_mut() {
+            if let Step::Reseek(from) = rw.stalled(now, STALL_AFTER) {
+                tracing::debug!(
+                    partition = p,
+                    ?role,
+                    target = rw.target(),
+                    from,
+                    "No record at the resume offset; reading from further back."
+                );
+                self.reseeks.push((*role, *p, from));
+            }
         }
     }
 
@@ -1463,6 +1485,7 @@ impl Engine {
                 }
             }
             ctx.producer.poll(Duration::ZERO);
+            lock(&ctx.core).check_stalled_rewinds();
             self.do_reseeks();
             let mut core = lock(&ctx.core);
             core.apply_acks(&ctx.producer);

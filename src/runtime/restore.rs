@@ -17,7 +17,7 @@ use rdkafka::types::RDKafkaErrorCode;
 
 use super::client::ClientSettings;
 use super::engine::headers;
-use super::rewind::{Rewind, Step, INITIAL_WINDOW};
+use super::rewind::{Rewind, Step, INITIAL_WINDOW, STALL_AFTER};
 use super::RuntimeError;
 use crate::model::now_ms;
 use crate::partition::partition_for;
@@ -441,6 +441,26 @@ where
             return Err(RuntimeError::Setup(format!(
                 "restoring state: reading `{topic}` did not reach its end in time"
             )));
+        }
+        // A start inside the last batch gets no record and no end event
+        // from Tansu: go further back (see Rewind).
+        let now = Instant::now();
+        for (q, rw) in rewinds.iter_mut() {
+            if done.contains(q) {
+                continue;
+            }
+            if let Step::Reseek(from) = rw.stalled(now, STALL_AFTER) {
+                tracing::debug!(
+                    topic,
+                    partition = q,
+                    from,
+                    "No record at the restore start; reading from further back."
+                );
+                consumer
+                    .seek(topic, *q, Offset::Offset(from), Duration::from_secs(10))
+                    .map_err(RuntimeError::broker("seeking a restore consumer"))?;
+                rw.seeked();
+            }
         }
         match consumer.poll(Duration::from_millis(100)) {
             Some(Ok(m)) => {

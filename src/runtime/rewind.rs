@@ -12,9 +12,21 @@
 //! first record delivered already lies beyond the target (the broker skipped
 //! part of a batch) it starts again from further back. Reading a few records
 //! twice is harmless: they are not processed.
+//!
+//! When the start lies inside the partition's *last* batch, Tansu 0.6.0
+//! answers every fetch with nothing and librdkafka reports no end of
+//! partition either (its fetch position is below the high watermark): the
+//! consumer waits until a new batch arrives, forever at the end of a stream.
+//! So a resumption that has seen nothing for [`STALL_AFTER`] also starts
+//! again from further back ([`Rewind::stalled`]).
 
 /// How many records before the target a resumption starts at first.
 pub const INITIAL_WINDOW: i64 = 512;
+
+/// How long a resumption may see no record before it is taken for a fetch
+/// the broker answers with nothing. Going back without need only re-reads
+/// a few records.
+pub const STALL_AFTER: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// What to do with a record of a partition being resumed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +50,8 @@ pub struct Rewind {
     confirmed: bool,
     /// A reseek was asked for and has not been done yet.
     pending: bool,
+    /// When reading started (or restarted) from `from`.
+    since: std::time::Instant,
 }
 
 impl Rewind {
@@ -48,6 +62,7 @@ impl Rewind {
             from: target.saturating_sub(window.max(1)).max(0),
             confirmed: false,
             pending: false,
+            since: std::time::Instant::now(),
         }
     }
 
@@ -63,6 +78,7 @@ impl Rewind {
     /// The reseek asked for by [`Step::Reseek`] was done.
     pub fn seeked(&mut self) {
         self.pending = false;
+        self.since = std::time::Instant::now();
     }
 
     /// Decides about the record at `offset`.
@@ -93,6 +109,16 @@ impl Rewind {
             return Step::Skip;
         }
         self.further_back()
+    }
+
+    /// Called while nothing arrives: no record since the start (or the
+    /// last reseek) for `after` means the broker answers the fetch with
+    /// nothing (a start inside the last batch), so start further back.
+    pub fn stalled(&mut self, now: std::time::Instant, after: std::time::Duration) -> Step {
+        if now.saturating_duration_since(self.since) < after {
+            return Step::Skip;
+        }
+        self.end_of_partition()
     }
 
     fn further_back(&mut self) -> Step {
@@ -150,6 +176,23 @@ mod tests {
         assert_eq!(r.end_of_partition(), Step::Skip);
         assert_eq!(r.step(3), Step::Skip);
         assert_eq!(r.end_of_partition(), Step::Skip);
+    }
+
+    #[test]
+    fn a_resumption_that_sees_nothing_goes_further_back() {
+        use std::time::{Duration, Instant};
+        let after = Duration::from_secs(2);
+        let mut r = Rewind::new(1_000, 512);
+        let t0 = Instant::now();
+        assert_eq!(r.stalled(t0, after), Step::Skip);
+        assert_eq!(r.stalled(t0 + after * 2, after), Step::Reseek(0));
+        r.seeked();
+        // From the beginning nothing is skipped: waiting is right.
+        assert_eq!(r.stalled(Instant::now() + after * 2, after), Step::Skip);
+        // Once a record confirmed the start, silence is just an idle input.
+        let mut r = Rewind::new(10_000, 512);
+        assert_eq!(r.step(9_600), Step::Skip);
+        assert_eq!(r.stalled(Instant::now() + after * 2, after), Step::Skip);
     }
 
     #[test]
