@@ -58,6 +58,8 @@ pub struct Metrics {
     pub commits: IntCounter,
     pub commit_errors: IntCounter,
     pub rebalances: IntCounterVec,
+    /// Input partitions moved by rebalances: `assigned`, `revoked`, `lost`.
+    pub partitions_moved: IntCounterVec,
     pub assigned_partitions: IntGauge,
     pub in_flight_records: IntGauge,
     pub paused: IntGauge,
@@ -276,6 +278,12 @@ impl Metrics {
                 &r,
                 "cxstream_rebalances_total",
                 "Rebalance events, by kind.",
+                &["kind"],
+            ),
+            partitions_moved: counter_vec(
+                &r,
+                "cxstream_rebalance_partitions_total",
+                "Input partitions assigned to, revoked from or lost by this instance (with cooperative-sticky only the partitions that move are counted).",
                 &["kind"],
             ),
             assigned_partitions: gauge(

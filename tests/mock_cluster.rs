@@ -44,3 +44,189 @@ fn silver_pipeline_on_the_mock_cluster() {
     );
     common::check_all(&brokers, &plan, &truth, &summary, false);
 }
+
+/// One in-process instance of the runtime, stopped by its flag (as SIGTERM
+/// stops `cxstream run`).
+struct Instance {
+    name: &'static str,
+    metrics: std::sync::Arc<cxstream::metrics::Metrics>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<cxstream::runtime::RunSummary>,
+}
+
+impl Instance {
+    fn start(
+        brokers: &str,
+        plan: &cxstream::config::Plan,
+        group: &str,
+        name: &'static str,
+    ) -> Self {
+        use std::sync::atomic::AtomicBool;
+        use std::sync::Arc;
+        // CXSTREAM_LOG=debug shows the instances' logs (e.g. rebalances).
+        if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_env("CXSTREAM_LOG") {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_writer(std::io::stderr)
+                .try_init();
+        }
+        let metrics = Arc::new(cxstream::metrics::Metrics::new());
+        let stop = Arc::new(AtomicBool::new(false));
+        let opts = cxstream::runtime::RunOptions {
+            plan: Arc::new(plan.clone()),
+            brokers: brokers.to_string(),
+            group_id: group.to_string(),
+            // The runtime's defaults: cooperative-sticky assignment.
+            overrides: common::test_overrides(),
+            metrics_addr: None,
+            exit_when_idle: None,
+            instance_id: Some(name.to_string()),
+        };
+        let (m2, s2) = (metrics.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .expect("tokio");
+            let key = cxstream::secret::MaskingKey::from_bytes("test-masking-key").expect("key");
+            rt.block_on(cxstream::runtime::run(opts, &key, m2, s2, None))
+                .expect("instance run")
+        });
+        Instance {
+            name,
+            metrics,
+            stop,
+            thread,
+        }
+    }
+
+    fn moved(&self, kind: &str) -> u64 {
+        self.metrics
+            .partitions_moved
+            .with_label_values(&[kind])
+            .get()
+    }
+
+    fn owned(&self) -> i64 {
+        self.metrics.assigned_partitions.get()
+    }
+
+    fn stop(self) -> cxstream::runtime::RunSummary {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let name = self.name;
+        let s = self.thread.join().expect("instance thread");
+        eprintln!("[{name}] stopped: {s:?}");
+        s
+    }
+}
+
+/// Waits until `cond` holds (at most `limit`).
+fn wait_until(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + limit;
+    while !cond() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out after {limit:?} waiting until {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Scale-out with the runtime's default assignor (cooperative-sticky) on a
+/// broker whose group coordinator implements the protocol (librdkafka's
+/// mock): a second instance joins while the first processes, the first
+/// stops mid-stream, a third joins. Partitions that stay are never revoked
+/// (no stop-the-world), every partition ends up processed, and every unique
+/// event appears exactly once across silver and late.
+#[test]
+fn scale_out_with_cooperative_sticky_moves_only_what_moves() {
+    const PARTITIONS: i32 = 8;
+    let cluster = MockCluster::new(1).expect("mock cluster");
+    let plan = common::shipped_plan();
+    for topic in [
+        &plan.input_topic,
+        &plan.silver_topic,
+        &plan.late_topic,
+        &plan.dead_letter_topic,
+        &plan.repartition_topic,
+        &plan.changelog_topic,
+    ] {
+        cluster.create_topic(topic, PARTITIONS, 1).expect("topic");
+    }
+    let brokers = cluster.bootstrap_servers();
+    let group = "scale-coop";
+    let producer = common::produce_paced(
+        &brokers,
+        &plan.input_topic,
+        GenConfig {
+            interactions: 1_500,
+            seed: 77,
+            interaction_spacing_ms: 20,
+            collect_truth: true,
+            ..GenConfig::default()
+        },
+        // ~17,000 records over ~35 s: the stream outlasts every step below.
+        500.0,
+    );
+    let a = Instance::start(&brokers, &plan, group, "a");
+    wait_until(
+        "a restored every partition",
+        Duration::from_secs(60),
+        || a.metrics.restores.get() >= PARTITIONS as u64,
+    );
+    std::thread::sleep(Duration::from_secs(1));
+
+    let b = Instance::start(&brokers, &plan, group, "b");
+    wait_until(
+        "b took over part of the partitions",
+        Duration::from_secs(60),
+        || {
+            let (ao, bo) = (a.owned(), b.owned());
+            bo > 0 && ao + bo == i64::from(PARTITIONS) && b.metrics.restores.get() >= bo as u64
+        },
+    );
+    // Incremental: a gave up exactly the partitions b took and was never
+    // handed any back (an eager rebalance revokes all 8 and reassigns).
+    assert_eq!(a.moved("assigned"), PARTITIONS as u64, "a re-assigned");
+    assert_eq!(
+        a.moved("revoked") as i64,
+        b.owned(),
+        "a revoked more than moved"
+    );
+    assert_eq!(a.moved("lost"), 0);
+    std::thread::sleep(Duration::from_secs(1));
+
+    let b_before = b.moved("assigned");
+    let a_summary = a.stop();
+    let c = Instance::start(&brokers, &plan, group, "c");
+    wait_until(
+        "b and c own every partition",
+        Duration::from_secs(60),
+        || b.owned() + c.owned() == i64::from(PARTITIONS) && c.owned() > 0,
+    );
+    // b kept what it had and only took partitions over.
+    assert_eq!(b.moved("lost"), 0);
+    assert!(b.moved("assigned") >= b_before, "b");
+    assert!(
+        b.moved("revoked") <= b.moved("assigned") - b_before,
+        "b gave up more than it took ({} revoked, {} newly assigned)",
+        b.moved("revoked"),
+        b.moved("assigned") - b_before
+    );
+    assert!(a_summary.silver > 0, "a processed before it stopped");
+
+    let truth = producer.join().expect("producer");
+    common::tansu::wait_committed_to_end(
+        &brokers,
+        group,
+        &plan.input_topic,
+        &plan.repartition_topic,
+        PARTITIONS,
+        Duration::from_secs(120),
+    );
+    let (bs, cs) = (b.stop(), c.stop());
+    assert!(bs.silver > 0 && cs.silver > 0, "both processed");
+    common::check_outputs(&brokers, &plan, &truth, None);
+    common::tansu::check_committed_to_end(&brokers, group, &plan.input_topic, PARTITIONS);
+}

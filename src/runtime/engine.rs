@@ -21,7 +21,7 @@ use rdkafka::statistics::Statistics;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
 use super::client::ClientSettings;
-use super::restore::{restore, RestoreOutcome, RestoreSpec};
+use super::restore::{restore, QuietContext, RestoreOutcome, RestoreSpec};
 use super::rewind::{Rewind, Step, INITIAL_WINDOW, STALL_AFTER};
 use super::tracker::Trackers;
 use super::RuntimeError;
@@ -159,8 +159,12 @@ type Producer_ = BaseProducer<AckContext>;
 struct GroupContext {
     core: Mutex<Core>,
     producer: Producer_,
-    side: BaseConsumer,
+    side: BaseConsumer<QuietContext>,
     metrics: Arc<Metrics>,
+    /// Commits that failed (topic, partition, offset), reported by the
+    /// commit callback and sent again by the loop. Not in [`Core`]: the
+    /// callback can run inside a synchronous commit made with it locked.
+    failed_commits: Mutex<Vec<(String, i32, i64)>>,
     input_topic: Arc<str>,
     repartition_topic: Arc<str>,
     /// `runtime.delivery = "transactions"`.
@@ -205,6 +209,10 @@ impl ConsumerContext for GroupContext {
                 .rebalances
                 .with_label_values(&[if lost { "lost" } else { "revoke" }])
                 .inc();
+            self.metrics
+                .partitions_moved
+                .with_label_values(&[if lost { "lost" } else { "revoked" }])
+                .inc_by(parts.len() as u64);
             self.revoke(consumer, &parts, lost);
         }
     }
@@ -232,6 +240,10 @@ impl ConsumerContext for GroupContext {
                 for p in &parts {
                     core.assign(*p);
                 }
+                self.metrics
+                    .partitions_moved
+                    .with_label_values(&["assigned"])
+                    .inc_by(parts.len() as u64);
                 tracing::info!(partitions = ?parts, "Partitions assigned; restoring their state.");
             }
             Rebalance::Revoke(_) => {}
@@ -239,15 +251,45 @@ impl ConsumerContext for GroupContext {
         }
     }
 
-    fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
-        if let Err(e) = result {
-            self.metrics.commit_errors.inc();
-            tracing::warn!(error = %e, "Offset commit failed; it is retried at the next interval.");
+    fn commit_callback(&self, result: KafkaResult<()>, offsets: &TopicPartitionList) {
+        let failed: Vec<(String, i32, i64)> = offsets
+            .elements()
+            .iter()
+            .filter(|e| result.is_err() || e.error().is_err())
+            .filter_map(|e| match e.offset() {
+                Offset::Offset(o) => Some((e.topic().to_string(), e.partition(), o)),
+                _ => None,
+            })
+            .collect();
+        if failed.is_empty() {
+            return;
         }
+        self.metrics.commit_errors.inc();
+        match result {
+            Err(e) => tracing::warn!(error = %e, partitions = failed.len(), "Offset commit failed; it is sent again at the next interval."),
+            Ok(()) => tracing::warn!(partitions = failed.len(), "Offset commit failed for some partitions; they are sent again at the next interval."),
+        }
+        lock(&self.failed_commits).extend(failed);
     }
 }
 
 impl GroupContext {
+    /// Commit points whose commit failed are sent again at the next
+    /// interval, moved or not.
+    fn resend_failed_commits(&self, core: &mut Core) {
+        let failed = std::mem::take(&mut *lock(&self.failed_commits));
+        for (topic, p, o) in failed {
+            let role = if *topic == *self.input_topic {
+                Role::Input
+            } else if *topic == *self.repartition_topic {
+                Role::Repartition
+            } else {
+                continue;
+            };
+            core.trackers.commit_failed(role, p, o);
+        }
+    }
+
     /// Flushes and hands over revoked partitions: buffered events are
     /// released and delivered, offsets committed, state dropped.
     fn revoke(&self, consumer: &BaseConsumer<Self>, parts: &[i32], lost: bool) {
@@ -1306,7 +1348,7 @@ impl Engine {
         // assignment API; it never subscribes, so it never joins that group,
         // and it never commits (the group consumer commits its offsets).
         let side_group = format!("{}.repartition-reader", settings.group_id);
-        let side: BaseConsumer = c
+        let side: BaseConsumer<QuietContext> = c
             .with_defaults(
                 &[
                     super::client::SIDE_CONSUMER_DEFAULTS,
@@ -1314,7 +1356,9 @@ impl Engine {
                 ]
                 .concat(),
             )
-            .create()
+            .create_with_context(QuietContext {
+                what: "repartition",
+            })
             .map_err(RuntimeError::client("repartition consumer"))?;
         let topics = Topics {
             input: Arc::from(plan.input_topic.as_str()),
@@ -1349,6 +1393,7 @@ impl Engine {
             producer,
             side,
             metrics,
+            failed_commits: Mutex::new(Vec::new()),
             input_topic: topics.input.clone(),
             repartition_topic: topics.repartition.clone(),
             transactional,
@@ -1508,6 +1553,7 @@ impl Engine {
             if last_commit.elapsed() >= self.settings.plan.commit_interval {
                 last_commit = Instant::now();
                 core.write_changelog(&ctx.producer, None);
+                ctx.resend_failed_commits(&mut core);
                 let points = core.trackers.take_commit_points();
                 if !points.is_empty() {
                     let mut tpl = TopicPartitionList::new();
@@ -1742,6 +1788,7 @@ impl Engine {
                 tracing::debug!(topic = e.topic(), partition = e.partition(), offset = ?e.offset(), "Position at stop.");
             }
         }
+        ctx.resend_failed_commits(&mut core);
         let points = core.trackers.take_commit_points();
         core.update_gauges();
         drop(core);
@@ -1750,10 +1797,17 @@ impl Engine {
             for (t, p, o) in &points {
                 let _ = tpl.add_partition_offset(t, *p, Offset::Offset(*o));
             }
-            self.consumer
-                .commit(&tpl, CommitMode::Sync)
-                .map_err(RuntimeError::broker("committing offsets at shutdown"))?;
-            ctx.metrics.commits.inc();
+            match self.consumer.commit(&tpl, CommitMode::Sync) {
+                Ok(()) => ctx.metrics.commits.inc(),
+                // A rebalance under way (another instance joining or
+                // leaving) refuses commits; the final revoke below commits
+                // again, and whatever stays uncommitted is re-read by the
+                // next owner, which drops it as already emitted.
+                Err(e) => {
+                    ctx.metrics.commit_errors.inc();
+                    tracing::warn!(error = %e, "Offset commit at stop failed; committing again as the partitions are handed over.");
+                }
+            }
         }
         if !ctx.transactional {
             lock(&ctx.core).release(&ctx.producer, &parts);

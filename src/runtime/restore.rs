@@ -329,16 +329,21 @@ fn scan_emitted(
     Ok((found, reached))
 }
 
-/// Client context that does not report reaching a partition's end as an
-/// error (it is how a restore knows it is done).
-pub struct QuietContext;
+/// Client context of the assign-only consumers (restore readers, the
+/// repartition reader): reaching a partition's end is how they know where
+/// they are, not an error, so it is not logged; other client errors are
+/// warnings naming the consumer.
+pub struct QuietContext {
+    /// Which consumer, for the log (`"restore"`, `"repartition"`).
+    pub what: &'static str,
+}
 
 impl ClientContext for QuietContext {
     fn error(&self, error: KafkaError, reason: &str) {
         if error.rdkafka_error_code() == Some(RDKafkaErrorCode::PartitionEOF) {
             return;
         }
-        tracing::warn!(%error, reason, "Restore consumer error (librdkafka retries).");
+        tracing::warn!(%error, reason, consumer = self.what, "Consumer client error (librdkafka retries).");
     }
 }
 
@@ -363,7 +368,7 @@ fn restore_consumer(spec: &RestoreSpec) -> Result<BaseConsumer<QuietContext>, Ru
             ("fetch.wait.max.ms", "10"),
             ("queued.max.messages.kbytes", "65536"),
         ])
-        .create_with_context(QuietContext)
+        .create_with_context(QuietContext { what: "restore" })
         .map_err(RuntimeError::client("restore consumer"))
 }
 

@@ -200,6 +200,20 @@ impl Trackers {
         v
     }
 
+    /// A commit of this partition's point failed: send it again at the next
+    /// [`Trackers::take_commit_points`] even if it did not move (at the end
+    /// of a stream it would otherwise never be committed).
+    pub fn commit_failed(&mut self, role: Role, partition: i32, offset: i64) {
+        let Some(slot) = self.slot(role, partition) else {
+            return;
+        };
+        if let Some(t) = self.slots.get_mut(&slot) {
+            if t.last_sent == Some(offset) {
+                t.last_sent = None;
+            }
+        }
+    }
+
     /// Commit point of one partition, if anything was processed.
     pub fn commit_point(&self, role: Role, partition: i32) -> Option<i64> {
         self.get(role, partition)?.next_commit()
@@ -244,6 +258,22 @@ mod tests {
             t.take_commit_points().is_empty(),
             "unchanged points are not re-sent"
         );
+    }
+
+    #[test]
+    fn a_failed_commit_is_sent_again_though_its_point_did_not_move() {
+        let (mut t, s) = setup();
+        let a = t.begin(s, 10, None).unwrap();
+        t.release(a);
+        assert_eq!(t.take_commit_points(), vec![(Arc::from("in"), 0, 11)]);
+        // A failure of an older point (already superseded) changes nothing.
+        t.commit_failed(Role::Input, 0, 7);
+        assert!(t.take_commit_points().is_empty());
+        t.commit_failed(Role::Input, 0, 11);
+        assert_eq!(t.take_commit_points(), vec![(Arc::from("in"), 0, 11)]);
+        assert!(t.take_commit_points().is_empty());
+        // Unknown partitions are ignored.
+        t.commit_failed(Role::Repartition, 0, 11);
     }
 
     #[test]
