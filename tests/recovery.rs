@@ -161,7 +161,10 @@ fn two_instances_one_killed_and_restarted_a_third_joins() {
         restored >= PARTITIONS as usize,
         "partitions restored: {restored}"
     );
-    common::check_outputs(&tansu.brokers, &plan, &truth, None);
+    // Partitions move without their reorder buffers being flushed (the
+    // next owner re-reads those events), so only really delayed events are
+    // late, however often partitions moved.
+    common::check_outputs(&tansu.brokers, &plan, &truth, Some(false));
     check_committed_to_end(&tansu.brokers, group, &plan.input_topic, PARTITIONS);
 }
 

@@ -290,19 +290,34 @@ impl GroupContext {
         }
     }
 
-    /// Flushes and hands over revoked partitions: buffered events are
-    /// released and delivered, offsets committed, state dropped.
+    /// Hands revoked partitions over: what was sent is delivered, its state
+    /// written to the changelog, offsets committed up to the oldest record
+    /// still buffered, then the partitions' state is dropped.
+    ///
+    /// In `replay` mode the reorder buffers are *not* flushed: their events'
+    /// input records are not committed, so the next owner reads them again
+    /// and orders them with what follows (flushing would release them early
+    /// and send their later siblings to the late topic). Transactions mode
+    /// flushes: its next owner reads `read_committed` from the offsets this
+    /// transaction commits. A stop ([`Engine::shutdown`]) always flushes.
     fn revoke(&self, consumer: &BaseConsumer<Self>, parts: &[i32], lost: bool) {
         if parts.is_empty() {
             return;
         }
         let mut core = lock(&self.core);
         if !lost {
-            for p in parts {
-                core.flush_partition(&self.producer, *p);
+            let flush = self.transactional;
+            if flush {
+                for p in parts {
+                    core.flush_partition(&self.producer, *p);
+                }
             }
+            // Wait until everything sent for these partitions is
+            // acknowledged (records still buffered stay in flight).
             let deadline = Instant::now() + Duration::from_secs(60);
-            while parts.iter().any(|p| core.partition_in_flight(*p) > 0)
+            while parts
+                .iter()
+                .any(|p| core.partition_unacknowledged(*p, flush))
                 && Instant::now() < deadline
             {
                 self.producer.poll(Duration::from_millis(20));
@@ -432,6 +447,8 @@ struct Core {
     rewinds: HashMap<(Role, i32), Rewind>,
     /// Seeks a rewind asked for, done by the run loop.
     reseeks: Vec<(Role, i32, i64)>,
+    /// Per task: records produced and not yet acknowledged (every kind).
+    produced_unacked: HashMap<i32, usize>,
 }
 
 #[derive(Debug, Clone)]
@@ -636,6 +653,18 @@ impl Core {
     fn partition_in_flight(&self, p: i32) -> usize {
         self.trackers.in_flight_of(Role::Input, p)
             + self.trackers.in_flight_of(Role::Repartition, p)
+    }
+
+    /// Whether partition `p` still has outputs on their way to the broker.
+    /// `flushed`: its buffers were flushed, so every record in flight is
+    /// waiting for an acknowledgement; otherwise records whose events are
+    /// buffered stay in flight, and only the produces are waited for.
+    fn partition_unacknowledged(&self, p: i32, flushed: bool) -> bool {
+        if flushed {
+            self.partition_in_flight(p) > 0
+        } else {
+            self.produced_unacked.get(&p).is_some_and(|n| *n > 0)
+        }
     }
 
     fn handle(&mut self, producer: &Producer_, role: Role, msg: &BorrowedMessage<'_>) {
@@ -975,9 +1004,13 @@ impl Core {
         if let Some(ts) = timestamp_ms {
             record = record.timestamp(ts);
         }
+        let task = record.delivery_opaque.task;
         loop {
             match producer.send(record) {
-                Ok(()) => return,
+                Ok(()) => {
+                    *self.produced_unacked.entry(task).or_default() += 1;
+                    return;
+                }
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
                     record = r;
                     producer.poll(Duration::from_millis(10));
@@ -1006,6 +1039,9 @@ impl Core {
         let acks = std::mem::take(&mut *lock(&producer.context().acks));
         let now = now_ms();
         for ack in acks {
+            if let Some(n) = self.produced_unacked.get_mut(&ack.meta.task) {
+                *n = n.saturating_sub(1);
+            }
             if let Some(err) = ack.error {
                 let label = match ack.meta.kind {
                     AckKind::Silver => OUT_SILVER,
@@ -1389,6 +1425,7 @@ impl Engine {
                 header_buf: String::with_capacity(90),
                 rewinds: HashMap::new(),
                 reseeks: Vec::new(),
+                produced_unacked: HashMap::new(),
             }),
             producer,
             side,
