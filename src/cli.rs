@@ -422,7 +422,8 @@ async fn generate(args: GenerateArgs) -> CliResult {
             if exists.is_none() {
                 runtime::client::ensure_topics(&settings, &[topic], args.partitions, -1).await?;
             }
-            let producer: BaseProducer = producer_config(&settings).create()?;
+            let producer: BaseProducer<CountingContext> =
+                producer_config(&settings).create_with_context(CountingContext::default())?;
             for rec in gen {
                 let mut r: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic).payload(&rec.value);
                 if let Some(k) = &rec.key {
@@ -433,6 +434,13 @@ async fn generate(args: GenerateArgs) -> CliResult {
                 pace(sent);
             }
             producer.flush(Duration::from_secs(60))?;
+            let failed = producer.context().failed();
+            if failed > 0 {
+                return Err(format!(
+                    "{failed} of {sent} records could not be delivered to {topic}"
+                )
+                .into());
+            }
             eprintln!(
                 "generated {sent} records to {topic} in {:.1?}",
                 started.elapsed()
@@ -466,9 +474,37 @@ pub fn producer_config(settings: &ClientSettings) -> ClientConfig {
     ])
 }
 
+/// Producer context that counts failed deliveries, for the producers of
+/// test and demo traffic (`generate`, the demo, the tests): a record that
+/// never reached the broker must not be reported as sent.
+#[derive(Debug, Default)]
+pub struct CountingContext {
+    failed: std::sync::atomic::AtomicU64,
+}
+
+impl CountingContext {
+    /// Deliveries that failed so far.
+    pub fn failed(&self) -> u64 {
+        self.failed.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl rdkafka::ClientContext for CountingContext {}
+
+impl rdkafka::producer::ProducerContext for CountingContext {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &rdkafka::producer::DeliveryResult<'_>, _: ()) {
+        if result.is_err() {
+            self.failed
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
 /// Sends, waiting while the local queue is full.
-pub fn send_retrying(
-    producer: &BaseProducer,
+pub fn send_retrying<C: rdkafka::producer::ProducerContext<DeliveryOpaque = ()>>(
+    producer: &BaseProducer<C>,
     mut record: BaseRecord<'_, [u8], [u8]>,
 ) -> Result<(), rdkafka::error::KafkaError> {
     use rdkafka::error::{KafkaError, RDKafkaErrorCode};

@@ -26,6 +26,12 @@ const PARTITIONS: i32 = 4;
 /// lease) covers any overlap that remains.
 const EAGER: &[(&str, &str)] = &[("partition.assignment.strategy", "range")];
 
+/// Group settings for a broker that answers slowly (Tansu's sqlite engine).
+const SLOW_BROKER: &[(&str, &str)] = &[
+    ("session.timeout.ms", "30000"),
+    ("max.poll.interval.ms", "60000"),
+];
+
 /// How long a killed instance's replacement waits before it starts: the
 /// test settings' session timeout (6 s), a heartbeat interval (1 s) and a
 /// second of margin. See the kill test for why.
@@ -173,10 +179,20 @@ fn two_instances_one_killed_and_restarted_a_third_joins() {
 fn broker_restart_mid_stream() {
     let _serial = serial();
     let mut tansu = Tansu::start_with("sqlite");
-    let (plan, producer) = paced_input(&tansu, stream(5_000, 31), 4_000.0);
+    // Tansu's sqlite engine answers a fetch by reading the partition from
+    // the fetch offset to its end, and serves every storage call (group
+    // heartbeats too) one at a time: the load stays small, and the session
+    // timeout is long enough that a busy broker does not expire the member.
+    let (plan, producer) = paced_input(&tansu, stream(1_500, 31), 1_500.0);
     let group = "broker-restart";
-    let proc = Processor::start(&tansu.brokers, group, "p", Duration::from_secs(15));
-    sleep(Duration::from_secs(7));
+    let proc = Processor::start_with(
+        &tansu.brokers,
+        group,
+        "p",
+        Duration::from_secs(15),
+        SLOW_BROKER,
+    );
+    sleep(Duration::from_secs(6));
     eprintln!("restarting the broker");
     tansu.restart(Duration::from_secs(3));
     let truth = producer.join().expect("producer");

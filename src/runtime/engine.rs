@@ -1330,6 +1330,25 @@ impl Core {
     }
 }
 
+/// A consumer poll error. Connection errors were already logged by the
+/// client context when librdkafka reported them (and librdkafka retries),
+/// so they are not logged twice.
+fn log_poll_error(consumer: &str, e: &KafkaError) {
+    let reported = matches!(
+        e.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::AllBrokersDown
+                | RDKafkaErrorCode::BrokerTransportFailure
+                | RDKafkaErrorCode::OperationTimedOut
+        )
+    );
+    if reported {
+        tracing::debug!(error = %e, consumer, "Consumer error.");
+    } else {
+        tracing::warn!(error = %e, consumer, "Consumer error.");
+    }
+}
+
 /// Why the loop ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StopReason {
@@ -1546,7 +1565,7 @@ impl Engine {
                         lock(&ctx.core).end_of_input_partition(p);
                     }
                     Some(Err(e)) => {
-                        tracing::warn!(error = %e, "Consumer error.");
+                        log_poll_error("input", &e);
                         break;
                     }
                     None => break,
@@ -1560,7 +1579,7 @@ impl Engine {
                         side_got += 1;
                     }
                     Some(Err(e)) => {
-                        tracing::warn!(error = %e, "Repartition consumer error.");
+                        log_poll_error("repartition", &e);
                         break;
                     }
                     None => break,
@@ -1648,7 +1667,7 @@ impl Engine {
                         Err(KafkaError::PartitionEOF(p)) => {
                             lock(&ctx.core).end_of_input_partition(p)
                         }
-                        Err(e) => tracing::warn!(error = %e, "Consumer error."),
+                        Err(e) => log_poll_error("input", &e),
                     }
                 }
             }

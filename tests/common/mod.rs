@@ -15,7 +15,7 @@ use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
-use cxstream::cli::{producer_config, send_retrying};
+use cxstream::cli::{producer_config, send_retrying, CountingContext};
 use cxstream::config::{self, Plan};
 use cxstream::generate::{EventKey, GenConfig, Generator, Truth};
 use cxstream::metrics::Metrics;
@@ -85,8 +85,8 @@ pub fn produce(brokers: &str, topic: &str, cfg: GenConfig) -> Truth {
 }
 
 fn produce_at(brokers: &str, topic: &str, cfg: GenConfig, rate: f64) -> Truth {
-    let producer: BaseProducer = producer_config(&settings(brokers))
-        .create()
+    let producer: BaseProducer<CountingContext> = producer_config(&settings(brokers))
+        .create_with_context(CountingContext::default())
         .expect("producer");
     let mut gen = Generator::new(cfg);
     let started = Instant::now();
@@ -105,6 +105,12 @@ fn produce_at(brokers: &str, topic: &str, cfg: GenConfig, rate: f64) -> Truth {
         }
     }
     producer.flush(Duration::from_secs(120)).expect("flush");
+    // The ground truth counts every generated record as sent.
+    assert_eq!(
+        producer.context().failed(),
+        0,
+        "input records were not delivered"
+    );
     gen.into_truth()
 }
 
