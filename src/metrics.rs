@@ -62,6 +62,8 @@ pub struct Metrics {
     pub partitions_moved: IntCounterVec,
     pub assigned_partitions: IntGauge,
     pub in_flight_records: IntGauge,
+    /// Records produced and not yet acknowledged (what backpressure counts).
+    pub produce_unacknowledged: IntGauge,
     pub paused: IntGauge,
     /// Seconds each partition's state restore took.
     pub restore_seconds: Histogram,
@@ -290,6 +292,11 @@ impl Metrics {
                 &r,
                 "cxstream_assigned_partitions",
                 "Input partitions owned by this instance.",
+            ),
+            produce_unacknowledged: gauge(
+                &r,
+                "cxstream_produce_unacknowledged_records",
+                "Records produced (outputs, forwards, changelog, markers) and not yet acknowledged by the broker; consumption pauses at runtime.max_in_flight.",
             ),
             in_flight_records: gauge(
                 &r,

@@ -230,3 +230,87 @@ fn scale_out_with_cooperative_sticky_moves_only_what_moves() {
     common::check_outputs(&brokers, &plan, &truth, None);
     common::tansu::check_committed_to_end(&brokers, group, &plan.input_topic, PARTITIONS);
 }
+
+/// Backpressure: while the broker refuses every produce, the instance stops
+/// reading once `runtime.max_in_flight` records wait for acknowledgements
+/// (consumption paused, memory bounded), then resumes by itself when the
+/// broker accepts produces again, and loses nothing.
+#[test]
+fn slow_outputs_pause_consumption_and_it_resumes_by_itself() {
+    use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
+    const MAX_IN_FLIGHT: usize = 1_000;
+    let cluster = MockCluster::new(1).expect("mock cluster");
+    let mut plan = common::shipped_plan();
+    plan.max_in_flight = MAX_IN_FLIGHT;
+    for topic in [
+        &plan.input_topic,
+        &plan.silver_topic,
+        &plan.late_topic,
+        &plan.dead_letter_topic,
+        &plan.repartition_topic,
+        &plan.changelog_topic,
+    ] {
+        // One partition: no watermark markers, so outputs are produced
+        // as soon as events are read (the pause is what is tested here).
+        cluster.create_topic(topic, 1, 1).expect("topic");
+    }
+    let brokers = cluster.bootstrap_servers();
+    let truth = common::produce(
+        &brokers,
+        &plan.input_topic,
+        GenConfig {
+            interactions: 250,
+            seed: 21,
+            collect_truth: true,
+            ..GenConfig::default()
+        },
+    );
+    let group = "backpressure";
+    // Every produce request fails (retriably) until cleared: nothing the
+    // instance writes is acknowledged, so its outputs stay in flight.
+    cluster.request_errors(
+        RDKafkaApiKey::Produce,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS; 5_000],
+    );
+    let a = Instance::start(&brokers, &plan, group, "a");
+    wait_until("consumption paused", Duration::from_secs(60), || {
+        a.metrics.paused.get() == 1
+    });
+    // Bounded: at most one poll round (2,000 records per consumer, each a
+    // few outputs) beyond the limit is produced before the pause holds.
+    let mut peak = 0;
+    for _ in 0..20 {
+        peak = peak.max(a.metrics.produce_unacknowledged.get());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        peak <= (MAX_IN_FLIGHT + 12_000) as i64,
+        "{peak} records unacknowledged with a limit of {MAX_IN_FLIGHT}"
+    );
+    assert_eq!(
+        a.metrics.paused.get(),
+        1,
+        "still paused while nothing is acknowledged"
+    );
+    let read_while_paused = a.metrics.events_in.get();
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(
+        a.metrics.events_in.get(),
+        read_while_paused,
+        "nothing is read while paused"
+    );
+    cluster.clear_request_errors(RDKafkaApiKey::Produce);
+    wait_until("consumption resumed", Duration::from_secs(120), || {
+        a.metrics.paused.get() == 0
+    });
+    common::tansu::wait_committed_to_end(
+        &brokers,
+        group,
+        &plan.input_topic,
+        &plan.repartition_topic,
+        1,
+        Duration::from_secs(120),
+    );
+    let summary = a.stop();
+    common::check_all(&brokers, &plan, &truth, &summary, false);
+}

@@ -287,7 +287,7 @@ impl Validator<'_> {
             )?,
         };
         let max_in_flight = match &raw.runtime.max_in_flight {
-            None => 200_000,
+            None => 50_000,
             Some(v) => self.positive("runtime.max_in_flight", &v.span(), *v.get_ref())? as usize,
         };
         let delivery = match &raw.runtime.delivery {

@@ -1320,6 +1320,8 @@ impl Core {
         let m = &self.metrics;
         m.reorder_buffered.set(self.buffered() as i64);
         m.in_flight_records.set(self.trackers.in_flight() as i64);
+        m.produce_unacknowledged
+            .set(self.produced_unacked.values().sum::<usize>() as i64);
         m.dedup_keys
             .set(self.tasks.values().map(Task::dedup_keys).sum::<u64>() as i64);
         let ev: u64 = self.tasks.values().map(Task::dedup_evictions).sum();
@@ -1629,7 +1631,10 @@ impl Engine {
                 core.update_gauges();
                 last_gauges = Instant::now();
             }
-            let in_flight = core.trackers.in_flight();
+            // Backpressure counts what waits for the broker, not records
+            // whose events wait in a reorder buffer (bounded by its own
+            // `max_buffered`, and released only as more input is read).
+            let in_flight = core.produced_unacked.values().sum::<usize>();
             let paused = core.paused;
             if !paused && in_flight >= max_in_flight {
                 core.paused = true;
@@ -1806,7 +1811,8 @@ impl Engine {
         }
         if pause {
             tracing::info!(
-                "Consumption paused: too many records in flight (outputs slow or unavailable)."
+                unacknowledged = lock(&ctx.core).produced_unacked.values().sum::<usize>(),
+                "Consumption paused: too many outputs wait for the broker's acknowledgement (outputs slow or unavailable)."
             );
         } else {
             tracing::info!("Consumption resumed.");
