@@ -449,6 +449,26 @@ struct Core {
     reseeks: Vec<(Role, i32, i64)>,
     /// Per task: records produced and not yet acknowledged (every kind).
     produced_unacked: HashMap<i32, usize>,
+    /// Counters bumped per record, resolved once (a labelled look-up per
+    /// record hashes and locks).
+    hot: HotCounters,
+}
+
+/// Per-record counters, resolved from their labelled families once.
+struct HotCounters {
+    read_input: prometheus::IntCounter,
+    read_repartition: prometheus::IntCounter,
+    out_silver: prometheus::IntCounter,
+}
+
+impl HotCounters {
+    fn new(m: &Metrics) -> Self {
+        Self {
+            read_input: m.records_read.with_label_values(&["input"]),
+            read_repartition: m.records_read.with_label_values(&["repartition"]),
+            out_silver: m.events_out.with_label_values(&[OUT_SILVER]),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -699,13 +719,10 @@ impl Core {
         let Some(ticket) = self.trackers.begin(slot, msg.offset(), ts) else {
             return;
         };
-        self.metrics
-            .records_read
-            .with_label_values(&[match role {
-                Role::Input => "input",
-                Role::Repartition => "repartition",
-            }])
-            .inc();
+        match role {
+            Role::Input => self.hot.read_input.inc(),
+            Role::Repartition => self.hot.read_repartition.inc(),
+        }
         let mut token = None;
         let mut hops = None;
         let mut marker = false;
@@ -1084,7 +1101,7 @@ impl Core {
             let ts = self.trackers.release(ack.meta.ticket).flatten();
             let m = &self.metrics;
             match ack.meta.kind {
-                AckKind::Silver => m.events_out.with_label_values(&[OUT_SILVER]).inc(),
+                AckKind::Silver => self.hot.out_silver.inc(),
                 AckKind::Late(reason) => {
                     m.events_out.with_label_values(&[OUT_LATE]).inc();
                     m.late.with_label_values(&[reason]).inc();
@@ -1447,6 +1464,7 @@ impl Engine {
                 rewinds: HashMap::new(),
                 reseeks: Vec::new(),
                 produced_unacked: HashMap::new(),
+                hot: HotCounters::new(&metrics),
             }),
             producer,
             side,
