@@ -902,7 +902,19 @@ fn child(_opts: &BenchOptions, spec: &ChildSpec) -> Report {
         Ok(e) => e,
         Err(e) => return failed(format!("cannot find this executable: {e}")),
     };
-    let mut cmd = std::process::Command::new(exe);
+    // CXSTREAM_BENCH_CHILD_WRAPPER="heaptrack -o /tmp/replay" runs each
+    // child under a profiler (words split on whitespace).
+    let wrapper: Vec<String> = std::env::var("CXSTREAM_BENCH_CHILD_WRAPPER")
+        .map(|w| w.split_whitespace().map(str::to_string).collect())
+        .unwrap_or_default();
+    let mut cmd = match wrapper.split_first() {
+        Some((prog, args)) => {
+            let mut c = std::process::Command::new(prog);
+            c.args(args).arg(&exe);
+            c
+        }
+        None => std::process::Command::new(&exe),
+    };
     cmd.args(child_args(spec))
         .stdin(std::process::Stdio::null())
         .stderr(std::process::Stdio::inherit());
