@@ -10,11 +10,9 @@ use std::time::Duration;
 use cxstream::generate::GenConfig;
 use rdkafka::mocking::MockCluster;
 
-/// Catch-up over a pre-loaded backlog.
-#[test]
-fn silver_pipeline_on_the_mock_cluster() {
-    let cluster = MockCluster::new(1).expect("mock cluster");
-    let plan = common::shipped_plan();
+/// Creates every topic `plan` names with `partitions` partitions (the mock
+/// cluster does not implement topic creation through the admin API).
+fn create_topics(cluster: &MockCluster, plan: &cxstream::config::Plan, partitions: i32) {
     for topic in [
         &plan.input_topic,
         &plan.silver_topic,
@@ -23,8 +21,16 @@ fn silver_pipeline_on_the_mock_cluster() {
         &plan.repartition_topic,
         &plan.changelog_topic,
     ] {
-        cluster.create_topic(topic, 8, 1).expect("topic");
+        cluster.create_topic(topic, partitions, 1).expect("topic");
     }
+}
+
+/// Catch-up over a pre-loaded backlog.
+#[test]
+fn silver_pipeline_on_the_mock_cluster() {
+    let cluster = MockCluster::new(1).expect("mock cluster");
+    let plan = common::shipped_plan();
+    create_topics(&cluster, &plan, 8);
     let brokers = cluster.bootstrap_servers();
     let truth = common::produce(
         &brokers,
@@ -144,16 +150,7 @@ fn scale_out_with_cooperative_sticky_moves_only_what_moves() {
     const PARTITIONS: i32 = 8;
     let cluster = MockCluster::new(1).expect("mock cluster");
     let plan = common::shipped_plan();
-    for topic in [
-        &plan.input_topic,
-        &plan.silver_topic,
-        &plan.late_topic,
-        &plan.dead_letter_topic,
-        &plan.repartition_topic,
-        &plan.changelog_topic,
-    ] {
-        cluster.create_topic(topic, PARTITIONS, 1).expect("topic");
-    }
+    create_topics(&cluster, &plan, PARTITIONS);
     let brokers = cluster.bootstrap_servers();
     let group = "scale-coop";
     let producer = common::produce_paced(
@@ -242,18 +239,9 @@ fn slow_outputs_pause_consumption_and_it_resumes_by_itself() {
     let cluster = MockCluster::new(1).expect("mock cluster");
     let mut plan = common::shipped_plan();
     plan.max_in_flight = MAX_IN_FLIGHT;
-    for topic in [
-        &plan.input_topic,
-        &plan.silver_topic,
-        &plan.late_topic,
-        &plan.dead_letter_topic,
-        &plan.repartition_topic,
-        &plan.changelog_topic,
-    ] {
-        // One partition: no watermark markers, so outputs are produced
-        // as soon as events are read (the pause is what is tested here).
-        cluster.create_topic(topic, 1, 1).expect("topic");
-    }
+    // One partition: no watermark markers, so outputs are produced as soon
+    // as events are read (the pause is what is tested here).
+    create_topics(&cluster, &plan, 1);
     let brokers = cluster.bootstrap_servers();
     let truth = common::produce(
         &brokers,
