@@ -131,8 +131,9 @@ pub struct Task {
     /// Partitions of the input (and repartition) topic.
     partitions: i32,
     dedup: Option<Dedup>,
-    reorder: Option<Reorder<Event>>,
-    released: Vec<Release<Event>>,
+    /// Boxed, so moving an event in and out of the buffer copies a pointer.
+    reorder: Option<Reorder<Box<Event>>>,
+    released: Vec<Release<Box<Event>>>,
     /// Reused per record, so decoding allocates no new vector each time.
     decoded: Vec<Decoded>,
     last_forced: u64,
@@ -424,7 +425,7 @@ impl Pipeline {
                     if !earlier_hops.is_empty() {
                         ev.lineage.hops = earlier_hops.clone();
                     }
-                    self.process(task, *ev, now, out);
+                    self.process(task, ev, now, out);
                 }
             }
         }
@@ -456,7 +457,7 @@ impl Pipeline {
     }
 
     /// Dedup, then reorder; released events are masked and encoded.
-    fn process(&self, task: &mut Task, ev: Event, now: Instant, out: &mut Vec<Output>) {
+    fn process(&self, task: &mut Task, ev: Box<Event>, now: Instant, out: &mut Vec<Output>) {
         if let Some(guard) = &task.replay_guard {
             if guard.contains(&ev.content_fp) || ev.id_fp.is_some_and(|id| guard.contains(&id)) {
                 self.metrics.duplicates.with_label_values(&["replay"]).inc();
@@ -522,7 +523,7 @@ impl Pipeline {
     }
 
     /// Mask, stamp and encode one released event.
-    fn emit(&self, rel: Release<Event>) -> Output {
+    fn emit(&self, rel: Release<Box<Event>>) -> Output {
         let (mut ev, late) = match rel {
             Release::InOrder(ev) => (ev, None),
             Release::Late {
@@ -547,34 +548,22 @@ impl Pipeline {
         };
         let hop = self
             .stamper
-            .hop(lineage::STAGE_SILVER, status, &ev.source, now_ms());
-        let ticket = ev.ticket;
-        match lineage::encode(&mut ev, hop, late.as_ref()) {
-            Ok(value) => {
-                let enc = Encoded {
-                    key: std::mem::take(&mut ev.interaction_id),
-                    value,
-                    lineage_token: std::mem::take(&mut ev.lineage.token),
-                    late_reason: late.as_ref().map(|l| l.reason),
-                    ticket,
-                    event_time_ms: ev.event_time_ms,
-                    content_fp: ev.content_fp,
-                    id_fp: ev.id_fp,
-                };
-                if late.is_some() {
-                    Output::Late(enc)
-                } else {
-                    Output::Silver(enc)
-                }
-            }
-            Err(_) => Output::DeadLetter(DeadLetterOut {
-                class: "internal_error",
-                message: "the silver record could not be encoded".into(),
-                stage: "encode",
-                range: 0..0,
-                lineage_token: Some(ev.lineage.token.clone()),
-                ticket,
-            }),
+            .stamp(lineage::STAGE_SILVER, status, &ev.source, now_ms());
+        let value = lineage::encode(&ev, &hop, late.as_ref());
+        let enc = Encoded {
+            key: std::mem::take(&mut ev.interaction_id),
+            value,
+            lineage_token: std::mem::take(&mut ev.lineage.token),
+            late_reason: late.as_ref().map(|l| l.reason),
+            ticket: ev.ticket,
+            event_time_ms: ev.event_time_ms,
+            content_fp: ev.content_fp,
+            id_fp: ev.id_fp,
+        };
+        if late.is_some() {
+            Output::Late(enc)
+        } else {
+            Output::Silver(enc)
         }
     }
 }

@@ -13,6 +13,8 @@
 pub mod decode;
 pub mod dedup;
 pub mod json;
+#[cfg(test)]
+mod legacy;
 pub mod lineage;
 pub mod mask;
 pub mod reorder;
