@@ -263,12 +263,13 @@ pub struct Payload {
 const NULL_TEXT: &str = "null";
 
 impl Payload {
-    /// A payload whose buffer starts with `text`; spans pushed with
-    /// [`Self::push_field`] and [`Self::push_extra`] point into it.
-    pub fn with_text(text: String) -> Payload {
+    /// A payload whose buffer starts with `text`, with room for `fields`
+    /// fields; spans pushed with [`Self::push_field`] and
+    /// [`Self::push_extra`] point into it.
+    pub fn with_text(text: String, fields: usize) -> Payload {
         Payload {
             text,
-            fields: Vec::new(),
+            fields: Vec::with_capacity(fields),
             extras: Vec::new(),
         }
     }

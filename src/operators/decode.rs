@@ -56,19 +56,40 @@ pub const LINEAGE_NAMESPACE: uuid::Uuid =
     uuid::Uuid::from_u128(0xe1e6ba06_fdbf_5458_848b_9f520d081de5);
 
 /// EventBridge envelope fields that are transport, not event data.
-const ENVELOPE_FIELDS: &[&str] = &[
-    "account",
-    "detail",
-    "detail-type",
-    "id",
-    "region",
-    "resources",
-    "source",
-    "time",
-    "version",
-];
+fn is_envelope_field(name: &str) -> bool {
+    matches!(
+        name,
+        "account"
+            | "detail"
+            | "detail-type"
+            | "id"
+            | "region"
+            | "resources"
+            | "source"
+            | "time"
+            | "version"
+    )
+}
+
 /// Detail-object fields decode consumes.
-const DETAIL_FIELDS: &[&str] = &["eventBody", "metadata", "timestamp", "topicName", "version"];
+fn is_detail_field(name: &str) -> bool {
+    matches!(
+        name,
+        "eventBody" | "metadata" | "timestamp" | "topicName" | "version"
+    )
+}
+
+/// Where the members decode reads are in an envelope or detail object.
+#[derive(Debug, Default, Clone, Copy)]
+struct Known {
+    detail: Option<usize>,
+    id: Option<usize>,
+    detail_type: Option<usize>,
+    event_body: Option<usize>,
+    topic_name: Option<usize>,
+    metadata: Option<usize>,
+    version: Option<usize>,
+}
 
 /// One Kafka record to decode.
 #[derive(Debug, Clone)]
@@ -187,42 +208,12 @@ pub fn decode_record(input: &DecodeInput<'_>, out: &mut Vec<Decoded>) {
         single_object: false,
         canon: Canonical::default(),
     };
-    let mut stream = serde_json::Deserializer::from_slice(value).into_iter::<Tape<'_>>();
-    loop {
-        let start = skip_ws(value, stream.byte_offset());
-        match stream.next() {
-            None => break,
-            Some(Ok(tape)) => {
-                let end = stream.byte_offset().clamp(start, value.len());
-                let is_array = matches!(tape.node(0), Node::Array { .. });
-                units.single_object = units.count == 0 && !is_array;
-                if is_array {
-                    units.array(&tape, start..end);
-                } else {
-                    units.value(&tape, 0, start..end, "top-level value");
-                }
-            }
-            Some(Err(e)) => {
-                let what = if units.count == 0 {
-                    "record"
-                } else {
-                    "rest of the record"
-                };
-                let msg = format!(
-                    "{what} is not valid JSON ({} at line {} column {})",
-                    error_category(&e),
-                    e.line(),
-                    e.column()
-                );
-                let start = if units.count == 0 {
-                    0
-                } else {
-                    start.min(value.len())
-                };
-                units.reject(RejectClass::NotJson, msg, start..value.len());
-                break;
-            }
-        }
+    // A record that is valid UTF-8 (nearly all) is checked once, here, not
+    // string by string by the parser; the parser's other checks and its
+    // errors are the same for both readers.
+    match std::str::from_utf8(value) {
+        Ok(text) => units.split(serde_json::Deserializer::from_str(text).into_iter()),
+        Err(_) => units.split(serde_json::Deserializer::from_slice(value).into_iter()),
     }
     if units.count == 0 {
         let msg = "record is empty or whitespace only".to_string();
@@ -244,7 +235,7 @@ pub fn decode_record(input: &DecodeInput<'_>, out: &mut Vec<Decoded>) {
 // ---------------------------------------------------------------------------
 
 struct Units<'i, 'o> {
-    input: &'i DecodeInput<'i>,
+    input: &'o DecodeInput<'i>,
     out: &'o mut Vec<Decoded>,
     /// Units appended so far (index of the next one in the record).
     count: usize,
@@ -313,6 +304,53 @@ impl Units<'_, '_> {
                 None => bytes.end..bytes.end,
             };
             self.value(tape, item, r, "array element");
+        }
+    }
+}
+
+impl<'a> Units<'a, '_> {
+    /// Decodes the record's top-level values one by one; an unparseable
+    /// rest is one rejection.
+    fn split<R: serde_json::de::Read<'a>>(
+        &mut self,
+        mut stream: serde_json::StreamDeserializer<'a, R, Tape<'a>>,
+    ) {
+        let value = self.input.value;
+        loop {
+            let start = skip_ws(value, stream.byte_offset());
+            match stream.next() {
+                None => break,
+                Some(Ok(tape)) => {
+                    let end = stream.byte_offset().clamp(start, value.len());
+                    let is_array = matches!(tape.node(0), Node::Array { .. });
+                    self.single_object = self.count == 0 && !is_array;
+                    if is_array {
+                        self.array(&tape, start..end);
+                    } else {
+                        self.value(&tape, 0, start..end, "top-level value");
+                    }
+                }
+                Some(Err(e)) => {
+                    let what = if self.count == 0 {
+                        "record"
+                    } else {
+                        "rest of the record"
+                    };
+                    let msg = format!(
+                        "{what} is not valid JSON ({} at line {} column {})",
+                        error_category(&e),
+                        e.line(),
+                        e.column()
+                    );
+                    let start = if self.count == 0 {
+                        0
+                    } else {
+                        start.min(value.len())
+                    };
+                    self.reject(RejectClass::NotJson, msg, start..value.len());
+                    break;
+                }
+            }
         }
     }
 }
@@ -403,19 +441,6 @@ impl<'t> Unit<'t, '_> {
         ValueRef::Node(self.tape, i)
     }
 
-    /// The string at `key` of the object `obj`: `None` when absent or null,
-    /// a wrong type when it is not a string.
-    fn opt_str(&self, obj: usize, key: &str, path: &str) -> Result<Option<&'t str>, Fail> {
-        match self.tape.get(obj, key) {
-            None => Ok(None),
-            Some(i) => match self.tape.node(i) {
-                Node::Null => Ok(None),
-                Node::Str(_) => Ok(self.tape.str(i)),
-                _ => wrong_type(path, self.view(i), "a string"),
-            },
-        }
-    }
-
     fn decode(
         &self,
         obj: usize,
@@ -437,6 +462,36 @@ impl<'t> Unit<'t, '_> {
         }
     }
 
+    /// The members of `obj` decode reads (the last of each name, as in a
+    /// JSON map), in one pass.
+    fn scan(&self, obj: usize) -> Known {
+        let mut k = Known::default();
+        for (name, v) in self.tape.members(obj) {
+            let slot = match name {
+                "detail" => &mut k.detail,
+                "id" => &mut k.id,
+                "detail-type" => &mut k.detail_type,
+                "eventBody" => &mut k.event_body,
+                "topicName" => &mut k.topic_name,
+                "metadata" => &mut k.metadata,
+                "version" => &mut k.version,
+                _ => continue,
+            };
+            *slot = Some(v);
+        }
+        k
+    }
+
+    /// The string at node `i` (if any): `None` when null, a wrong type when
+    /// it is not a string.
+    fn opt_str(&self, i: Option<usize>, path: &str) -> Result<Option<&'t str>, Fail> {
+        match i.map(|i| (i, self.tape.node(i))) {
+            None | Some((_, Node::Null)) => Ok(None),
+            Some((i, Node::Str(_))) => Ok(self.tape.str(i)),
+            Some((i, _)) => wrong_type(path, self.view(i), "a string"),
+        }
+    }
+
     /// Envelope → detail → eventBody. `correlation_id` is set as soon as the
     /// detail object is found, before any later check can fail.
     fn unwrap_shape(
@@ -445,26 +500,27 @@ impl<'t> Unit<'t, '_> {
         correlation_id: &mut Option<&'t str>,
     ) -> Result<Parts<'t>, Fail> {
         let tape = self.tape;
+        let top = self.scan(obj);
         let mut envelope_id = None;
         let mut detail_type = None;
         let mut outer_extras = Vec::new();
 
-        let detail = if let Some(d) = tape.get(obj, "detail") {
+        let (detail, members) = if let Some(d) = top.detail {
             // EventBridge envelope.
             if !matches!(tape.node(d), Node::Object { .. }) {
                 return wrong_type("detail", self.view(d), "an object");
             }
-            envelope_id = self.opt_str(obj, "id", "id")?.filter(|s| !s.is_empty());
-            detail_type = self.opt_str(obj, "detail-type", "detail-type")?;
+            envelope_id = self.opt_str(top.id, "id")?.filter(|s| !s.is_empty());
+            detail_type = self.opt_str(top.detail_type, "detail-type")?;
             // `replay-name` (archive replays) and unknown envelope fields are kept.
             for (k, v) in tape.members(obj) {
-                if !ENVELOPE_FIELDS.contains(&k) {
+                if !is_envelope_field(k) {
                     outer_extras.push((format!("envelope.{k}"), v));
                 }
             }
-            d
-        } else if tape.get(obj, "eventBody").is_some() || tape.get(obj, "topicName").is_some() {
-            obj
+            (d, self.scan(d))
+        } else if top.event_body.is_some() || top.topic_name.is_some() {
+            (obj, top)
         } else {
             return fail(
                 RejectClass::UnknownShape,
@@ -472,34 +528,32 @@ impl<'t> Unit<'t, '_> {
             );
         };
         // Lineage only: a malformed metadata block is ignored, never fatal.
-        if let Some(m) = tape.get(detail, "metadata") {
+        if let Some(m) = members.metadata {
             if let Some(c) = tape.get(m, "CorrelationId").and_then(|c| tape.str(c)) {
                 *correlation_id = Some(c).filter(|c| !c.is_empty());
             }
         }
 
-        let body = match tape.get(detail, "eventBody") {
-            Some(b) if matches!(tape.node(b), Node::Object { .. }) => b,
-            None => return fail(RejectClass::UnknownShape, "detail object has no eventBody"),
-            Some(b) if matches!(tape.node(b), Node::Null) => {
+        let body = match members.event_body.map(|b| (b, tape.node(b))) {
+            Some((b, Node::Object { .. })) => b,
+            None | Some((_, Node::Null)) => {
                 return fail(RejectClass::UnknownShape, "detail object has no eventBody")
             }
-            Some(b) => return wrong_type("detail.eventBody", self.view(b), "an object"),
+            Some((b, _)) => return wrong_type("detail.eventBody", self.view(b), "an object"),
         };
-        let topic = self.opt_str(detail, "topicName", "detail.topicName")?;
-        let version = match tape.get(detail, "version") {
-            None => Cow::Borrowed(""),
-            Some(v) => match tape.node(v) {
-                Node::Null => Cow::Borrowed(""),
-                Node::Str(_) => Cow::Borrowed(tape.str(v).unwrap_or_default()),
-                Node::PosInt(_) | Node::NegInt(_) | Node::Float(_) => {
-                    Cow::Owned(tape.to_value(v).to_string())
-                }
-                _ => return wrong_type("detail.version", self.view(v), "a string or a number"),
-            },
+        let topic = self.opt_str(members.topic_name, "detail.topicName")?;
+        let version = match members.version.map(|v| (v, tape.node(v))) {
+            None | Some((_, Node::Null)) => Cow::Borrowed(""),
+            Some((v, Node::Str(_))) => Cow::Borrowed(tape.str(v).unwrap_or_default()),
+            Some((v, Node::PosInt(_) | Node::NegInt(_) | Node::Float(_))) => {
+                Cow::Owned(tape.to_value(v).to_string())
+            }
+            Some((v, _)) => {
+                return wrong_type("detail.version", self.view(v), "a string or a number")
+            }
         };
         for (k, v) in tape.members(detail) {
-            if !DETAIL_FIELDS.contains(&k) {
+            if !is_detail_field(k) {
                 outer_extras.push((format!("detail.{k}"), v));
             }
         }
@@ -641,8 +695,9 @@ impl<'t> Unit<'t, '_> {
                 upcast::note_enum(spec, v, kind, &mut notes);
             }
         }
-        let mut payload = Payload::with_text(text);
-        for &(id, spec) in upcast::kind_fields_by_canonical(kind) {
+        let kind_fields = upcast::kind_fields_by_canonical(kind);
+        let mut payload = Payload::with_text(text, kind_fields.len());
+        for &(id, spec) in kind_fields {
             if let Some(v) = body.remove_id(id) {
                 let span = value_span(&mut payload, tape, v);
                 payload.push_field(spec.canonical, span);

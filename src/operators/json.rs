@@ -660,6 +660,11 @@ pub fn write_str_node(out: &mut String, s: &Cow<'_, str>) {
 /// (`\"`, `\\`, `\b \t \n \f \r`, other control characters as `\u00xx`).
 pub fn write_json_str(out: &mut String, s: &str) {
     out.push('"');
+    if !needs_escape(s.as_bytes()) {
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
     let bytes = s.as_bytes();
     let mut run = 0;
     for (i, &b) in bytes.iter().enumerate() {
@@ -688,6 +693,33 @@ pub fn write_json_str(out: &mut String, s: &str) {
     }
     out.push_str(s.get(run..).unwrap_or_default());
     out.push('"');
+}
+
+/// True when `bytes` hold a `"`, a `\\` or a control character: eight bytes
+/// at a time (SWAR), since nearly every string written has none.
+fn needs_escape(bytes: &[u8]) -> bool {
+    const ONES: u64 = u64::MAX / 255;
+    const HIGH: u64 = ONES << 7;
+    let has = |w: u64| {
+        let ctrl = w.wrapping_sub(ONES * 0x20) & !w;
+        let q = w ^ (ONES * u64::from(b'"'));
+        let quote = q.wrapping_sub(ONES) & !q;
+        let b = w ^ (ONES * u64::from(b'\\'));
+        let backslash = b.wrapping_sub(ONES) & !b;
+        (ctrl | quote | backslash) & HIGH != 0
+    };
+    let mut chunks = bytes.chunks_exact(8);
+    let mut found = false;
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        found |= has(u64::from_le_bytes(w));
+    }
+    found
+        || chunks
+            .remainder()
+            .iter()
+            .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
 }
 
 /// Appends the decimal digits of `v`.
@@ -982,6 +1014,29 @@ mod tests {
         assert_eq!(str_content(r#""abc""#).as_deref(), Some("abc"));
         assert_eq!(str_content(r#""a\"b\u00e9""#).as_deref(), Some("a\"bé"));
         assert_eq!(str_content("12"), None);
+        for text in [
+            "",
+            "plain",
+            "0123456789abcdef-é☃",
+            "a\"",
+            "\\",
+            "x\u{1f}y",
+            "12345678\n",
+        ] {
+            let mut ours = String::new();
+            write_json_str(&mut ours, text);
+            assert_eq!(ours, serde_json::to_string(text).unwrap_or_default());
+            let needs = text.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\');
+            assert_eq!(needs_escape(text.as_bytes()), needs, "{text:?}");
+        }
+        for b in 0..=255u8 {
+            for at in 0..16 {
+                let mut bytes = vec![b'a'; 16];
+                bytes[at] = b;
+                let want = b < 0x20 || b == b'"' || b == b'\\';
+                assert_eq!(needs_escape(&bytes), want, "{b} at {at}");
+            }
+        }
         let mut s = String::new();
         write_json_str(&mut s, "a\"b\\c\n\u{1}\u{7f}é");
         assert_eq!(

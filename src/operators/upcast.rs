@@ -748,6 +748,14 @@ pub fn field_id(name: &str) -> Option<FieldId> {
     names().ids.get(name).copied()
 }
 
+/// The known name `id`.
+pub fn name_of(id: FieldId) -> &'static str {
+    names()
+        .sorted
+        .get(usize::from(id))
+        .map_or("", |(name, _)| name)
+}
+
 /// What the known name `id` is.
 pub fn name_role(id: FieldId) -> Option<NameRole> {
     names().sorted.get(usize::from(id)).map(|(_, role)| *role)
@@ -967,18 +975,36 @@ impl<'t> Body<'t> {
 
     /// Sets member `name` (added if absent).
     pub fn set(&mut self, name: &'t str, value: Value) {
-        match self.position(name) {
-            Some(at) => {
-                if let Some(m) = self.members.get_mut(at) {
-                    m.value = Some(BodyValue::Set(value));
-                }
-            }
+        match field_id(name) {
+            Some(id) => self.set_id(id, value),
+            None => match self.position(name) {
+                Some(at) => self.replace(at, value),
+                None => self.push(Member {
+                    name: Cow::Borrowed(name),
+                    id: None,
+                    value: Some(BodyValue::Set(value)),
+                    key_text: None,
+                }),
+            },
+        }
+    }
+
+    /// Sets the known member `id` (added if absent).
+    pub fn set_id(&mut self, id: FieldId, value: Value) {
+        match self.position_of(id) {
+            Some(at) => self.replace(at, value),
             None => self.push(Member {
-                name: Cow::Borrowed(name),
-                id: field_id(name),
+                name: Cow::Borrowed(name_of(id)),
+                id: Some(id),
                 value: Some(BodyValue::Set(value)),
                 key_text: None,
             }),
+        }
+    }
+
+    fn replace(&mut self, at: usize, value: Value) {
+        if let Some(m) = self.members.get_mut(at) {
+            m.value = Some(BodyValue::Set(value));
         }
     }
 
@@ -1200,7 +1226,7 @@ pub fn event_time_to_epoch_ms(body: &mut Body<'_>, _kind: EventKind) -> bool {
     }
     match parse_event_time(v) {
         Ok(ms) => {
-            body.set("eventTime", Value::from(ms));
+            body.set_id(event_time_id(), Value::from(ms));
             true
         }
         Err(_) => false,
@@ -1210,9 +1236,9 @@ pub fn event_time_to_epoch_ms(body: &mut Body<'_>, _kind: EventKind) -> bool {
 /// Step: every known field of the kind that is absent is inserted as null.
 pub fn fill_absent_known_fields(body: &mut Body<'_>, kind: EventKind) -> bool {
     let mut changed = false;
-    for &(id, spec) in kind_fields(kind) {
+    for &(id, _) in kind_fields(kind) {
         if !body.contains_id(id) {
-            body.set(spec.name, Value::Null);
+            body.set_id(id, Value::Null);
             changed = true;
         }
     }
