@@ -289,11 +289,12 @@ impl Payload {
         }
     }
 
-    /// Adds a field (`value` `None` for null). Fields must be pushed in
-    /// name order, each name once.
-    pub fn push_field(&mut self, name: impl Into<Cow<'static, str>>, value: Option<Span>) {
+    /// Adds a field named by the field tables (`value` `None` for null):
+    /// `name` must be plain (no character JSON escapes). Fields must be
+    /// pushed in name order, each name once.
+    pub fn push_field(&mut self, name: &'static str, value: Option<Span>) {
         self.fields.push(FieldSlot {
-            name: name.into(),
+            name: Cow::Borrowed(name),
             value,
         });
     }
@@ -302,6 +303,20 @@ impl Payload {
     /// pushed in key order, each key once.
     pub fn push_extra(&mut self, key: Span, value: Span) {
         self.extras.push(ExtraSlot { key, value });
+    }
+
+    /// The fields as `(name, needs escaping, JSON text)`, in name order: a
+    /// name from the field tables (`&'static`) is plain snake_case and is
+    /// written as it is.
+    pub fn fields_for_encoding(&self) -> impl Iterator<Item = (&str, bool, &str)> + '_ {
+        self.fields.iter().map(|f| {
+            let plain = matches!(f.name, Cow::Borrowed(_));
+            (
+                f.name.as_ref(),
+                !plain,
+                f.value.map_or(NULL_TEXT, |s| self.get(s)),
+            )
+        })
     }
 
     /// The fields as `(name, JSON text)`, in name order.
@@ -409,7 +424,10 @@ impl Payload {
         let mut p = Payload::default();
         for (name, v) in fields {
             let value = (!v.is_null()).then(|| p.append(|out| write_value(out, v)));
-            p.push_field(name.clone(), value);
+            p.fields.push(FieldSlot {
+                name: Cow::Owned(name.clone()),
+                value,
+            });
         }
         p.set_extras(extras);
         p

@@ -10,8 +10,10 @@
 
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
+
+use prometheus::IntCounter;
 
 use crate::config::Plan;
 use crate::metrics::Metrics;
@@ -21,6 +23,7 @@ use crate::operators::dedup::{Dedup, Verdict};
 use crate::operators::lineage::{self, LateInfo, Stamper};
 use crate::operators::mask::Masker;
 use crate::operators::reorder::{Release, Reorder};
+use crate::operators::upcast::{CHAIN, HEADER_FIELDS};
 use crate::partition::partition_for;
 use crate::secret::MaskingKey;
 use crate::state::Restored;
@@ -217,6 +220,18 @@ pub struct Pipeline {
     masker: Masker,
     stamper: Stamper,
     metrics: Arc<Metrics>,
+    notes: NoteCounters,
+}
+
+/// The counters of the two decode notes nearly every event has, each
+/// looked up in its metric family once (at its first count, so a series
+/// still appears only once it counted something) instead of per event.
+#[derive(Debug, Default)]
+struct NoteCounters {
+    /// `missing_optional`, by [`HEADER_FIELDS`] position.
+    missing: [OnceLock<IntCounter>; HEADER_FIELDS.len()],
+    /// `upcast_steps`, by [`CHAIN`] position.
+    steps: [OnceLock<IntCounter>; CHAIN.len()],
 }
 
 impl Pipeline {
@@ -226,6 +241,7 @@ impl Pipeline {
             stamper: Stamper::new(&plan.name),
             plan,
             metrics,
+            notes: NoteCounters::default(),
         }
     }
 
@@ -443,13 +459,23 @@ impl Pipeline {
     fn count_notes(&self, ev: &Event) {
         let m = &self.metrics;
         for f in &ev.notes.missing_optional {
-            m.missing_optional.with_label_values(&[f]).inc();
+            match HEADER_FIELDS.iter().position(|h| h.canonical == *f) {
+                Some(i) => self.notes.missing[i]
+                    .get_or_init(|| m.missing_optional.with_label_values(&[f]))
+                    .inc(),
+                None => m.missing_optional.with_label_values(&[f]).inc(),
+            }
         }
         for f in &ev.notes.unknown_enum_values {
             m.unknown_enum.with_label_values(&[f]).inc();
         }
         for s in &ev.notes.upcast_steps {
-            m.upcast_steps.with_label_values(&[s]).inc();
+            match CHAIN.iter().position(|step| step.name == *s) {
+                Some(i) => self.notes.steps[i]
+                    .get_or_init(|| m.upcast_steps.with_label_values(&[s]))
+                    .inc(),
+                None => m.upcast_steps.with_label_values(&[s]).inc(),
+            }
         }
         if ev.notes.newer_version {
             m.newer_version.inc();

@@ -642,9 +642,9 @@ impl<'t> Unit<'t, '_> {
         let mut notes = DecodeNotes::default();
         upcast::upcast(&mut body, &version, kind, &mut notes);
 
-        let event_time_ms = match body.remove_id(upcast::event_time_id()) {
+        let event_time_ms = match body.get_id(upcast::event_time_id()) {
             None => return fail(RejectClass::MissingEventTime, "eventBody.eventTime is absent"),
-            Some(v) => upcast::parse_event_time(v.view(tape)).or_else(|e| match e {
+            Some(v) => upcast::parse_event_time(v).or_else(|e| match e {
                 EventTimeError::Missing => fail(RejectClass::MissingEventTime, "eventBody.eventTime is null"),
                 EventTimeError::WrongType(t) => fail(
                     RejectClass::WrongType,
@@ -660,22 +660,28 @@ impl<'t> Unit<'t, '_> {
                 ),
             })?,
         };
-        body.remove_id(upcast::conversation_id_id());
+        for id in [upcast::event_time_id(), upcast::conversation_id_id()] {
+            if let Some((at, _)) = body.find_id(id) {
+                body.discard(at);
+            }
+        }
 
         // Header ids: Event slots, whatever the kind.
         let mut header: [Option<String>; 6] = Default::default();
         for (slot, &(id, spec)) in header.iter_mut().zip(upcast::header_fields()) {
-            *slot = match body.remove_id(id) {
+            *slot = match body.find_id(id) {
                 None => None,
-                Some(v) => {
+                Some((at, v)) => {
                     let v = v.view(tape);
-                    match v.as_str() {
+                    let s = match v.as_str() {
                         Some(s) => Some(s.to_owned()),
                         None if v.is_null() => None,
                         None => {
                             return wrong_type(&format!("eventBody.{}", spec.name), v, "a string")
                         }
-                    }
+                    };
+                    body.discard(at);
+                    s
                 }
             };
             if let (Some(es), Some(s)) = (spec.enum_spec, slot.as_deref()) {
@@ -698,9 +704,10 @@ impl<'t> Unit<'t, '_> {
         let kind_fields = upcast::kind_fields_by_canonical(kind);
         let mut payload = Payload::with_text(text, kind_fields.len());
         for &(id, spec) in kind_fields {
-            if let Some(v) = body.remove_id(id) {
+            if let Some((at, v)) = body.find_id(id) {
                 let span = value_span(&mut payload, tape, v);
                 payload.push_field(spec.canonical, span);
+                body.discard(at);
             }
         }
         push_extras(&mut payload, tape, canon, outer_extras, &mut body);
@@ -742,11 +749,13 @@ impl<'t> Unit<'t, '_> {
 
 /// Where the canonical text of a body value is in `payload` (`None` for
 /// null): input values are already there; values a step set are appended.
-fn value_span(payload: &mut Payload, tape: &Tape<'_>, v: BodyValue) -> Option<Span> {
+fn value_span(payload: &mut Payload, tape: &Tape<'_>, v: &BodyValue) -> Option<Span> {
     match v {
-        BodyValue::Input { node, text } => (!matches!(tape.node(node), Node::Null)).then_some(text),
+        BodyValue::Input { node, text } => {
+            (!matches!(tape.node(*node), Node::Null)).then_some(*text)
+        }
         BodyValue::Set(v) if v.is_null() => None,
-        BodyValue::Set(v) => Some(payload.append(|out| write_value(out, &v))),
+        BodyValue::Set(v) => Some(payload.append(|out| write_value(out, v))),
     }
 }
 

@@ -128,9 +128,15 @@ pub fn encode(ev: &Event, hop: &HopStamp<'_>, late: Option<&LateInfo>) -> Vec<u8
         out.push_str("\":");
         write_opt_str(&mut out, value.as_deref());
     }
-    for (name, json) in ev.payload.fields() {
+    for (name, escape, json) in ev.payload.fields_for_encoding() {
         out.push(',');
-        write_json_str(&mut out, name);
+        if escape {
+            write_json_str(&mut out, name);
+        } else {
+            out.push('"');
+            out.push_str(name);
+            out.push('"');
+        }
         out.push(':');
         out.push_str(json);
     }

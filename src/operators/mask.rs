@@ -319,6 +319,16 @@ impl fmt::Debug for Masker {
     }
 }
 
+/// A token's 64 lowercase hex digits.
+struct TokenHex([u8; 64]);
+
+impl TokenHex {
+    fn as_str(&self) -> &str {
+        // Only ASCII hex digits are written.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
 /// A span of the scanned text that a scrub pass decided on.
 struct Found {
     start: usize,
@@ -413,15 +423,20 @@ impl Masker {
     /// Token = lowercase hex of HMAC-SHA256(key, normalized value), 64 chars.
     /// `normalized` must already be normalized (see the module docs).
     pub fn token(&self, normalized: &str) -> String {
+        self.token_hex(normalized).as_str().to_owned()
+    }
+
+    /// [`Self::token`] without allocating.
+    fn token_hex(&self, normalized: &str) -> TokenHex {
         let mut mac = self.mac.clone();
         mac.update(normalized.as_bytes());
         const HEX: &[u8; 16] = b"0123456789abcdef";
-        let mut out = String::with_capacity(64);
-        for b in mac.finalize().into_bytes() {
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 0x0f)]));
+        let mut out = [0u8; 64];
+        for (pair, b) in out.chunks_exact_mut(2).zip(mac.finalize().into_bytes()) {
+            pair[0] = HEX[usize::from(b >> 4)];
+            pair[1] = HEX[usize::from(b & 0x0f)];
         }
-        out
+        TokenHex(out)
     }
 
     /// Masks the event's fields and extras in place and appends the paths
@@ -482,19 +497,19 @@ impl Masker {
             (Policy::Hash, Some(s)) => {
                 let token = match kind {
                     FieldKind::Address | FieldKind::AddressList => {
-                        self.token(&normalize_address(&s))
+                        self.token_hex(&normalize_address(&s))
                     }
                     FieldKind::Name | FieldKind::Text | FieldKind::Attributes => {
-                        self.token(s.trim())
+                        self.token_hex(s.trim())
                     }
                 };
-                payload.set_field_str(index, &token);
+                payload.set_field_str(index, token.as_str());
             }
             // A non-string value hashes its compact JSON text, which is
             // exactly the canonical text the payload holds.
             (Policy::Hash, None) => {
-                let token = self.token(json);
-                payload.set_field_str(index, &token);
+                let token = self.token_hex(json);
+                payload.set_field_str(index, token.as_str());
             }
             (Policy::Redact, _) => payload.set_field_str(index, REDACTED),
             (Policy::Keep, Some(s)) => match kind {
@@ -695,6 +710,11 @@ impl Masker {
             .bytes()
             .any(|b| b.is_ascii_digit() || b == b'@' || b == b':')
         {
+            return None;
+        }
+        // A bare UUID (most ids): no `@` or `:` for the URI and email
+        // passes, and the UUID pass keeps all of it, so nothing changes.
+        if is_uuid(text) {
             return None;
         }
         let mut pieces = vec![Piece::Raw(0, text.len())];
@@ -984,6 +1004,17 @@ fn find_protected(s: &str, a: usize, b: usize, out: &mut Vec<Found>) {
             last_end = en;
         }
     }
+}
+
+/// True when `s` is exactly one UUID (`8-4-4-4-12` hex digits), as
+/// [`UUID_RE`] would match it whole.
+fn is_uuid(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        })
 }
 
 /// True if byte `i` of `s` follows a digit, directly or across one of `-./`.
@@ -1320,6 +1351,26 @@ mod tests {
         assert_eq!(" HASH ".parse::<Policy>().unwrap(), Policy::Hash);
         let err = "encrypt".parse::<Policy>().unwrap_err();
         assert!(err.to_string().contains("encrypt"));
+    }
+
+    #[test]
+    fn bare_uuids_are_recognised_like_the_uuid_pattern() {
+        let m = masker(Policy::Keep);
+        for s in [
+            IDS[0],
+            "ADBCFA5B-0116-4BAA-B66B-A3F5902E95BF",
+            "adbcfa5b-0116-4baa-b66b-a3f5902e95b",
+            "adbcfa5b-0116-4baa-b66b-a3f5902e95bfa",
+            "adbcfa5b00116-4baa-b66b-a3f5902e95bf",
+            "gdbcfa5b-0116-4baa-b66b-a3f5902e95bf",
+            "12345678-1234-1234-1234-123456789012",
+        ] {
+            let whole = UUID_RE.find(s).is_some_and(|f| f.as_str() == s);
+            assert_eq!(is_uuid(s), whole, "{s}");
+            if whole {
+                assert_eq!(m.scrub_text(s), None);
+            }
+        }
     }
 
     #[test]

@@ -1020,6 +1020,19 @@ impl<'t> Body<'t> {
         self.members.get_mut(at)?.value.take()
     }
 
+    /// The known member `id` and its position, for [`Self::discard`].
+    pub fn find_id(&self, id: FieldId) -> Option<(usize, &BodyValue)> {
+        let at = self.position_of(id)?;
+        Some((at, self.members.get(at)?.value.as_ref()?))
+    }
+
+    /// Removes the member at `at` (from [`Self::find_id`]).
+    pub fn discard(&mut self, at: usize) {
+        if let Some(m) = self.members.get_mut(at) {
+            m.value = None;
+        }
+    }
+
     /// The members still present, in order (input members by name, then
     /// those steps added).
     pub fn members(&self) -> impl Iterator<Item = &Member<'t>> + '_ {
@@ -1320,6 +1333,11 @@ mod tests {
         for spec in KNOWN_FIELDS {
             assert!(HEADER_FIELDS.iter().all(|h| h.canonical != spec.canonical));
             assert!(!top.contains(&spec.canonical));
+            // Written into silver records without escaping.
+            assert!(spec
+                .canonical
+                .bytes()
+                .all(|b| b == b'_' || b.is_ascii_lowercase()));
         }
     }
 
