@@ -659,6 +659,8 @@ struct Names {
     /// Sorted by name; a name's index is its [`FieldId`].
     sorted: Vec<(&'static str, NameRole)>,
     ids: HashMap<&'static str, FieldId, BuildHasherDefault<NameHasher>>,
+    /// The same ids in a table without collisions, when one was found.
+    table: Option<NameTable>,
     event_time: FieldId,
     conversation_id: FieldId,
     /// Ids of [`HEADER_FIELDS`], in table order.
@@ -704,10 +706,65 @@ fn names() -> &'static Names {
             conversation_id: id("conversationId"),
             header,
             by_kind,
+            table: NameTable::build(&sorted),
             ids,
             sorted,
         }
     })
+}
+
+/// Slots of a [`NameTable`].
+const NAME_SLOTS: usize = 512;
+
+/// Known names by a hash of their length and first, middle and last bytes
+/// under a multiplier chosen when the table is built so that no two known
+/// names share a slot: a look-up is one multiplication and one string
+/// comparison. (Every name body members are checked against goes through
+/// here, about 25 per event.)
+struct NameTable {
+    seed: u32,
+    /// `FieldId + 1` per slot, 0 for none.
+    slots: [u8; NAME_SLOTS],
+}
+
+impl NameTable {
+    fn slot(seed: u32, name: &str) -> usize {
+        let b = name.as_bytes();
+        let (Some(first), Some(last)) = (b.first(), b.last()) else {
+            return 0;
+        };
+        let mid = b.get(b.len() / 2).copied().unwrap_or(0);
+        let x = (b.len() as u32 & 0xff)
+            | u32::from(*first) << 8
+            | u32::from(mid) << 16
+            | u32::from(*last) << 24;
+        (x.wrapping_mul(seed) >> 23) as usize % NAME_SLOTS
+    }
+
+    /// A table for `sorted` (index = id), or `None` if no multiplier among
+    /// the ones tried separates every name (the hash map is used then).
+    fn build(sorted: &[(&'static str, NameRole)]) -> Option<NameTable> {
+        let mut seed: u32 = 0x9e37_79b9;
+        for _ in 0..100_000 {
+            seed = seed.wrapping_mul(0x0019_660d).wrapping_add(0x3c6e_f35f) | 1;
+            let mut slots = [0u8; NAME_SLOTS];
+            let separated = sorted.iter().enumerate().all(|(id, (name, _))| {
+                let slot = &mut slots[Self::slot(seed, name)];
+                let free = *slot == 0;
+                *slot = u8::try_from(id + 1).unwrap_or(0);
+                free && *slot != 0
+            });
+            if separated {
+                return Some(NameTable { seed, slots });
+            }
+        }
+        None
+    }
+
+    fn get(&self, sorted: &[(&'static str, NameRole)], name: &str) -> Option<FieldId> {
+        let id = self.slots[Self::slot(self.seed, name)].checked_sub(1)?;
+        (sorted.get(usize::from(id))?.0 == name).then_some(id)
+    }
 }
 
 /// FxHash-style hasher for the known names (short ASCII strings, fixed
@@ -745,7 +802,11 @@ impl Hasher for NameHasher {
 
 /// The id of a known member name.
 pub fn field_id(name: &str) -> Option<FieldId> {
-    names().ids.get(name).copied()
+    let n = names();
+    match &n.table {
+        Some(table) => table.get(&n.sorted, name),
+        None => n.ids.get(name).copied(),
+    }
 }
 
 /// The known name `id`.
@@ -1598,6 +1659,16 @@ mod tests {
         }
         assert_eq!(all.len(), NAME_COUNT);
         assert_eq!(field_id("eventtime"), None);
+        // The collision-free table exists and agrees with the map.
+        let n = super::names();
+        assert!(n.table.is_some());
+        for name in all
+            .iter()
+            .map(|s| s.to_string())
+            .chain(["", "x", "eventTimf", "anj"].map(String::from))
+        {
+            assert_eq!(field_id(&name), n.ids.get(name.as_str()).copied(), "{name}");
+        }
     }
 
     fn member_name() -> impl proptest::strategy::Strategy<Value = String> {
