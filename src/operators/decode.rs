@@ -38,7 +38,7 @@ use crate::model::{
     Ticket,
 };
 
-use super::json::{write_json_str, Canonical, Node, Tape, ValueRef};
+use super::json::{self, write_json_str, Canonical, Node, Tape, ValueRef};
 use super::upcast::{self, Body, BodyValue, EventTimeError};
 
 /// Known `detail.version` values.
@@ -211,8 +211,18 @@ pub fn decode_record(input: &DecodeInput<'_>, out: &mut Vec<Decoded>) {
     // A record that is valid UTF-8 (nearly all) is checked once, here, not
     // string by string by the parser; the parser's other checks and its
     // errors are the same for both readers.
+    // Most records are objects the fast scanner reads whole; anything it
+    // does not handle is read by serde_json, from the start.
     match std::str::from_utf8(value) {
-        Ok(text) => units.split(serde_json::Deserializer::from_str(text).into_iter()),
+        Ok(text) => match json::parse_objects_fast(text) {
+            Some(objects) => {
+                for (tape, bytes) in objects {
+                    units.single_object = units.count == 0;
+                    units.value(&tape, 0, bytes, "top-level value");
+                }
+            }
+            None => units.split(serde_json::Deserializer::from_str(text).into_iter()),
+        },
         Err(_) => units.split(serde_json::Deserializer::from_slice(value).into_iter()),
     }
     if units.count == 0 {
