@@ -13,8 +13,6 @@
 pub mod decode;
 pub mod dedup;
 pub mod json;
-#[cfg(test)]
-mod legacy;
 pub mod lineage;
 pub mod mask;
 pub mod reorder;
