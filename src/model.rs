@@ -4,10 +4,13 @@
 //! partition, offset) and a [`Ticket`] is an opaque number the runtime uses to
 //! know when everything derived from an input record has been delivered.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
+
+use crate::operators::json::{parse_canonical, str_content, write_json_str};
 
 /// The processor name written into every lineage hop.
 pub const PROCESSOR: &str = "cxstream";
@@ -195,11 +198,11 @@ pub struct Event {
     pub session_id: Option<String>,
     pub queue_id: Option<String>,
     pub user_id: Option<String>,
-    /// The kind's own known fields, snake_case names, values as received
-    /// (after upcasting). PII fields live here until masked.
-    pub fields: Map<String, Value>,
-    /// Fields this build does not know, original names, never dropped.
-    pub extras: Map<String, Value>,
+    /// The kind's own known fields (snake_case names, values as received
+    /// after upcasting; PII lives here until masked) and the extras (fields
+    /// this build does not know, original names, never dropped), as
+    /// canonical JSON text.
+    pub payload: Payload,
     /// Content fingerprint: topic name plus canonical `eventBody`.
     pub content_fp: Fingerprint,
     /// Fingerprint of the envelope id, when there was one.
@@ -217,6 +220,231 @@ pub struct Event {
     pub notes: DecodeNotes,
     /// Runtime handle; see [`Ticket`].
     pub ticket: Ticket,
+}
+
+/// A byte range of a [`Payload`]'s text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Span {
+    pub start: usize,
+    pub end: usize,
+}
+
+/// One known field of a [`Payload`]: its canonical name and value.
+#[derive(Debug, Clone)]
+struct FieldSlot {
+    name: Cow<'static, str>,
+    /// `None` for null.
+    value: Option<Span>,
+}
+
+/// One extra of a [`Payload`]: its key as a JSON string literal, its value.
+#[derive(Debug, Clone)]
+struct ExtraSlot {
+    key: Span,
+    value: Span,
+}
+
+/// An event's kind fields and extras, kept as the JSON text they are
+/// written with: each value's canonical text (serde_json's compact form,
+/// object keys sorted, the form `serde_json::to_string` gives) in one
+/// buffer, so decode writes it once and encoding a silver record copies it.
+///
+/// Fields are held sorted by name and extras sorted by key, each name or
+/// key once, like the `serde_json::Map`s they replace. A value is changed
+/// by appending its new text (the buffer only grows, by a masked token or
+/// so per field).
+#[derive(Debug, Clone, Default)]
+pub struct Payload {
+    text: String,
+    fields: Vec<FieldSlot>,
+    extras: Vec<ExtraSlot>,
+}
+
+const NULL_TEXT: &str = "null";
+
+impl Payload {
+    /// A payload whose buffer starts with `text`, with room for `fields`
+    /// fields; spans pushed with [`Self::push_field`] and
+    /// [`Self::push_extra`] point into it.
+    pub fn with_text(text: String, fields: usize) -> Payload {
+        Payload {
+            text,
+            fields: Vec::with_capacity(fields),
+            extras: Vec::new(),
+        }
+    }
+
+    /// The text of `span`.
+    fn get(&self, span: Span) -> &str {
+        self.text.get(span.start..span.end).unwrap_or(NULL_TEXT)
+    }
+
+    /// Appends text written by `write` and returns its span.
+    pub fn append(&mut self, write: impl FnOnce(&mut String)) -> Span {
+        let start = self.text.len();
+        write(&mut self.text);
+        Span {
+            start,
+            end: self.text.len(),
+        }
+    }
+
+    /// Adds a field named by the field tables (`value` `None` for null):
+    /// `name` must be plain (no character JSON escapes). Fields must be
+    /// pushed in name order, each name once.
+    pub fn push_field(&mut self, name: &'static str, value: Option<Span>) {
+        self.fields.push(FieldSlot {
+            name: Cow::Borrowed(name),
+            value,
+        });
+    }
+
+    /// Adds an extra: `key` spans a JSON string literal. Extras must be
+    /// pushed in key order, each key once.
+    pub fn push_extra(&mut self, key: Span, value: Span) {
+        self.extras.push(ExtraSlot { key, value });
+    }
+
+    /// The fields as `(name, needs escaping, JSON text)`, in name order: a
+    /// name from the field tables (`&'static`) is plain snake_case and is
+    /// written as it is.
+    pub fn fields_for_encoding(&self) -> impl Iterator<Item = (&str, bool, &str)> + '_ {
+        self.fields.iter().map(|f| {
+            let plain = matches!(f.name, Cow::Borrowed(_));
+            (
+                f.name.as_ref(),
+                !plain,
+                f.value.map_or(NULL_TEXT, |s| self.get(s)),
+            )
+        })
+    }
+
+    /// The fields as `(name, JSON text)`, in name order.
+    pub fn fields(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.fields
+            .iter()
+            .map(|f| (f.name.as_ref(), f.value.map_or(NULL_TEXT, |s| self.get(s))))
+    }
+
+    /// Size of the text buffer (an upper bound of the JSON it holds).
+    pub fn text_len(&self) -> usize {
+        self.text.len()
+    }
+
+    /// Number of fields.
+    pub fn field_count(&self) -> usize {
+        self.fields.len()
+    }
+
+    /// Position of the field `name`.
+    pub fn field_index(&self, name: &str) -> Option<usize> {
+        self.fields
+            .binary_search_by(|f| f.name.as_ref().cmp(name))
+            .ok()
+    }
+
+    /// JSON text of the field at `index` (`"null"` for null).
+    pub fn field_json(&self, index: usize) -> Option<&str> {
+        let f = self.fields.get(index)?;
+        Some(f.value.map_or(NULL_TEXT, |s| self.get(s)))
+    }
+
+    /// Replaces the value of the field at `index` with the JSON text
+    /// `write` appends.
+    pub fn set_field_json(&mut self, index: usize, write: impl FnOnce(&mut String)) {
+        let span = self.append(write);
+        if let Some(f) = self.fields.get_mut(index) {
+            f.value = Some(span);
+        }
+    }
+
+    /// Replaces the value of the field at `index` with the string `s`.
+    pub fn set_field_str(&mut self, index: usize, s: &str) {
+        self.set_field_json(index, |out| write_json_str(out, s));
+    }
+
+    /// The value of the field at `index`, read back exactly (see
+    /// [`parse_canonical`]).
+    pub fn field_value(&self, index: usize) -> Option<Value> {
+        parse_canonical(self.field_json(index)?)
+    }
+
+    /// The value of the field `name` (tests, rare paths).
+    pub fn field(&self, name: &str) -> Option<Value> {
+        self.field_value(self.field_index(name)?)
+    }
+
+    /// The fields as a map.
+    pub fn fields_map(&self) -> Map<String, Value> {
+        self.fields()
+            .map(|(k, v)| (k.to_owned(), parse_canonical(v).unwrap_or_default()))
+            .collect()
+    }
+
+    /// True when there are extras.
+    pub fn has_extras(&self) -> bool {
+        !self.extras.is_empty()
+    }
+
+    /// The extras as `(key as a JSON string literal, value JSON text)`, in
+    /// key order.
+    pub fn extras(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.extras
+            .iter()
+            .map(|e| (self.get(e.key), self.get(e.value)))
+    }
+
+    /// The extras as a map.
+    pub fn extras_map(&self) -> Map<String, Value> {
+        self.extras()
+            .map(|(k, v)| {
+                let key = str_content(k).map(Cow::into_owned).unwrap_or_default();
+                (key, parse_canonical(v).unwrap_or_default())
+            })
+            .collect()
+    }
+
+    /// The value of the extra `key` (tests, rare paths).
+    pub fn extra(&self, key: &str) -> Option<Value> {
+        self.extras_map().remove(key)
+    }
+
+    /// Replaces every extra with the members of `map`.
+    pub fn set_extras(&mut self, map: &Map<String, Value>) {
+        self.extras.clear();
+        for (k, v) in map {
+            let key = self.append(|out| write_json_str(out, k));
+            let value = self.append(|out| write_value(out, v));
+            self.extras.push(ExtraSlot { key, value });
+        }
+    }
+
+    /// A payload holding these fields and extras (tests, tools).
+    pub fn from_maps(fields: &Map<String, Value>, extras: &Map<String, Value>) -> Payload {
+        let mut p = Payload::default();
+        for (name, v) in fields {
+            let value = (!v.is_null()).then(|| p.append(|out| write_value(out, v)));
+            p.fields.push(FieldSlot {
+                name: Cow::Owned(name.clone()),
+                value,
+            });
+        }
+        p.set_extras(extras);
+        p
+    }
+}
+
+/// Two payloads are equal when their fields and extras are, whatever the
+/// buffers hold besides.
+impl PartialEq for Payload {
+    fn eq(&self, other: &Self) -> bool {
+        self.fields().eq(other.fields()) && self.extras().eq(other.extras())
+    }
+}
+
+/// Appends the canonical text of `v` (`serde_json::to_string`).
+pub fn write_value(out: &mut String, v: &Value) {
+    out.push_str(&v.to_string());
 }
 
 /// Formats epoch milliseconds as UTC ISO-8601 with milliseconds

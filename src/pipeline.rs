@@ -10,8 +10,10 @@
 
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
+
+use prometheus::IntCounter;
 
 use crate::config::Plan;
 use crate::metrics::Metrics;
@@ -21,6 +23,7 @@ use crate::operators::dedup::{Dedup, Verdict};
 use crate::operators::lineage::{self, LateInfo, Stamper};
 use crate::operators::mask::Masker;
 use crate::operators::reorder::{Release, Reorder};
+use crate::operators::upcast::{CHAIN, HEADER_FIELDS};
 use crate::partition::partition_for;
 use crate::secret::MaskingKey;
 use crate::state::Restored;
@@ -131,8 +134,9 @@ pub struct Task {
     /// Partitions of the input (and repartition) topic.
     partitions: i32,
     dedup: Option<Dedup>,
-    reorder: Option<Reorder<Event>>,
-    released: Vec<Release<Event>>,
+    /// Boxed, so moving an event in and out of the buffer copies a pointer.
+    reorder: Option<Reorder<Box<Event>>>,
+    released: Vec<Release<Box<Event>>>,
     /// Reused per record, so decoding allocates no new vector each time.
     decoded: Vec<Decoded>,
     last_forced: u64,
@@ -216,6 +220,18 @@ pub struct Pipeline {
     masker: Masker,
     stamper: Stamper,
     metrics: Arc<Metrics>,
+    notes: NoteCounters,
+}
+
+/// The counters of the two decode notes nearly every event has, each
+/// looked up in its metric family once (at its first count, so a series
+/// still appears only once it counted something) instead of per event.
+#[derive(Debug, Default)]
+struct NoteCounters {
+    /// `missing_optional`, by [`HEADER_FIELDS`] position.
+    missing: [OnceLock<IntCounter>; HEADER_FIELDS.len()],
+    /// `upcast_steps`, by [`CHAIN`] position.
+    steps: [OnceLock<IntCounter>; CHAIN.len()],
 }
 
 impl Pipeline {
@@ -225,6 +241,7 @@ impl Pipeline {
             stamper: Stamper::new(&plan.name),
             plan,
             metrics,
+            notes: NoteCounters::default(),
         }
     }
 
@@ -424,7 +441,7 @@ impl Pipeline {
                     if !earlier_hops.is_empty() {
                         ev.lineage.hops = earlier_hops.clone();
                     }
-                    self.process(task, *ev, now, out);
+                    self.process(task, ev, now, out);
                 }
             }
         }
@@ -442,13 +459,23 @@ impl Pipeline {
     fn count_notes(&self, ev: &Event) {
         let m = &self.metrics;
         for f in &ev.notes.missing_optional {
-            m.missing_optional.with_label_values(&[f]).inc();
+            match HEADER_FIELDS.iter().position(|h| h.canonical == *f) {
+                Some(i) => self.notes.missing[i]
+                    .get_or_init(|| m.missing_optional.with_label_values(&[f]))
+                    .inc(),
+                None => m.missing_optional.with_label_values(&[f]).inc(),
+            }
         }
         for f in &ev.notes.unknown_enum_values {
             m.unknown_enum.with_label_values(&[f]).inc();
         }
         for s in &ev.notes.upcast_steps {
-            m.upcast_steps.with_label_values(&[s]).inc();
+            match CHAIN.iter().position(|step| step.name == *s) {
+                Some(i) => self.notes.steps[i]
+                    .get_or_init(|| m.upcast_steps.with_label_values(&[s]))
+                    .inc(),
+                None => m.upcast_steps.with_label_values(&[s]).inc(),
+            }
         }
         if ev.notes.newer_version {
             m.newer_version.inc();
@@ -456,7 +483,7 @@ impl Pipeline {
     }
 
     /// Dedup, then reorder; released events are masked and encoded.
-    fn process(&self, task: &mut Task, ev: Event, now: Instant, out: &mut Vec<Output>) {
+    fn process(&self, task: &mut Task, ev: Box<Event>, now: Instant, out: &mut Vec<Output>) {
         if let Some(guard) = &task.replay_guard {
             if guard.contains(&ev.content_fp) || ev.id_fp.is_some_and(|id| guard.contains(&id)) {
                 self.metrics.duplicates.with_label_values(&["replay"]).inc();
@@ -522,7 +549,7 @@ impl Pipeline {
     }
 
     /// Mask, stamp and encode one released event.
-    fn emit(&self, rel: Release<Event>) -> Output {
+    fn emit(&self, rel: Release<Box<Event>>) -> Output {
         let (mut ev, late) = match rel {
             Release::InOrder(ev) => (ev, None),
             Release::Late {
@@ -547,34 +574,22 @@ impl Pipeline {
         };
         let hop = self
             .stamper
-            .hop(lineage::STAGE_SILVER, status, &ev.source, now_ms());
-        let ticket = ev.ticket;
-        match lineage::encode(&mut ev, hop, late.as_ref()) {
-            Ok(value) => {
-                let enc = Encoded {
-                    key: std::mem::take(&mut ev.interaction_id),
-                    value,
-                    lineage_token: std::mem::take(&mut ev.lineage.token),
-                    late_reason: late.as_ref().map(|l| l.reason),
-                    ticket,
-                    event_time_ms: ev.event_time_ms,
-                    content_fp: ev.content_fp,
-                    id_fp: ev.id_fp,
-                };
-                if late.is_some() {
-                    Output::Late(enc)
-                } else {
-                    Output::Silver(enc)
-                }
-            }
-            Err(_) => Output::DeadLetter(DeadLetterOut {
-                class: "internal_error",
-                message: "the silver record could not be encoded".into(),
-                stage: "encode",
-                range: 0..0,
-                lineage_token: Some(ev.lineage.token.clone()),
-                ticket,
-            }),
+            .stamp(lineage::STAGE_SILVER, status, &ev.source, now_ms());
+        let value = lineage::encode(&ev, &hop, late.as_ref());
+        let enc = Encoded {
+            key: std::mem::take(&mut ev.interaction_id),
+            value,
+            lineage_token: std::mem::take(&mut ev.lineage.token),
+            late_reason: late.as_ref().map(|l| l.reason),
+            ticket: ev.ticket,
+            event_time_ms: ev.event_time_ms,
+            content_fp: ev.content_fp,
+            id_fp: ev.id_fp,
+        };
+        if late.is_some() {
+            Output::Late(enc)
+        } else {
+            Output::Silver(enc)
         }
     }
 }

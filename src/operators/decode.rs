@@ -11,27 +11,35 @@
 //! order: each top-level object (or array element) is a unit, and so is an
 //! unparseable record or the unparseable rest of one. Each unit:
 //!
-//! 1. unwrap the shape (envelope → detail → eventBody);
-//! 2. event kind from the `topicName` suffix, else from `detail-type`;
-//! 3. conversation id from `eventBody.conversationId`, else from `topicName`,
-//!    and the two must agree;
-//! 4. content fingerprint over the original body;
-//! 5. upcast (`upcast.rs`): a chain of small versioned steps;
-//! 6. `eventTime` and the header ids;
-//! 7. projection: the kind's known fields under snake_case names into
-//!    `fields` (absent ones null), everything else into `extras`.
+//! 1. parse into a [`Tape`] (borrowed strings, no per-member allocation;
+//!    serde_json's parser, so the same inputs are accepted and rejected);
+//! 2. unwrap the shape (envelope → detail → eventBody);
+//! 3. event kind from the `topicName` suffix, else from `detail-type`;
+//! 4. the body's canonical text, written once: it is the content
+//!    fingerprint's input and, later, the text of the silver fields;
+//! 5. conversation id from `eventBody.conversationId`, else from
+//!    `topicName`, and the two must agree;
+//! 6. content fingerprint over the original body;
+//! 7. upcast (`upcast.rs`): a chain of small versioned steps on a [`Body`];
+//! 8. `eventTime` and the header ids;
+//! 9. projection: the kind's known fields under snake_case names into the
+//!    payload's fields (absent ones null), everything else into its extras.
 //!
 //! Rejection messages name fields and JSON types, never values (no PII).
 
+use std::borrow::Cow;
 use std::ops::Range;
 
 use serde_json::value::RawValue;
-use serde_json::{Map, Value};
 use xxhash_rust::xxh3::{xxh3_128, Xxh3};
 
-use crate::model::{DecodeNotes, Event, EventKind, Fingerprint, Lineage, SourceRef, Ticket};
+use crate::model::{
+    write_value, DecodeNotes, Event, EventKind, Fingerprint, Lineage, Payload, SourceRef, Span,
+    Ticket,
+};
 
-use super::upcast::{self, json_type_name, EventTimeError, HEADER_FIELDS};
+use super::json::{self, write_json_str, Canonical, Node, Tape, ValueRef};
+use super::upcast::{self, Body, BodyValue, EventTimeError};
 
 /// Known `detail.version` values.
 pub const KNOWN_DETAIL_VERSIONS: &[&str] = &["2"];
@@ -48,19 +56,40 @@ pub const LINEAGE_NAMESPACE: uuid::Uuid =
     uuid::Uuid::from_u128(0xe1e6ba06_fdbf_5458_848b_9f520d081de5);
 
 /// EventBridge envelope fields that are transport, not event data.
-const ENVELOPE_FIELDS: &[&str] = &[
-    "account",
-    "detail",
-    "detail-type",
-    "id",
-    "region",
-    "resources",
-    "source",
-    "time",
-    "version",
-];
+fn is_envelope_field(name: &str) -> bool {
+    matches!(
+        name,
+        "account"
+            | "detail"
+            | "detail-type"
+            | "id"
+            | "region"
+            | "resources"
+            | "source"
+            | "time"
+            | "version"
+    )
+}
+
 /// Detail-object fields decode consumes.
-const DETAIL_FIELDS: &[&str] = &["eventBody", "metadata", "timestamp", "topicName", "version"];
+fn is_detail_field(name: &str) -> bool {
+    matches!(
+        name,
+        "eventBody" | "metadata" | "timestamp" | "topicName" | "version"
+    )
+}
+
+/// Where the members decode reads are in an envelope or detail object.
+#[derive(Debug, Default, Clone, Copy)]
+struct Known {
+    detail: Option<usize>,
+    id: Option<usize>,
+    detail_type: Option<usize>,
+    event_body: Option<usize>,
+    topic_name: Option<usize>,
+    metadata: Option<usize>,
+    version: Option<usize>,
+}
 
 /// One Kafka record to decode.
 #[derive(Debug, Clone)]
@@ -170,6 +199,12 @@ impl std::fmt::Display for RejectClass {
 /// single top-level object, else the unit's own bytes. Ranges are in order
 /// and never overlap.
 pub fn decode_record(input: &DecodeInput<'_>, out: &mut Vec<Decoded>) {
+    decode_units(input, out, true);
+}
+
+/// [`decode_record`]; `fast` allows [`json::parse_objects_fast`] (tests
+/// compare both readers).
+fn decode_units(input: &DecodeInput<'_>, out: &mut Vec<Decoded>, fast: bool) {
     let value = input.value;
     let first = out.len();
     let mut units = Units {
@@ -177,41 +212,24 @@ pub fn decode_record(input: &DecodeInput<'_>, out: &mut Vec<Decoded>) {
         out,
         count: 0,
         single_object: false,
+        canon: Canonical::default(),
     };
-    let mut stream = serde_json::Deserializer::from_slice(value).into_iter::<Value>();
-    loop {
-        let start = skip_ws(value, stream.byte_offset());
-        match stream.next() {
-            None => break,
-            Some(Ok(v)) => {
-                let end = stream.byte_offset().clamp(start, value.len());
-                units.single_object = units.count == 0 && !v.is_array();
-                match v {
-                    Value::Array(items) => units.array(items, start..end),
-                    v => units.value(v, start..end, "top-level value"),
+    // A record that is valid UTF-8 (nearly all) is checked once, here, not
+    // string by string by the parser; the parser's other checks and its
+    // errors are the same for both readers.
+    // Most records are objects the fast scanner reads whole; anything it
+    // does not handle is read by serde_json, from the start.
+    match std::str::from_utf8(value) {
+        Ok(text) => match json::parse_objects_fast(text).filter(|_| fast) {
+            Some(objects) => {
+                for (tape, bytes) in objects {
+                    units.single_object = units.count == 0;
+                    units.value(&tape, 0, bytes, "top-level value");
                 }
             }
-            Some(Err(e)) => {
-                let what = if units.count == 0 {
-                    "record"
-                } else {
-                    "rest of the record"
-                };
-                let msg = format!(
-                    "{what} is not valid JSON ({} at line {} column {})",
-                    error_category(&e),
-                    e.line(),
-                    e.column()
-                );
-                let start = if units.count == 0 {
-                    0
-                } else {
-                    start.min(value.len())
-                };
-                units.reject(RejectClass::NotJson, msg, start..value.len());
-                break;
-            }
-        }
+            None => units.split(serde_json::Deserializer::from_str(text).into_iter()),
+        },
+        Err(_) => units.split(serde_json::Deserializer::from_slice(value).into_iter()),
     }
     if units.count == 0 {
         let msg = "record is empty or whitespace only".to_string();
@@ -233,12 +251,14 @@ pub fn decode_record(input: &DecodeInput<'_>, out: &mut Vec<Decoded>) {
 // ---------------------------------------------------------------------------
 
 struct Units<'i, 'o> {
-    input: &'i DecodeInput<'i>,
+    input: &'o DecodeInput<'i>,
     out: &'o mut Vec<Decoded>,
     /// Units appended so far (index of the next one in the record).
     count: usize,
     /// The first unit is a top-level value, not an array element.
     single_object: bool,
+    /// Scratch for writing canonical text, reused by every unit.
+    canon: Canonical,
 }
 
 impl Units<'_, '_> {
@@ -257,8 +277,13 @@ impl Units<'_, '_> {
         }));
     }
 
-    fn object(&mut self, obj: Map<String, Value>, bytes: Range<usize>) {
-        let d = match decode_object(obj, self.input, self.count, bytes.clone()) {
+    fn object(&mut self, tape: &Tape<'_>, obj: usize, bytes: Range<usize>) {
+        let unit = Unit {
+            tape,
+            input: self.input,
+            index: self.count,
+        };
+        let d = match unit.decode(obj, bytes.clone(), &mut self.canon) {
             Ok(ev) => Decoded::Event(ev),
             Err(mut r) => {
                 r.bytes = bytes;
@@ -268,24 +293,24 @@ impl Units<'_, '_> {
         self.push(d);
     }
 
-    fn value(&mut self, v: Value, bytes: Range<usize>, what: &str) {
-        match v {
-            Value::Object(obj) => self.object(obj, bytes),
-            other => {
-                let msg = format!("{what} is {}, expected an object", json_type_name(&other));
-                self.reject(RejectClass::NotAnObject, msg, bytes);
-            }
+    fn value(&mut self, tape: &Tape<'_>, i: usize, bytes: Range<usize>, what: &str) {
+        if matches!(tape.node(i), Node::Object { .. }) {
+            self.object(tape, i, bytes);
+        } else {
+            let msg = format!("{what} is {}, expected an object", tape.type_name(i));
+            self.reject(RejectClass::NotAnObject, msg, bytes);
         }
     }
 
-    fn array(&mut self, items: Vec<Value>, bytes: Range<usize>) {
-        if items.is_empty() {
+    fn array(&mut self, tape: &Tape<'_>, bytes: Range<usize>) {
+        let n = tape.items(0).count();
+        if n == 0 {
             let msg = "top-level array is empty: no events".to_string();
             self.reject(RejectClass::NotAnObject, msg, bytes);
             return;
         }
-        let ranges = element_ranges(self.input.value, &bytes, items.len());
-        for (i, item) in items.into_iter().enumerate() {
+        let ranges = element_ranges(self.input.value, &bytes, n);
+        for (i, item) in tape.items(0).enumerate() {
             // Without element ranges (cannot happen for bytes serde_json just
             // parsed) the first element claims the array and the others
             // empty ranges, so spans still never overlap.
@@ -294,7 +319,54 @@ impl Units<'_, '_> {
                 None if i == 0 => bytes.clone(),
                 None => bytes.end..bytes.end,
             };
-            self.value(item, r, "array element");
+            self.value(tape, item, r, "array element");
+        }
+    }
+}
+
+impl<'a> Units<'a, '_> {
+    /// Decodes the record's top-level values one by one; an unparseable
+    /// rest is one rejection.
+    fn split<R: serde_json::de::Read<'a>>(
+        &mut self,
+        mut stream: serde_json::StreamDeserializer<'a, R, Tape<'a>>,
+    ) {
+        let value = self.input.value;
+        loop {
+            let start = skip_ws(value, stream.byte_offset());
+            match stream.next() {
+                None => break,
+                Some(Ok(tape)) => {
+                    let end = stream.byte_offset().clamp(start, value.len());
+                    let is_array = matches!(tape.node(0), Node::Array { .. });
+                    self.single_object = self.count == 0 && !is_array;
+                    if is_array {
+                        self.array(&tape, start..end);
+                    } else {
+                        self.value(&tape, 0, start..end, "top-level value");
+                    }
+                }
+                Some(Err(e)) => {
+                    let what = if self.count == 0 {
+                        "record"
+                    } else {
+                        "rest of the record"
+                    };
+                    let msg = format!(
+                        "{what} is not valid JSON ({} at line {} column {})",
+                        error_category(&e),
+                        e.line(),
+                        e.column()
+                    );
+                    let start = if self.count == 0 {
+                        0
+                    } else {
+                        start.min(value.len())
+                    };
+                    self.reject(RejectClass::NotJson, msg, start..value.len());
+                    break;
+                }
+            }
         }
     }
 }
@@ -352,278 +424,422 @@ fn fail<T>(class: RejectClass, message: impl Into<String>) -> Result<T, Fail> {
     })
 }
 
-fn wrong_type<T>(path: &str, v: &Value, expected: &str) -> Result<T, Fail> {
+fn wrong_type<T>(path: &str, v: ValueRef<'_>, expected: &str) -> Result<T, Fail> {
     fail(
         RejectClass::WrongType,
-        format!("{path} is {}, expected {expected}", json_type_name(v)),
+        format!("{path} is {}, expected {expected}", v.type_name()),
     )
 }
 
-/// The parts of an event object after unwrapping its shape.
-struct Parts {
-    envelope_id: Option<String>,
-    detail_type: Option<String>,
-    topic: Option<String>,
-    version: String,
-    body: Map<String, Value>,
-    /// Envelope/detail fields kept as extras (prefixed names).
-    outer_extras: Map<String, Value>,
+/// The parts of an event object after unwrapping its shape; strings and
+/// node indices of the unit's tape.
+struct Parts<'t> {
+    envelope_id: Option<&'t str>,
+    detail_type: Option<&'t str>,
+    topic: Option<&'t str>,
+    version: Cow<'t, str>,
+    /// The `eventBody` object.
+    body: usize,
+    /// Envelope/detail fields kept as extras: prefixed name, value node.
+    outer_extras: Vec<(String, usize)>,
 }
 
-fn decode_object(
-    obj: Map<String, Value>,
-    input: &DecodeInput<'_>,
+/// One unit (an event object) of a record being decoded.
+struct Unit<'t, 'i> {
+    tape: &'t Tape<'t>,
+    input: &'i DecodeInput<'i>,
+    /// Index of the unit in its record.
     index: usize,
-    raw: Range<usize>,
-) -> Result<Box<Event>, Rejection> {
-    let mut correlation_id = None;
-    let parts = unwrap_shape(obj, &mut correlation_id);
-    // Known before any check can fail, so rejections carry it too.
-    let mut token = lineage_token(input, correlation_id, index);
-    match parts.and_then(|p| build_event(p, input, raw, &mut token)) {
-        Ok(ev) => Ok(ev),
-        Err(f) => Err(Rejection {
-            class: f.class,
-            message: f.message,
-            bytes: 0..0, // set by the caller
-            lineage_token: Some(token),
-        }),
+}
+
+impl<'t> Unit<'t, '_> {
+    fn view(&self, i: usize) -> ValueRef<'t> {
+        ValueRef::Node(self.tape, i)
+    }
+
+    fn decode(
+        &self,
+        obj: usize,
+        raw: Range<usize>,
+        canon: &mut Canonical,
+    ) -> Result<Box<Event>, Rejection> {
+        let mut correlation_id = None;
+        let parts = self.unwrap_shape(obj, &mut correlation_id);
+        // Known before any check can fail, so rejections carry it too.
+        let mut token = lineage_token(self.input, correlation_id, self.index);
+        match parts.and_then(|p| self.build_event(p, raw, canon, &mut token)) {
+            Ok(ev) => Ok(ev),
+            Err(f) => Err(Rejection {
+                class: f.class,
+                message: f.message,
+                bytes: 0..0, // set by the caller
+                lineage_token: Some(token),
+            }),
+        }
+    }
+
+    /// The members of `obj` decode reads (the last of each name, as in a
+    /// JSON map), in one pass.
+    fn scan(&self, obj: usize) -> Known {
+        let mut k = Known::default();
+        for (name, v) in self.tape.members(obj) {
+            let slot = match name {
+                "detail" => &mut k.detail,
+                "id" => &mut k.id,
+                "detail-type" => &mut k.detail_type,
+                "eventBody" => &mut k.event_body,
+                "topicName" => &mut k.topic_name,
+                "metadata" => &mut k.metadata,
+                "version" => &mut k.version,
+                _ => continue,
+            };
+            *slot = Some(v);
+        }
+        k
+    }
+
+    /// The string at node `i` (if any): `None` when null, a wrong type when
+    /// it is not a string.
+    fn opt_str(&self, i: Option<usize>, path: &str) -> Result<Option<&'t str>, Fail> {
+        match i.map(|i| (i, self.tape.node(i))) {
+            None | Some((_, Node::Null)) => Ok(None),
+            Some((i, Node::Str(_))) => Ok(self.tape.str(i)),
+            Some((i, _)) => wrong_type(path, self.view(i), "a string"),
+        }
+    }
+
+    /// Envelope → detail → eventBody. `correlation_id` is set as soon as the
+    /// detail object is found, before any later check can fail.
+    fn unwrap_shape(
+        &self,
+        obj: usize,
+        correlation_id: &mut Option<&'t str>,
+    ) -> Result<Parts<'t>, Fail> {
+        let tape = self.tape;
+        let top = self.scan(obj);
+        let mut envelope_id = None;
+        let mut detail_type = None;
+        let mut outer_extras = Vec::new();
+
+        let (detail, members) = if let Some(d) = top.detail {
+            // EventBridge envelope.
+            if !matches!(tape.node(d), Node::Object { .. }) {
+                return wrong_type("detail", self.view(d), "an object");
+            }
+            envelope_id = self.opt_str(top.id, "id")?.filter(|s| !s.is_empty());
+            detail_type = self.opt_str(top.detail_type, "detail-type")?;
+            // `replay-name` (archive replays) and unknown envelope fields are kept.
+            for (k, v) in tape.members(obj) {
+                if !is_envelope_field(k) {
+                    outer_extras.push((format!("envelope.{k}"), v));
+                }
+            }
+            (d, self.scan(d))
+        } else if top.event_body.is_some() || top.topic_name.is_some() {
+            (obj, top)
+        } else {
+            return fail(
+                RejectClass::UnknownShape,
+                "object has no detail, eventBody or topicName: neither an EventBridge envelope nor a Genesys detail object",
+            );
+        };
+        // Lineage only: a malformed metadata block is ignored, never fatal.
+        if let Some(m) = members.metadata {
+            if let Some(c) = tape.get(m, "CorrelationId").and_then(|c| tape.str(c)) {
+                *correlation_id = Some(c).filter(|c| !c.is_empty());
+            }
+        }
+
+        let body = match members.event_body.map(|b| (b, tape.node(b))) {
+            Some((b, Node::Object { .. })) => b,
+            None | Some((_, Node::Null)) => {
+                return fail(RejectClass::UnknownShape, "detail object has no eventBody")
+            }
+            Some((b, _)) => return wrong_type("detail.eventBody", self.view(b), "an object"),
+        };
+        let topic = self.opt_str(members.topic_name, "detail.topicName")?;
+        let version = match members.version.map(|v| (v, tape.node(v))) {
+            None | Some((_, Node::Null)) => Cow::Borrowed(""),
+            Some((v, Node::Str(_))) => Cow::Borrowed(tape.str(v).unwrap_or_default()),
+            Some((v, Node::PosInt(_) | Node::NegInt(_) | Node::Float(_))) => {
+                Cow::Owned(tape.to_value(v).to_string())
+            }
+            Some((v, _)) => {
+                return wrong_type("detail.version", self.view(v), "a string or a number")
+            }
+        };
+        for (k, v) in tape.members(detail) {
+            if !is_detail_field(k) {
+                outer_extras.push((format!("detail.{k}"), v));
+            }
+        }
+        Ok(Parts {
+            envelope_id,
+            detail_type,
+            topic,
+            version,
+            body,
+            outer_extras,
+        })
+    }
+
+    /// Validates, fingerprints, upcasts and projects one unwrapped object.
+    /// On success the lineage `token` is moved into the event.
+    fn build_event(
+        &self,
+        parts: Parts<'t>,
+        raw: Range<usize>,
+        canon: &mut Canonical,
+        token: &mut String,
+    ) -> Result<Box<Event>, Fail> {
+        let tape = self.tape;
+        let Parts {
+            envelope_id,
+            detail_type,
+            topic,
+            version,
+            body: body_node,
+            outer_extras,
+        } = parts;
+
+        // Event kind and the topic's conversation id.
+        let (kind, topic_id) = match (topic, detail_type) {
+            (Some(t), _) => parse_topic(t, "topicName")?,
+            (None, Some(dt)) => parse_topic(dt, "detail-type")?,
+            (None, None) => {
+                return fail(
+                    RejectClass::MissingEventKind,
+                    "no event kind: detail.topicName and detail-type are both absent",
+                )
+            }
+        };
+        let topic_id = topic_id.filter(|id| *id != ID_PLACEHOLDER);
+
+        // The original body in canonical form: fingerprinted below, then
+        // the text the silver record's fields are copied from.
+        let mut text = String::with_capacity(raw.len() + 256);
+        let mut body = Body::canonical(tape, body_node, canon, &mut text);
+
+        // Conversation id.
+        let body_id = match body.get_id(upcast::conversation_id_id()) {
+            None => None,
+            Some(v) if v.is_null() => None,
+            Some(v) => match v.as_str() {
+                Some("") => None,
+                Some(s) => Some(s),
+                None => return wrong_type("eventBody.conversationId", v, "a string"),
+            },
+        };
+        let interaction_id =
+            match (body_id, topic_id) {
+                (Some(b), Some(t)) if !b.eq_ignore_ascii_case(t) => {
+                    return fail(
+                        RejectClass::InconsistentConversationId,
+                        "the conversation id in topicName differs from eventBody.conversationId",
+                    )
+                }
+                (Some(b), _) => b.to_owned(),
+                (None, Some(t)) => t.to_owned(),
+                (None, None) => return fail(
+                    RejectClass::MissingConversationId,
+                    "no conversation id: eventBody.conversationId is absent and topicName has none",
+                ),
+            };
+
+        // Fingerprint of the original content (before any upcast step).
+        let content_fp = match topic {
+            Some(t) => content_fingerprint(t, &text),
+            None => content_fingerprint(
+                &format!("{DETAIL_TOPIC_PREFIX}{interaction_id}.{}", kind.as_str()),
+                &text,
+            ),
+        };
+
+        let mut notes = DecodeNotes::default();
+        upcast::upcast(&mut body, &version, kind, &mut notes);
+
+        let event_time_ms = match body.get_id(upcast::event_time_id()) {
+            None => return fail(RejectClass::MissingEventTime, "eventBody.eventTime is absent"),
+            Some(v) => upcast::parse_event_time(v).or_else(|e| match e {
+                EventTimeError::Missing => fail(RejectClass::MissingEventTime, "eventBody.eventTime is null"),
+                EventTimeError::WrongType(t) => fail(
+                    RejectClass::WrongType,
+                    format!("eventBody.eventTime is {t}, expected epoch ms or ISO-8601"),
+                ),
+                EventTimeError::Unparseable => fail(
+                    RejectClass::InvalidEventTime,
+                    "eventBody.eventTime is a string that is neither ISO-8601 with an offset nor epoch ms",
+                ),
+                EventTimeError::OutOfRange => fail(
+                    RejectClass::InvalidEventTime,
+                    "eventBody.eventTime is outside 1970-01-01..9999-12-31",
+                ),
+            })?,
+        };
+        for id in [upcast::event_time_id(), upcast::conversation_id_id()] {
+            if let Some((at, _)) = body.find_id(id) {
+                body.discard(at);
+            }
+        }
+
+        // Header ids: Event slots, whatever the kind.
+        let mut header: [Option<String>; 6] = Default::default();
+        for (slot, &(id, spec)) in header.iter_mut().zip(upcast::header_fields()) {
+            *slot = match body.find_id(id) {
+                None => None,
+                Some((at, v)) => {
+                    let v = v.view(tape);
+                    let s = match v.as_str() {
+                        Some(s) => Some(s.to_owned()),
+                        None if v.is_null() => None,
+                        None => {
+                            return wrong_type(&format!("eventBody.{}", spec.name), v, "a string")
+                        }
+                    };
+                    body.discard(at);
+                    s
+                }
+            };
+            if let (Some(es), Some(s)) = (spec.enum_spec, slot.as_deref()) {
+                if !es.accepts_str(s, kind) {
+                    notes.unknown_enum_values.push(spec.canonical);
+                }
+            }
+            if slot.is_none() && spec.known_for(kind) {
+                notes.missing_optional.push(spec.canonical);
+            }
+        }
+        let [participant_id, session_id, media_type, direction, queue_id, user_id] = header;
+
+        // Projection: known fields renamed, the rest kept as extras.
+        for &(id, spec) in upcast::kind_fields(kind) {
+            if let Some(v) = body.get_id(id) {
+                upcast::note_enum(spec, v, kind, &mut notes);
+            }
+        }
+        let kind_fields = upcast::kind_fields_by_canonical(kind);
+        let mut payload = Payload::with_text(text, kind_fields.len());
+        for &(id, spec) in kind_fields {
+            if let Some((at, v)) = body.find_id(id) {
+                let span = value_span(&mut payload, tape, v);
+                payload.push_field(spec.canonical, span);
+                body.discard(at);
+            }
+        }
+        push_extras(&mut payload, tape, canon, outer_extras, &mut body);
+
+        let id_fp = envelope_id.map(id_fingerprint);
+        let event_id = match envelope_id {
+            Some(id) => id.to_owned(),
+            None => format!("fp-{content_fp:032x}"),
+        };
+
+        Ok(Box::new(Event {
+            event_id,
+            interaction_id,
+            kind,
+            event_time_ms,
+            source_version: version.into_owned(),
+            media_type,
+            direction,
+            participant_id,
+            session_id,
+            queue_id,
+            user_id,
+            payload,
+            content_fp,
+            id_fp,
+            lineage: Lineage {
+                token: std::mem::take(token),
+                hops: Vec::new(),
+                masked_fields: Vec::new(),
+            },
+            source: self.input.source.clone(),
+            raw,
+            record_timestamp_ms: self.input.record_timestamp_ms,
+            notes,
+            ticket: self.input.ticket,
+        }))
     }
 }
 
-/// Validates, fingerprints, upcasts and projects one unwrapped object. On
-/// success the lineage `token` is moved into the event.
-fn build_event(
-    parts: Parts,
-    input: &DecodeInput<'_>,
-    raw: Range<usize>,
-    token: &mut String,
-) -> Result<Box<Event>, Fail> {
-    let Parts {
-        envelope_id,
-        detail_type,
-        topic,
-        version,
-        mut body,
-        outer_extras,
-    } = parts;
-
-    // Event kind and the topic's conversation id.
-    let (kind, topic_id) = match (&topic, &detail_type) {
-        (Some(t), _) => parse_topic(t, "topicName")?,
-        (None, Some(dt)) => parse_topic(dt, "detail-type")?,
-        (None, None) => {
-            return fail(
-                RejectClass::MissingEventKind,
-                "no event kind: detail.topicName and detail-type are both absent",
-            )
+/// Where the canonical text of a body value is in `payload` (`None` for
+/// null): input values are already there; values a step set are appended.
+fn value_span(payload: &mut Payload, tape: &Tape<'_>, v: &BodyValue) -> Option<Span> {
+    match v {
+        BodyValue::Input { node, text } => {
+            (!matches!(tape.node(*node), Node::Null)).then_some(*text)
         }
-    };
-    let topic_id = topic_id
-        .filter(|id| *id != ID_PLACEHOLDER)
-        .map(str::to_owned);
-
-    // Conversation id.
-    let body_id = match body.get("conversationId") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) if s.is_empty() => None,
-        Some(Value::String(s)) => Some(s.as_str()),
-        Some(v) => return wrong_type("eventBody.conversationId", v, "a string"),
-    };
-    let interaction_id = match (body_id, topic_id) {
-        (Some(b), Some(t)) if !b.eq_ignore_ascii_case(&t) => {
-            return fail(
-                RejectClass::InconsistentConversationId,
-                "the conversation id in topicName differs from eventBody.conversationId",
-            )
-        }
-        (Some(b), _) => b.to_owned(),
-        (None, Some(t)) => t,
-        (None, None) => {
-            return fail(
-                RejectClass::MissingConversationId,
-                "no conversation id: eventBody.conversationId is absent and topicName has none",
-            )
-        }
-    };
-
-    // Fingerprint of the original content (before any upcast step).
-    let content_fp = match &topic {
-        Some(t) => content_fingerprint(t, &body),
-        None => content_fingerprint(
-            &format!("{DETAIL_TOPIC_PREFIX}{interaction_id}.{}", kind.as_str()),
-            &body,
-        ),
-    };
-
-    let mut notes = DecodeNotes::default();
-    upcast::upcast(&mut body, &version, kind, &mut notes);
-
-    let event_time_ms = match body.remove("eventTime") {
-        None => return fail(RejectClass::MissingEventTime, "eventBody.eventTime is absent"),
-        Some(v) => upcast::parse_event_time(&v).or_else(|e| match e {
-            EventTimeError::Missing => fail(RejectClass::MissingEventTime, "eventBody.eventTime is null"),
-            EventTimeError::WrongType(t) => fail(
-                RejectClass::WrongType,
-                format!("eventBody.eventTime is {t}, expected epoch ms or ISO-8601"),
-            ),
-            EventTimeError::Unparseable => fail(
-                RejectClass::InvalidEventTime,
-                "eventBody.eventTime is a string that is neither ISO-8601 with an offset nor epoch ms",
-            ),
-            EventTimeError::OutOfRange => fail(
-                RejectClass::InvalidEventTime,
-                "eventBody.eventTime is outside 1970-01-01..9999-12-31",
-            ),
-        })?,
-    };
-    body.remove("conversationId");
-
-    // Header ids: Event slots, whatever the kind.
-    let mut header: [Option<String>; 6] = Default::default();
-    for (slot, spec) in header.iter_mut().zip(HEADER_FIELDS) {
-        *slot = match body.remove(spec.name) {
-            None | Some(Value::Null) => None,
-            Some(Value::String(s)) => Some(s),
-            Some(v) => return wrong_type(&format!("eventBody.{}", spec.name), &v, "a string"),
-        };
-        if let (Some(es), Some(s)) = (spec.enum_spec, slot.as_deref()) {
-            if !es.accepts_str(s, kind) {
-                notes.unknown_enum_values.push(spec.canonical);
-            }
-        }
-        if slot.is_none() && spec.known_for(kind) {
-            notes.missing_optional.push(spec.canonical);
-        }
+        BodyValue::Set(v) if v.is_null() => None,
+        BodyValue::Set(v) => Some(payload.append(|out| write_value(out, v))),
     }
-    let [participant_id, session_id, media_type, direction, queue_id, user_id] = header;
-
-    // Projection: known fields renamed, the rest kept as extras.
-    let mut fields = Map::new();
-    let mut extras = outer_extras;
-    for (name, v) in body {
-        match upcast::known_field(&name) {
-            Some(spec) if spec.known_for(kind) => {
-                upcast::note_enum(spec, &v, kind, &mut notes);
-                fields.insert(spec.canonical.to_owned(), v);
-            }
-            _ => {
-                extras.insert(name, v);
-            }
-        }
-    }
-
-    let id_fp = envelope_id.as_deref().map(id_fingerprint);
-    let event_id = envelope_id.unwrap_or_else(|| format!("fp-{content_fp:032x}"));
-
-    Ok(Box::new(Event {
-        event_id,
-        interaction_id,
-        kind,
-        event_time_ms,
-        source_version: version,
-        media_type,
-        direction,
-        participant_id,
-        session_id,
-        queue_id,
-        user_id,
-        fields,
-        extras,
-        content_fp,
-        id_fp,
-        lineage: Lineage {
-            token: std::mem::take(token),
-            hops: Vec::new(),
-            masked_fields: Vec::new(),
-        },
-        source: input.source.clone(),
-        raw,
-        record_timestamp_ms: input.record_timestamp_ms,
-        notes,
-        ticket: input.ticket,
-    }))
 }
 
-/// Envelope → detail → eventBody. `correlation_id` is set as soon as the
-/// detail object is found, before any later check can fail.
-fn unwrap_shape(
-    mut obj: Map<String, Value>,
-    correlation_id: &mut Option<String>,
-) -> Result<Parts, Fail> {
-    let mut envelope_id = None;
-    let mut detail_type = None;
-    let mut outer_extras = Map::new();
+/// Where an extra's value comes from.
+enum ExtraValue {
+    /// A member of the body.
+    Body {
+        key_text: Option<Span>,
+        value: BodyValue,
+    },
+    /// A node of the envelope or detail object.
+    Outer(usize),
+}
 
-    let mut detail = if let Some(d) = obj.remove("detail") {
-        // EventBridge envelope.
-        let Value::Object(d) = d else {
-            return wrong_type("detail", &d, "an object");
-        };
-        envelope_id = match obj.remove("id") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(s)) if s.is_empty() => None,
-            Some(Value::String(s)) => Some(s),
-            Some(v) => return wrong_type("id", &v, "a string"),
-        };
-        detail_type = match obj.remove("detail-type") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(s)) => Some(s),
-            Some(v) => return wrong_type("detail-type", &v, "a string"),
-        };
-        // `replay-name` (archive replays) and unknown envelope fields are kept.
-        for (k, v) in obj {
-            if !ENVELOPE_FIELDS.contains(&k.as_str()) {
-                outer_extras.insert(format!("envelope.{k}"), v);
-            }
-        }
-        d
-    } else if obj.contains_key("eventBody") || obj.contains_key("topicName") {
-        obj
-    } else {
-        return fail(
-            RejectClass::UnknownShape,
-            "object has no detail, eventBody or topicName: neither an EventBridge envelope nor a Genesys detail object",
-        );
-    };
-    // Lineage only: a malformed metadata block is ignored, never fatal.
-    if let Some(Value::Object(mut m)) = detail.remove("metadata") {
-        if let Some(Value::String(c)) = m.remove("CorrelationId") {
-            *correlation_id = Some(c).filter(|c| !c.is_empty());
-        }
+/// Adds the extras: the envelope/detail fields decode keeps, then the body
+/// members nobody consumed, sorted by key, a later one winning over an
+/// earlier one with the same key (as inserting them into one map did).
+fn push_extras<'t>(
+    payload: &mut Payload,
+    tape: &'t Tape<'t>,
+    canon: &mut Canonical,
+    outer: Vec<(String, usize)>,
+    body: &mut Body<'t>,
+) {
+    let mut extras: Vec<(Cow<'t, str>, ExtraValue)> = outer
+        .into_iter()
+        .map(|(k, v)| (Cow::Owned(k), ExtraValue::Outer(v)))
+        .collect();
+    extras.extend(body.drain().filter_map(|m| {
+        let value = m.value?;
+        Some((
+            m.name,
+            ExtraValue::Body {
+                key_text: m.key_text,
+                value,
+            },
+        ))
+    }));
+    if extras.is_empty() {
+        return;
     }
-
-    let body = match detail.remove("eventBody") {
-        Some(Value::Object(b)) => b,
-        None | Some(Value::Null) => {
-            return fail(RejectClass::UnknownShape, "detail object has no eventBody");
+    // Stable: members with one key keep their order; the last one wins.
+    extras.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut extras = extras.into_iter().peekable();
+    while let Some((key, value)) = extras.next() {
+        if extras.peek().is_some_and(|(next, _)| *next == key) {
+            continue;
         }
-        Some(v) => return wrong_type("detail.eventBody", &v, "an object"),
-    };
-    let topic = match detail.remove("topicName") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s),
-        Some(v) => return wrong_type("detail.topicName", &v, "a string"),
-    };
-    let version = match detail.remove("version") {
-        None | Some(Value::Null) => String::new(),
-        Some(Value::String(s)) => s,
-        Some(Value::Number(n)) => n.to_string(),
-        Some(v) => return wrong_type("detail.version", &v, "a string or a number"),
-    };
-    for (k, v) in detail {
-        if !DETAIL_FIELDS.contains(&k.as_str()) {
-            outer_extras.insert(format!("detail.{k}"), v);
-        }
+        let key_span = match &value {
+            ExtraValue::Body {
+                key_text: Some(span),
+                ..
+            } => *span,
+            _ => payload.append(|out| write_json_str(out, &key)),
+        };
+        let value_span = match value {
+            ExtraValue::Outer(node) => payload.append(|out| canon.write(tape, node, out)),
+            ExtraValue::Body {
+                value: BodyValue::Input { text, .. },
+                ..
+            } => text,
+            ExtraValue::Body {
+                value: BodyValue::Set(v),
+                ..
+            } => payload.append(|out| write_value(out, &v)),
+        };
+        payload.push_extra(key_span, value_span);
     }
-    Ok(Parts {
-        envelope_id,
-        detail_type,
-        topic,
-        version,
-        body,
-        outer_extras,
-    })
 }
 
 /// `v2.detail.events.conversation.{id}.{kind}` → kind and id (`field` names
@@ -660,30 +876,16 @@ fn parse_topic<'t>(topic: &'t str, field: &str) -> Result<(EventKind, Option<&'t
 // Fingerprints and lineage
 // ---------------------------------------------------------------------------
 
-/// Feeds serialized JSON straight into the hasher (no buffer).
-struct HashWriter(Xxh3);
-
-impl std::io::Write for HashWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.update(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// xxh3-128 of `topic ‖ "\n" ‖ canonical JSON of body`. serde_json's `Map`
-/// is a `BTreeMap` (no `preserve_order` feature), so serialization is
-/// key-sorted at every level: the canonical form.
-pub fn content_fingerprint(topic: &str, body: &Map<String, Value>) -> Fingerprint {
-    let mut w = HashWriter(Xxh3::new());
-    w.0.update(topic.as_bytes());
-    w.0.update(b"\n");
-    // Serializing a Map of Values into an infallible writer cannot fail.
-    let _ = serde_json::to_writer(&mut w, body);
-    w.0.digest128()
+/// xxh3-128 of `topic ‖ "\n" ‖ canonical JSON of the body`: the body as
+/// serde_json writes a `Value` of it (keys sorted at every level, see
+/// [`Canonical`]), so two spellings of one body (key order, spacing,
+/// escapes) and different envelopes give one fingerprint.
+pub fn content_fingerprint(topic: &str, canonical_body: &str) -> Fingerprint {
+    let mut h = Xxh3::new();
+    h.update(topic.as_bytes());
+    h.update(b"\n");
+    h.update(canonical_body.as_bytes());
+    h.digest128()
 }
 
 /// xxh3-128 of `"id:" ‖ envelope id`.
@@ -696,11 +898,14 @@ pub fn id_fingerprint(id: &str) -> Fingerprint {
 
 /// Header token, else `CorrelationId`, else UUIDv5 of
 /// `"{topic}/{partition}/{offset}/{index}"` (stable across replays).
-fn lineage_token(input: &DecodeInput<'_>, correlation_id: Option<String>, index: usize) -> String {
+fn lineage_token(input: &DecodeInput<'_>, correlation_id: Option<&str>, index: usize) -> String {
     if let Some(t) = input.header_lineage_token.filter(|t| !t.is_empty()) {
         return t.to_owned();
     }
-    correlation_id.unwrap_or_else(|| generated_token(&input.source, index))
+    match correlation_id {
+        Some(c) => c.to_owned(),
+        None => generated_token(&input.source, index),
+    }
 }
 
 /// The token generated for unit `index` of the record at `source`.
@@ -716,7 +921,7 @@ pub fn generated_token(source: &SourceRef, index: usize) -> String {
 mod tests {
     use super::*;
     use proptest::prelude::*;
-    use serde_json::json;
+    use serde_json::{json, Map, Value};
     use std::sync::Arc;
 
     const CONV: &str = "35c68c76-8f94-4991-b4da-435166af98a0";
@@ -981,11 +1186,11 @@ mod tests {
             );
             // Every known field of the kind, snake_case, values as received.
             let known: Vec<_> = upcast::fields_of(kind).collect();
-            assert_eq!(ev.fields.len(), known.len(), "{kind:?}");
+            assert_eq!(ev.payload.fields_map().len(), known.len(), "{kind:?}");
             for spec in known {
                 let want = body.get(spec.name).cloned().unwrap_or(Value::Null);
                 assert_eq!(
-                    ev.fields.get(spec.canonical),
+                    ev.payload.fields_map().get(spec.canonical),
                     Some(&want),
                     "{kind:?}.{}",
                     spec.canonical
@@ -999,7 +1204,10 @@ mod tests {
                 "queueId",
                 "userId",
             ] {
-                assert!(!ev.fields.contains_key(k) && !ev.extras.contains_key(k));
+                assert!(
+                    !ev.payload.fields_map().contains_key(k)
+                        && !ev.payload.extras_map().contains_key(k)
+                );
             }
             assert!(
                 ev.notes.unknown_enum_values.is_empty(),
@@ -1025,35 +1233,42 @@ mod tests {
     #[test]
     fn pii_fields_are_kept_verbatim_until_masking() {
         let acw = event(fixture!("14-acw.json"));
-        let notes = acw.fields["wrapup_notes"].as_str().unwrap_or_default();
+        let fields = acw.payload.fields_map();
+        let notes = fields["wrapup_notes"].as_str().unwrap_or_default();
         assert!(notes.contains("4111 1111 1111 1111") && notes.contains("jane.doe@example.com"));
-        assert_eq!(acw.fields["ani"], json!("tel:+13175550148"));
+        assert_eq!(acw.payload.fields_map()["ani"], json!("tel:+13175550148"));
         assert_eq!(
             acw.user_id.as_deref(),
             Some("cd9fdc70-ab38-460b-af12-20bc55148f79")
         );
-        assert!(acw.extras.is_empty());
+        assert!(acw.payload.extras_map().is_empty());
 
         let attrs = event(fixture!("09-attributes.json"));
         assert_eq!(
-            attrs.fields["attributes"]["context.email"],
+            attrs.payload.fields_map()["attributes"]["context.email"],
             json!("jane.doe@example.com")
         );
-        assert_eq!(attrs.fields["attributes"]["ivr.intent"], json!("billing"));
+        assert_eq!(
+            attrs.payload.fields_map()["attributes"]["ivr.intent"],
+            json!("billing")
+        );
         assert_eq!(attrs.media_type, None);
         // attributes defines neither session nor media: not "missing".
         assert!(attrs.notes.missing_optional.is_empty(), "{:?}", attrs.notes);
 
         let cb = event(fixture!("06-acd-start.json"));
         assert_eq!(
-            cb.fields["callback_numbers"],
+            cb.payload.fields_map()["callback_numbers"],
             json!(["tel:+13175550148", "tel:+447700900123"])
         );
-        assert_eq!(cb.fields["callback_user_name"], json!("Jane Doe"));
+        assert_eq!(
+            cb.payload.fields_map()["callback_user_name"],
+            json!("Jane Doe")
+        );
 
         let contact = event(fixture!("10-contact.json"));
         assert_eq!(
-            contact.fields["address_from"],
+            contact.payload.fields_map()["address_from"],
             json!("jane.doe@example.com")
         );
         assert_eq!(contact.media_type.as_deref(), Some("EMAIL"));
@@ -1062,24 +1277,33 @@ mod tests {
     #[test]
     fn acd_end_fields_and_lowercase_flow_type() {
         let ev = event(fixture!("08-acd-end.json"));
-        assert_eq!(ev.fields["acd_outcome"], json!("ANSWERED"));
+        assert_eq!(ev.payload.fields_map()["acd_outcome"], json!("ANSWERED"));
         assert_eq!(
-            ev.fields["answered_user_id"],
+            ev.payload.fields_map()["answered_user_id"],
             json!("cd9fdc70-ab38-460b-af12-20bc55148f79")
         );
-        assert_eq!(ev.fields["connected_duration_ms"], json!(11060));
-        assert_eq!(ev.fields["requested_routings"], json!(["STANDARD"]));
-        assert_eq!(ev.fields["flow_type"], json!("inqueuecall")); // kept, and known
-        assert_eq!(ev.fields["requested_skill_expression_ids"], Value::Null); // filled
+        assert_eq!(
+            ev.payload.fields_map()["connected_duration_ms"],
+            json!(11060)
+        );
+        assert_eq!(
+            ev.payload.fields_map()["requested_routings"],
+            json!(["STANDARD"])
+        );
+        assert_eq!(ev.payload.fields_map()["flow_type"], json!("inqueuecall")); // kept, and known
+        assert_eq!(
+            ev.payload.fields_map()["requested_skill_expression_ids"],
+            Value::Null
+        ); // filled
         assert!(ev.notes.unknown_enum_values.is_empty());
     }
 
     #[test]
     fn replay_name_is_kept_as_an_envelope_extra() {
         let ev = event(fixture!("16-customer-end.json"));
-        assert_eq!(ev.extras.len(), 1);
+        assert_eq!(ev.payload.extras_map().len(), 1);
         assert_eq!(
-            ev.extras["envelope.replay-name"],
+            ev.payload.extras_map()["envelope.replay-name"],
             json!("cx-archive-replay-20251213")
         );
     }
@@ -1112,9 +1336,9 @@ mod tests {
             ["participant_id", "session_id", "media_type", "direction"]
         );
         assert_eq!(ev.participant_id, None);
-        assert!(ev.fields.values().all(Value::is_null));
+        assert!(ev.payload.fields_map().values().all(Value::is_null));
         assert_eq!(
-            ev.fields.len(),
+            ev.payload.fields_map().len(),
             upcast::fields_of(EventKind::CustomerEnd).count()
         );
     }
@@ -1122,23 +1346,29 @@ mod tests {
     #[test]
     fn drift_unknown_future_fields_go_to_extras() {
         let ev = event(fixture!("20-unknown-future-fields.json"));
-        assert_eq!(ev.extras.len(), 3);
+        assert_eq!(ev.payload.extras_map().len(), 3);
         assert_eq!(
-            ev.extras["sentiment"],
+            ev.payload.extras_map()["sentiment"],
             json!({"score": 0.42, "trend": "IMPROVING"})
         );
-        assert_eq!(ev.extras["queueWaitBucket"], json!("10-30s"));
-        assert!(ev.extras.contains_key("agentAssistSessionId"));
-        assert_eq!(ev.fields["acd_outcome"], json!("ANSWERED"));
+        assert_eq!(ev.payload.extras_map()["queueWaitBucket"], json!("10-30s"));
+        assert!(ev.payload.extras_map().contains_key("agentAssistSessionId"));
+        assert_eq!(ev.payload.fields_map()["acd_outcome"], json!("ANSWERED"));
     }
 
     #[test]
     fn drift_enum_values() {
         let ev = event(fixture!("21-unknown-enum-value.json"));
         assert_eq!(ev.notes.unknown_enum_values, ["disconnect_type"]);
-        assert_eq!(ev.fields["disconnect_type"], json!("WORMHOLE"));
+        assert_eq!(
+            ev.payload.fields_map()["disconnect_type"],
+            json!("WORMHOLE")
+        );
         let ev = event(fixture!("26-known-later-enum-value.json"));
-        assert_eq!(ev.fields["disconnect_type"], json!("TAKEOVER"));
+        assert_eq!(
+            ev.payload.fields_map()["disconnect_type"],
+            json!("TAKEOVER")
+        );
         assert!(ev.notes.unknown_enum_values.is_empty());
     }
 
@@ -1148,7 +1378,7 @@ mod tests {
         assert!(ev.notes.newer_version);
         assert_eq!(ev.source_version, "3");
         assert_eq!(ev.kind, EventKind::AcdStart);
-        assert_eq!(ev.extras["routingMode"], json!("AGENTIC"));
+        assert_eq!(ev.payload.extras_map()["routingMode"], json!("AGENTIC"));
     }
 
     #[test]
@@ -1444,7 +1674,10 @@ mod tests {
         }
         // Kind fields are not type-checked: kept as received.
         let b = with(body(), &["wrapupNotes"], Some(json!(42)));
-        assert_eq!(ev_of(&bare("acw", b)).fields["wrapup_notes"], json!(42));
+        assert_eq!(
+            ev_of(&bare("acw", b)).payload.field("wrapup_notes"),
+            Some(json!(42))
+        );
         // Null header ids are absent, not wrong.
         let b = with(body(), &["participantId"], Some(Value::Null));
         assert_eq!(ev_of(&bare("acw", b)).participant_id, None);
@@ -1519,7 +1752,8 @@ mod tests {
             Value::Object(m) => m,
             _ => Map::new(),
         };
-        assert_eq!(ev.content_fp, content_fingerprint(&topic, &body_map));
+        let canonical_body = serde_json::to_string(&body_map).unwrap_or_default();
+        assert_eq!(ev.content_fp, content_fingerprint(&topic, &canonical_body));
         let reordered = format!(
             r#"{{ "eventBody" : {{"direction":"INBOUND","sessionId":"s-1","mediaType":"VOICE",
                 "participantId":"p-1","conversationId":"{CONV}","eventTime":1765551000123}},
@@ -1578,29 +1812,41 @@ mod tests {
         let b = with(b, &["divisionId"], Some(json!("not-an-acw-field")));
         let d = with(bare("acw", b), &["futureDetailField"], Some(json!(1)));
         let ev = ev_of(&d);
-        assert_eq!(ev.fields["wrapup_notes"], json!("call me"));
-        assert_eq!(ev.fields["conversation_external_contact_ids"], json!(["x"]));
-        assert_eq!(ev.fields["wrapup_code"], Value::Null);
-        assert!(!ev.fields.contains_key("wrapupNotes"));
+        assert_eq!(ev.payload.fields_map()["wrapup_notes"], json!("call me"));
         assert_eq!(
-            ev.extras["futureThing"],
+            ev.payload.fields_map()["conversation_external_contact_ids"],
+            json!(["x"])
+        );
+        assert_eq!(ev.payload.fields_map()["wrapup_code"], Value::Null);
+        assert!(!ev.payload.fields_map().contains_key("wrapupNotes"));
+        assert_eq!(
+            ev.payload.extras_map()["futureThing"],
             json!({"nested": {"keep": [1, 2]}})
         );
-        assert_eq!(ev.extras["divisionId"], json!("not-an-acw-field")); // known, not for acw
-        assert_eq!(ev.extras["detail.futureDetailField"], json!(1));
-        assert_eq!(ev.extras.len(), 3);
+        assert_eq!(
+            ev.payload.extras_map()["divisionId"],
+            json!("not-an-acw-field")
+        ); // known, not for acw
+        assert_eq!(
+            ev.payload.extras_map()["detail.futureDetailField"],
+            json!(1)
+        );
+        assert_eq!(ev.payload.extras_map().len(), 3);
         // Header ids go to their slots whatever the kind.
         let b = with(body(), &["userId"], Some(json!("u-1")));
         let ev = ev_of(&bare("acd.end", b));
         assert_eq!(ev.user_id.as_deref(), Some("u-1"));
-        assert!(!ev.extras.contains_key("userId"));
+        assert!(!ev.payload.extras_map().contains_key("userId"));
         // Envelope extras: replay-name and unknown envelope keys, prefixed.
         let e = with(envelope("acw", body()), &["replay-name"], Some(json!("r1")));
         let e = with(e, &["futureEnvelopeKey"], Some(json!(true)));
         let ev = ev_of(&e);
-        assert_eq!(ev.extras["envelope.replay-name"], json!("r1"));
-        assert_eq!(ev.extras["envelope.futureEnvelopeKey"], json!(true));
-        assert_eq!(ev.extras.len(), 2);
+        assert_eq!(ev.payload.extras_map()["envelope.replay-name"], json!("r1"));
+        assert_eq!(
+            ev.payload.extras_map()["envelope.futureEnvelopeKey"],
+            json!(true)
+        );
+        assert_eq!(ev.payload.extras_map().len(), 2);
     }
 
     #[test]
@@ -1628,7 +1874,10 @@ mod tests {
             ["media_type", "disconnect_type"]
         );
         assert_eq!(ev.media_type.as_deref(), Some("HOLOGRAM"));
-        assert_eq!(ev.fields["disconnect_type"], json!("WORMHOLE"));
+        assert_eq!(
+            ev.payload.fields_map()["disconnect_type"],
+            json!("WORMHOLE")
+        );
     }
 
     #[test]
@@ -1773,6 +2022,119 @@ mod tests {
         );
     }
 
+    // ------------------------------------------- the two readers agree
+
+    /// Decodes `value` with the fast scanner allowed and with serde_json
+    /// only, and requires the same units, and silver records equal to what
+    /// serde_json writes for their fields (see `lineage`'s reference).
+    fn assert_readers_agree(value: &[u8]) {
+        let fast = decode(value);
+        let mut slow = Vec::new();
+        decode_units(&input(value), &mut slow, false);
+        assert_eq!(fast, slow, "{}", String::from_utf8_lossy(value));
+        for ev in fast.iter().filter_map(Decoded::as_event) {
+            crate::operators::lineage::tests::assert_encodes_like_reference(ev, None);
+        }
+    }
+
+    #[test]
+    fn fixtures_decode_alike_with_both_readers() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/input");
+        let mut n = 0;
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let bytes = std::fs::read(entry.path()).unwrap_or_default();
+            assert_readers_agree(&bytes);
+            n += 1;
+        }
+        assert!(n >= 42);
+    }
+
+    #[test]
+    fn generated_traffic_decodes_alike_with_both_readers() {
+        use crate::generate::{GenConfig, Generator, VersionMix};
+        for (seed, drift) in [(1, 10.0), (2, 40.0)] {
+            let records = Generator::new(GenConfig {
+                interactions: 300,
+                seed,
+                malformed_pct: 5.0,
+                batch_pct: 10.0,
+                version_mix: VersionMix {
+                    iso_time_pct: drift,
+                    numeric_string_time_pct: drift,
+                    old_sdk_pct: drift,
+                    future_pct: drift,
+                },
+                collect_truth: false,
+                ..GenConfig::default()
+            });
+            let mut n = 0;
+            for r in records {
+                assert_readers_agree(&r.value);
+                n += 1;
+            }
+            assert!(n > 1000, "{n}");
+        }
+    }
+
+    /// Generated records with a few bytes replaced, dropped or inserted:
+    /// broken JSON, wrong types, odd escapes.
+    #[test]
+    fn damaged_records_decode_alike_with_both_readers() {
+        use crate::generate::{GenConfig, Generator};
+        let records: Vec<Vec<u8>> = Generator::new(GenConfig {
+            interactions: 40,
+            seed: 9,
+            collect_truth: false,
+            ..GenConfig::default()
+        })
+        .map(|r| r.value)
+        .collect();
+        let pieces: [&[u8]; 12] = [
+            b"\"",
+            b"{",
+            b"}",
+            b"[",
+            b",",
+            b":",
+            b"\\u00e9",
+            b"\\\"",
+            b"null",
+            b"1e400",
+            b"\"k\":1,",
+            b"-0",
+        ];
+        let mut seed: u64 = 0x5eed;
+        let mut next = |n: usize| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((seed >> 33) as usize) % n.max(1)
+        };
+        for r in &records {
+            for _ in 0..6 {
+                let mut v = r.clone();
+                for _ in 0..1 + next(3) {
+                    let at = next(v.len());
+                    match next(3) {
+                        0 => {
+                            v.remove(at.min(v.len().saturating_sub(1)));
+                        }
+                        1 => {
+                            let p = pieces[next(pieces.len())];
+                            v.splice(at..at, p.iter().copied());
+                        }
+                        _ => {
+                            let p = pieces[next(pieces.len())];
+                            let end = (at + p.len()).min(v.len());
+                            v.splice(at..end, p.iter().copied());
+                        }
+                    }
+                }
+                assert_readers_agree(&v);
+            }
+        }
+    }
+
     /// Not a benchmark: a rough per-event cost, run with `--ignored --nocapture`.
     #[test]
     #[ignore]
@@ -1841,6 +2203,7 @@ mod tests {
                 e = with(e, paths[i], Some(v));
             }
             let bytes = serde_json::to_vec(&e).unwrap_or_default();
+            assert_readers_agree(&bytes);
             let out = decode(&bytes);
             prop_assert_eq!(out.len(), 1);
             assert_ranges_ok(&out, bytes.len());
@@ -1853,6 +2216,7 @@ mod tests {
 
         #[test]
         fn never_panics_and_ranges_stay_inside(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            assert_readers_agree(&bytes);
             let out = decode(&bytes);
             prop_assert!(!out.is_empty());
             assert_ranges_ok(&out, bytes.len());
@@ -1868,6 +2232,7 @@ mod tests {
                 s.push_str(p);
                 s.push_str(sep);
             }
+            assert_readers_agree(s.as_bytes());
             let out = decode(s.as_bytes());
             prop_assert!(!out.is_empty());
             assert_ranges_ok(&out, s.len());

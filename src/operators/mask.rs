@@ -122,7 +122,8 @@ use regex::Regex;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::model::Event;
+use crate::model::{write_value, Event, Payload};
+use crate::operators::json::str_content;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -214,6 +215,22 @@ const FIELDS: [(&str, FieldKind); 9] = [
     ("attributes", FieldKind::Attributes),
 ];
 
+/// Position of `name` in [`FIELDS`].
+fn maskable(name: &str) -> Option<usize> {
+    Some(match name {
+        "ani" => 0,
+        "dnis" => 1,
+        "address_from" => 2,
+        "address_to" => 3,
+        "callback_numbers" => 4,
+        "callback_user_name" => 5,
+        "subject" => 6,
+        "wrapup_notes" => 7,
+        "attributes" => 8,
+        _ => return None,
+    })
+}
+
 /// The policy of every maskable field.
 #[derive(Clone, PartialEq, Eq)]
 pub struct MaskPolicies {
@@ -299,6 +316,16 @@ impl fmt::Debug for Masker {
             .field("key", &"<redacted>")
             .field("policies", &self.policies)
             .finish()
+    }
+}
+
+/// A token's 64 lowercase hex digits.
+struct TokenHex([u8; 64]);
+
+impl TokenHex {
+    fn as_str(&self) -> &str {
+        // Only ASCII hex digits are written.
+        std::str::from_utf8(&self.0).unwrap_or_default()
     }
 }
 
@@ -396,68 +423,179 @@ impl Masker {
     /// Token = lowercase hex of HMAC-SHA256(key, normalized value), 64 chars.
     /// `normalized` must already be normalized (see the module docs).
     pub fn token(&self, normalized: &str) -> String {
+        self.token_hex(normalized).as_str().to_owned()
+    }
+
+    /// [`Self::token`] without allocating.
+    fn token_hex(&self, normalized: &str) -> TokenHex {
         let mut mac = self.mac.clone();
         mac.update(normalized.as_bytes());
         const HEX: &[u8; 16] = b"0123456789abcdef";
-        let mut out = String::with_capacity(64);
-        for b in mac.finalize().into_bytes() {
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 0x0f)]));
+        let mut out = [0u8; 64];
+        for (pair, b) in out.chunks_exact_mut(2).zip(mac.finalize().into_bytes()) {
+            pair[0] = HEX[usize::from(b >> 4)];
+            pair[1] = HEX[usize::from(b & 0x0f)];
         }
-        out
+        TokenHex(out)
     }
 
-    /// Masks `ev.fields` and `ev.extras` in place and appends the paths it
-    /// changed to `ev.lineage.masked_fields`.
+    /// Masks the event's fields and extras in place and appends the paths
+    /// it changed to `ev.lineage.masked_fields`.
     pub fn mask_event(&self, ev: &mut Event) {
         let out = &mut ev.lineage.masked_fields;
+        let payload = &mut ev.payload;
+        // Where each maskable field is, found in one pass over the fields.
+        let mut at = [None; FIELDS.len()];
+        for (index, (name, _)) in payload.fields().enumerate() {
+            if let Some(slot) = maskable(name).and_then(|i| at.get_mut(i)) {
+                *slot = Some(index);
+            }
+        }
         for (i, &(name, kind)) in FIELDS.iter().enumerate() {
             let policy = self.policies.policies[i];
-            let Some(value) = ev.fields.get_mut(name) else {
+            let Some(index) = at[i] else {
                 continue;
             };
-            if value.is_null() {
-                continue;
-            }
             match kind {
-                FieldKind::Attributes => match value {
-                    Value::Object(map) => {
-                        for (key, v) in map.iter_mut() {
-                            if !v.is_null() && self.mask_value(v, kind, policy) {
-                                out.push(format!("attributes.{key}"));
-                            }
-                        }
+                FieldKind::Address | FieldKind::Name | FieldKind::Text => {
+                    self.mask_scalar_field(payload, index, name, kind, policy, out);
+                }
+                FieldKind::Attributes | FieldKind::AddressList => {
+                    self.mask_field_value(payload, index, name, kind, policy, out);
+                }
+            }
+        }
+        if payload.has_extras() {
+            let mut extras = payload.extras_map();
+            let mut path = String::from("extras");
+            if self.scrub_map(&mut extras, &mut path, out) {
+                payload.set_extras(&extras);
+            }
+        }
+    }
+
+    /// An address, name or text field, from its JSON text: hashing and
+    /// redaction replace the whole value, so only `keep` on a non-string
+    /// needs the value itself.
+    fn mask_scalar_field(
+        &self,
+        payload: &mut Payload,
+        index: usize,
+        name: &str,
+        kind: FieldKind,
+        policy: Policy,
+        out: &mut Vec<String>,
+    ) {
+        let Some(json) = payload.field_json(index) else {
+            return;
+        };
+        if json == "null" {
+            return;
+        }
+        let text = str_content(json);
+        match (policy, text) {
+            (Policy::Hash, Some(s)) => {
+                let token = match kind {
+                    FieldKind::Address | FieldKind::AddressList => {
+                        self.token_hex(&normalize_address(&s))
                     }
-                    other => {
-                        if self.mask_value(other, kind, policy) {
-                            out.push(name.to_owned());
-                        }
+                    FieldKind::Name | FieldKind::Text | FieldKind::Attributes => {
+                        self.token_hex(s.trim())
                     }
+                };
+                payload.set_field_str(index, token.as_str());
+            }
+            // A non-string value hashes its compact JSON text, which is
+            // exactly the canonical text the payload holds.
+            (Policy::Hash, None) => {
+                let token = self.token_hex(json);
+                payload.set_field_str(index, token.as_str());
+            }
+            (Policy::Redact, _) => payload.set_field_str(index, REDACTED),
+            (Policy::Keep, Some(s)) => match kind {
+                FieldKind::Text => match self.scrub_text(&s) {
+                    Some(clean) => payload.set_field_str(index, &clean),
+                    None => return,
                 },
-                FieldKind::AddressList => {
-                    let changed = match value {
-                        Value::Array(items) => {
-                            let mut any = false;
-                            for item in items.iter_mut().filter(|v| !v.is_null()) {
-                                any |= self.mask_value(item, FieldKind::Address, policy);
-                            }
-                            any
+                _ => return,
+            },
+            (Policy::Keep, None) => {
+                return self.mask_field_value(payload, index, name, kind, policy, out);
+            }
+        }
+        out.push(name.to_owned());
+    }
+
+    /// Any field, through its `serde_json::Value` (attribute maps, callback
+    /// number lists, `keep` on structured text).
+    fn mask_field_value(
+        &self,
+        payload: &mut Payload,
+        index: usize,
+        name: &str,
+        kind: FieldKind,
+        policy: Policy,
+        out: &mut Vec<String>,
+    ) {
+        let Some(json) = payload.field_json(index) else {
+            return;
+        };
+        if json == "null" {
+            return;
+        }
+        let Some(mut value) = payload.field_value(index) else {
+            // Cannot happen (the payload holds JSON it wrote); fail closed.
+            payload.set_field_str(index, REDACTED);
+            out.push(name.to_owned());
+            return;
+        };
+        let changed = match kind {
+            FieldKind::Attributes => match &mut value {
+                Value::Object(map) => {
+                    let mut any = false;
+                    for (key, v) in map.iter_mut() {
+                        if !v.is_null() && self.mask_value(v, kind, policy) {
+                            out.push(format!("attributes.{key}"));
+                            any = true;
                         }
-                        other => self.mask_value(other, FieldKind::Address, policy),
-                    };
+                    }
+                    any
+                }
+                other => {
+                    let changed = self.mask_value(other, kind, policy);
                     if changed {
                         out.push(name.to_owned());
                     }
+                    changed
                 }
-                FieldKind::Address | FieldKind::Name | FieldKind::Text => {
-                    if self.mask_value(value, kind, policy) {
-                        out.push(name.to_owned());
+            },
+            FieldKind::AddressList => {
+                let changed = match &mut value {
+                    Value::Array(items) => {
+                        let mut any = false;
+                        for item in items.iter_mut().filter(|v| !v.is_null()) {
+                            any |= self.mask_value(item, FieldKind::Address, policy);
+                        }
+                        any
                     }
+                    other => self.mask_value(other, FieldKind::Address, policy),
+                };
+                if changed {
+                    out.push(name.to_owned());
                 }
+                changed
             }
+            FieldKind::Address | FieldKind::Name | FieldKind::Text => {
+                let changed = self.mask_value(&mut value, kind, policy);
+                if changed {
+                    out.push(name.to_owned());
+                }
+                changed
+            }
+        };
+        if changed {
+            payload.set_field_json(index, |o| write_value(o, &value));
         }
-        let mut path = String::from("extras");
-        self.scrub_map(&mut ev.extras, &mut path, out);
     }
 
     /// Applies `policy` to one non-null value; true if it changed.
@@ -572,6 +710,11 @@ impl Masker {
             .bytes()
             .any(|b| b.is_ascii_digit() || b == b'@' || b == b':')
         {
+            return None;
+        }
+        // A bare UUID (most ids): no `@` or `:` for the URI and email
+        // passes, and the UUID pass keeps all of it, so nothing changes.
+        if is_uuid(text) {
             return None;
         }
         let mut pieces = vec![Piece::Raw(0, text.len())];
@@ -863,6 +1006,17 @@ fn find_protected(s: &str, a: usize, b: usize, out: &mut Vec<Found>) {
     }
 }
 
+/// True when `s` is exactly one UUID (`8-4-4-4-12` hex digits), as
+/// [`UUID_RE`] would match it whole.
+fn is_uuid(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
 /// True if byte `i` of `s` follows a digit, directly or across one of `-./`.
 fn digit_before(s: &str, i: usize) -> bool {
     let b = s.as_bytes();
@@ -1022,8 +1176,7 @@ mod tests {
             session_id: Some(IDS[3].into()),
             queue_id: Some(IDS[4].into()),
             user_id: Some(IDS[5].into()),
-            fields: map(fields),
-            extras: map(extras),
+            payload: Payload::from_maps(&map(fields), &map(extras)),
             content_fp: 42,
             id_fp: Some(7),
             lineage: Lineage {
@@ -1122,11 +1275,20 @@ mod tests {
         a.mask_event(&mut e2);
         b.mask_event(&mut e3);
         c.mask_event(&mut e4);
-        assert_eq!(e1.fields["ani"], e2.fields["ani"]);
-        assert_eq!(e1.fields["ani"], e3.fields["ani"]);
-        assert_ne!(e1.fields["ani"], e4.fields["ani"]);
         assert_eq!(
-            e1.fields["ani"],
+            e1.payload.fields_map()["ani"],
+            e2.payload.fields_map()["ani"]
+        );
+        assert_eq!(
+            e1.payload.fields_map()["ani"],
+            e3.payload.fields_map()["ani"]
+        );
+        assert_ne!(
+            e1.payload.fields_map()["ani"],
+            e4.payload.fields_map()["ani"]
+        );
+        assert_eq!(
+            e1.payload.fields_map()["ani"],
             json!(reference_token(KEY, "+15555550955"))
         );
     }
@@ -1189,6 +1351,34 @@ mod tests {
         assert_eq!(" HASH ".parse::<Policy>().unwrap(), Policy::Hash);
         let err = "encrypt".parse::<Policy>().unwrap_err();
         assert!(err.to_string().contains("encrypt"));
+    }
+
+    #[test]
+    fn bare_uuids_are_recognised_like_the_uuid_pattern() {
+        let m = masker(Policy::Keep);
+        for s in [
+            IDS[0],
+            "ADBCFA5B-0116-4BAA-B66B-A3F5902E95BF",
+            "adbcfa5b-0116-4baa-b66b-a3f5902e95b",
+            "adbcfa5b-0116-4baa-b66b-a3f5902e95bfa",
+            "adbcfa5b00116-4baa-b66b-a3f5902e95bf",
+            "gdbcfa5b-0116-4baa-b66b-a3f5902e95bf",
+            "12345678-1234-1234-1234-123456789012",
+        ] {
+            let whole = UUID_RE.find(s).is_some_and(|f| f.as_str() == s);
+            assert_eq!(is_uuid(s), whole, "{s}");
+            if whole {
+                assert_eq!(m.scrub_text(s), None);
+            }
+        }
+    }
+
+    #[test]
+    fn maskable_names_are_the_field_table() {
+        for (i, (name, _)) in FIELDS.iter().enumerate() {
+            assert_eq!(maskable(name), Some(i));
+        }
+        assert_eq!(maskable("queue_id"), None);
     }
 
     #[test]
@@ -1260,7 +1450,7 @@ mod tests {
                 let m = Masker::new(KEY, p);
                 let mut ev = event(one_field(field, json!(raw)), json!({}));
                 m.mask_event(&mut ev);
-                let got = &ev.fields[field];
+                let got = &ev.payload.fields_map()[field];
                 match policy {
                     Policy::Hash => {
                         assert_eq!(got, &json!(reference_token(KEY, normalized)), "{field}");
@@ -1298,10 +1488,13 @@ mod tests {
             phone_tag(&m, "+5555550955"),
             m.token("jane.roe@example.com")
         );
-        assert_eq!(ev.fields["subject"], json!(want));
-        assert_eq!(ev.fields["wrapup_notes"], json!(want));
-        assert_eq!(ev.fields["ani"], json!("tel:+15555550955"));
-        assert_eq!(ev.fields["callback_user_name"], json!("Jane Roe"));
+        assert_eq!(ev.payload.fields_map()["subject"], json!(want));
+        assert_eq!(ev.payload.fields_map()["wrapup_notes"], json!(want));
+        assert_eq!(ev.payload.fields_map()["ani"], json!("tel:+15555550955"));
+        assert_eq!(
+            ev.payload.fields_map()["callback_user_name"],
+            json!("Jane Roe")
+        );
         assert_eq!(ev.lineage.masked_fields, vec!["subject", "wrapup_notes"]);
     }
 
@@ -1331,24 +1524,42 @@ mod tests {
             json!({}),
         );
         m.mask_event(&mut ev);
-        assert_eq!(ev.fields["ani"], json!(m.token("15555550955")));
-        assert_eq!(ev.fields["subject"], json!(m.token(r#"{"text":"hi"}"#)));
-        assert_eq!(ev.fields["callback_user_name"], json!(m.token("true")));
-        assert_eq!(ev.fields["attributes"]["n"], json!(m.token("12")));
-        assert_eq!(ev.fields["attributes"]["o"], json!(m.token(r#"{"k":"v"}"#)));
+        assert_eq!(
+            ev.payload.fields_map()["ani"],
+            json!(m.token("15555550955"))
+        );
+        assert_eq!(
+            ev.payload.fields_map()["subject"],
+            json!(m.token(r#"{"text":"hi"}"#))
+        );
+        assert_eq!(
+            ev.payload.fields_map()["callback_user_name"],
+            json!(m.token("true"))
+        );
+        assert_eq!(
+            ev.payload.fields_map()["attributes"]["n"],
+            json!(m.token("12"))
+        );
+        assert_eq!(
+            ev.payload.fields_map()["attributes"]["o"],
+            json!(m.token(r#"{"k":"v"}"#))
+        );
 
         let r = masker(Policy::Redact);
         let mut ev = event(json!({"dnis": 42, "attributes": {"x": [1, 2]}}), json!({}));
         r.mask_event(&mut ev);
-        assert_eq!(ev.fields["dnis"], json!(REDACTED));
-        assert_eq!(ev.fields["attributes"]["x"], json!(REDACTED));
+        assert_eq!(ev.payload.fields_map()["dnis"], json!(REDACTED));
+        assert_eq!(ev.payload.fields_map()["attributes"]["x"], json!(REDACTED));
 
         // Keep scrubs strings nested in a non-string free-text value.
         let k = masker(Policy::Keep);
         let mut ev = event(json!({"wrapup_notes": {"note": "mail a@b.com"}}), json!({}));
         k.mask_event(&mut ev);
         let want = format!("mail <email:{}>", k.token("a@b.com"));
-        assert_eq!(ev.fields["wrapup_notes"], json!({"note": want}));
+        assert_eq!(
+            ev.payload.fields_map()["wrapup_notes"],
+            json!({"note": want})
+        );
         assert_eq!(ev.lineage.masked_fields, vec!["wrapup_notes"]);
     }
 
@@ -1363,7 +1574,7 @@ mod tests {
         let h = masker(Policy::Hash);
         let mut ev = event(json!({"attributes": attrs.clone()}), json!({}));
         h.mask_event(&mut ev);
-        let got = &ev.fields["attributes"];
+        let got = &ev.payload.fields_map()["attributes"];
         assert_eq!(got["context.email"], json!(h.token("Jane@Example.com")));
         assert_eq!(got["context.firstName"], json!(h.token("Jane")));
         assert_eq!(got["lang"], json!(h.token("en")));
@@ -1380,13 +1591,16 @@ mod tests {
         let r = masker(Policy::Redact);
         let mut ev = event(json!({"attributes": attrs.clone()}), json!({}));
         r.mask_event(&mut ev);
-        assert_eq!(ev.fields["attributes"]["lang"], json!(REDACTED));
+        assert_eq!(
+            ev.payload.fields_map()["attributes"]["lang"],
+            json!(REDACTED)
+        );
         assert_eq!(ev.lineage.masked_fields.len(), 3);
 
         let k = masker(Policy::Keep);
         let mut ev = event(json!({"attributes": attrs}), json!({}));
         k.mask_event(&mut ev);
-        let got = &ev.fields["attributes"];
+        let got = &ev.payload.fields_map()["attributes"];
         assert_eq!(
             got["context.email"],
             json!(format!(" <email:{}> ", k.token("jane@example.com")))
@@ -1407,7 +1621,7 @@ mod tests {
         let mut ev = event(json!({"callback_numbers": numbers.clone()}), json!({}));
         h.mask_event(&mut ev);
         assert_eq!(
-            ev.fields["callback_numbers"],
+            ev.payload.fields_map()["callback_numbers"],
             json!([
                 h.token("+15555550955"),
                 h.token("+15555550956"),
@@ -1421,14 +1635,14 @@ mod tests {
         let mut ev = event(json!({"callback_numbers": numbers.clone()}), json!({}));
         r.mask_event(&mut ev);
         assert_eq!(
-            ev.fields["callback_numbers"],
+            ev.payload.fields_map()["callback_numbers"],
             json!([REDACTED, REDACTED, null, REDACTED])
         );
 
         let k = masker(Policy::Keep);
         let mut ev = event(json!({"callback_numbers": numbers.clone()}), json!({}));
         k.mask_event(&mut ev);
-        assert_eq!(ev.fields["callback_numbers"], numbers);
+        assert_eq!(ev.payload.fields_map()["callback_numbers"], numbers);
         assert!(ev.lineage.masked_fields.is_empty());
 
         let mut ev = event(json!({"callback_numbers": []}), json!({}));
@@ -1439,7 +1653,7 @@ mod tests {
         let mut ev = event(json!({"callback_numbers": "tel:+15555550955"}), json!({}));
         h.mask_event(&mut ev);
         assert_eq!(
-            ev.fields["callback_numbers"],
+            ev.payload.fields_map()["callback_numbers"],
             json!(h.token("+15555550955"))
         );
     }
@@ -1467,9 +1681,9 @@ mod tests {
             let mut ev = event(fields.clone(), json!({}));
             let before = ev.clone();
             m.mask_event(&mut ev);
-            for (k, v) in &before.fields {
+            for (k, v) in &before.payload.fields_map() {
                 if k != "ani" {
-                    assert_eq!(&ev.fields[k], v, "{k}");
+                    assert_eq!(&ev.payload.fields_map()[k], v, "{k}");
                 }
             }
             assert_eq!(ev.event_id, before.event_id);
@@ -1680,7 +1894,7 @@ mod tests {
             let mut ev = event(json!({}), extras);
             m.mask_event(&mut ev);
             let ekey = format!("<email:{}>", m.token("jane@example.com"));
-            let x = &ev.extras;
+            let x = &ev.payload.extras_map();
             assert_eq!(x["participantName"], json!("Jane Roe"));
             assert_eq!(x["remote"], json!(phone_tag(&m, "+15555550955")));
             assert_eq!(x["nested"]["list"][0], json!("ok"));
@@ -1717,10 +1931,10 @@ mod tests {
         );
         m.mask_event(&mut ev);
         let ekey = format!("<email:{}>", m.token("a@b.com"));
-        assert_eq!(ev.extras.len(), 3);
-        assert!(ev.extras.contains_key(&ekey));
-        assert!(ev.extras.contains_key(&format!("{ekey}#2")));
-        assert_eq!(ev.extras[CARD_REMOVED], json!(3));
+        assert_eq!(ev.payload.extras_map().len(), 3);
+        assert!(ev.payload.extras_map().contains_key(&ekey));
+        assert!(ev.payload.extras_map().contains_key(&format!("{ekey}#2")));
+        assert_eq!(ev.payload.extras_map()[CARD_REMOVED], json!(3));
         assert_eq!(ev.lineage.masked_fields.len(), 3);
     }
 
@@ -1763,6 +1977,174 @@ mod tests {
 
     /// CPU time of this thread in seconds (Linux), so that timings hold on a
     /// loaded machine; falls back to 0 elsewhere.
+    /// The masking as it was done on `Map` fields and extras before the
+    /// payload held JSON text: the reference for [`Masker::mask_event`].
+    fn reference_mask(
+        m: &Masker,
+        fields: &mut Map<String, Value>,
+        extras: &mut Map<String, Value>,
+    ) -> Vec<String> {
+        let mut out = Vec::new();
+        for (i, &(name, kind)) in FIELDS.iter().enumerate() {
+            let policy = m.policies.policies[i];
+            let Some(value) = fields.get_mut(name) else {
+                continue;
+            };
+            if value.is_null() {
+                continue;
+            }
+            match kind {
+                FieldKind::Attributes => match value {
+                    Value::Object(map) => {
+                        for (key, v) in map.iter_mut() {
+                            if !v.is_null() && m.mask_value(v, kind, policy) {
+                                out.push(format!("attributes.{key}"));
+                            }
+                        }
+                    }
+                    other => {
+                        if m.mask_value(other, kind, policy) {
+                            out.push(name.to_owned());
+                        }
+                    }
+                },
+                FieldKind::AddressList => {
+                    let changed = match value {
+                        Value::Array(items) => {
+                            let mut any = false;
+                            for item in items.iter_mut().filter(|v| !v.is_null()) {
+                                any |= m.mask_value(item, FieldKind::Address, policy);
+                            }
+                            any
+                        }
+                        other => m.mask_value(other, FieldKind::Address, policy),
+                    };
+                    if changed {
+                        out.push(name.to_owned());
+                    }
+                }
+                FieldKind::Address | FieldKind::Name | FieldKind::Text => {
+                    if m.mask_value(value, kind, policy) {
+                        out.push(name.to_owned());
+                    }
+                }
+            }
+        }
+        let mut path = String::from("extras");
+        m.scrub_map(extras, &mut path, &mut out);
+        out
+    }
+
+    fn assert_masks_like_reference(m: &Masker, ev: &Event) {
+        let mut ours = ev.clone();
+        m.mask_event(&mut ours);
+        let mut fields = ev.payload.fields_map();
+        let mut extras = ev.payload.extras_map();
+        let paths = reference_mask(m, &mut fields, &mut extras);
+        assert_eq!(ours.payload, Payload::from_maps(&fields, &extras));
+        assert_eq!(ours.lineage.masked_fields, paths);
+    }
+
+    fn policies_to_try() -> Vec<Masker> {
+        let mut mixed = MaskPolicies::default();
+        for (f, p) in [
+            ("ani", Policy::Keep),
+            ("subject", Policy::Keep),
+            ("wrapup_notes", Policy::Keep),
+            ("attributes", Policy::Keep),
+            ("callback_numbers", Policy::Redact),
+            ("callback_user_name", Policy::Redact),
+        ] {
+            mixed.set(f, p).unwrap_or_default();
+        }
+        vec![
+            masker(Policy::Hash),
+            masker(Policy::Redact),
+            masker(Policy::Keep),
+            Masker::new(KEY, mixed),
+        ]
+    }
+
+    #[test]
+    fn generated_events_mask_like_the_reference() {
+        use crate::generate::{GenConfig, Generator, VersionMix};
+        use crate::operators::decode::{decode_record, DecodeInput, Decoded};
+        let maskers = policies_to_try();
+        let records = Generator::new(GenConfig {
+            interactions: 200,
+            seed: 5,
+            version_mix: VersionMix {
+                future_pct: 30.0,
+                old_sdk_pct: 30.0,
+                ..VersionMix::default()
+            },
+            collect_truth: false,
+            ..GenConfig::default()
+        });
+        let mut n = 0;
+        for r in records {
+            let mut out = Vec::new();
+            decode_record(
+                &DecodeInput {
+                    value: &r.value,
+                    source: SourceRef {
+                        topic: Arc::from("t"),
+                        partition: 0,
+                        offset: 0,
+                    },
+                    header_lineage_token: None,
+                    record_timestamp_ms: None,
+                    ticket: 0,
+                },
+                &mut out,
+            );
+            for ev in out.iter().filter_map(Decoded::as_event) {
+                for m in &maskers {
+                    assert_masks_like_reference(m, ev);
+                }
+                n += 1;
+            }
+        }
+        assert!(n > 1000, "{n}");
+    }
+
+    fn field_value() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>()
+                .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+            " ?[a-zA-Z@.+0-9 :;\"\\\\-]{0,30} ?".prop_map(Value::from),
+            Just(json!("tel:+1 (555) 555-0955;ext=1")),
+            Just(json!("Jane.Roe@Example.com")),
+            Just(json!("card 4111 1111 1111 1111 or +44 20 7946 0958")),
+            Just(json!(["+15555550955", null, 7, {"k": "mail a@b.co"}])),
+            Just(
+                json!({"email": " A@B.COM ", "n": 1.5, "none": null, "deep": {"x": "555-555-0955"}})
+            ),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn any_values_mask_like_the_reference(
+            values in proptest::collection::vec(field_value(), FIELDS.len()),
+            extra in proptest::collection::vec(("[a-z0-9@.]{0,10}", field_value()), 0..4),
+        ) {
+            let mut fields = Map::new();
+            for ((name, _), v) in FIELDS.iter().zip(values) {
+                fields.insert((*name).to_owned(), v);
+            }
+            fields.insert("wrapup_code".into(), json!("555-555-0955"));
+            let extras: Map<String, Value> = extra.into_iter().collect();
+            let ev = event(Value::Object(fields), Value::Object(extras));
+            for m in &policies_to_try() {
+                assert_masks_like_reference(m, &ev);
+            }
+        }
+    }
+
     fn cpu_seconds() -> f64 {
         let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
         let after = stat.rsplit(')').next().unwrap_or("");
@@ -1972,7 +2354,7 @@ mod tests {
                 }),
             );
             m.mask_event(&mut ev);
-            let out = serde_json::to_string(&(&ev.fields, &ev.extras)).unwrap();
+            let out = serde_json::to_string(&(&ev.payload.fields_map(), &ev.payload.extras_map())).unwrap();
             let lower = out.to_lowercase();
             for it in &items {
                 match it {
@@ -1989,13 +2371,14 @@ mod tests {
                     }
                     // Ids and timestamps in extras are never mangled.
                     Item::Uuid(u) | Item::Iso(u) => {
-                        let extras = serde_json::to_string(&ev.extras).unwrap();
+                        let extras = serde_json::to_string(&ev.payload.extras_map()).unwrap();
                         prop_assert!(extras.contains(u.as_str()), "{u} lost from {extras}");
                     }
                     Item::Word(_) => {}
                 }
             }
-            prop_assert_eq!(ev.fields["queue_id"].as_str(), Some(IDS[4]));
+            let fields = ev.payload.fields_map();
+            prop_assert_eq!(fields["queue_id"].as_str(), Some(IDS[4]));
             prop_assert_eq!(&ev.interaction_id, IDS[1]);
         }
     }

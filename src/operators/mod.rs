@@ -12,6 +12,7 @@
 
 pub mod decode;
 pub mod dedup;
+pub mod json;
 pub mod lineage;
 pub mod mask;
 pub mod reorder;

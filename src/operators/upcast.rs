@@ -19,15 +19,22 @@
 //!
 //! Adding Genesys detail version 3 is: add `"3"` to
 //! `decode::KNOWN_DETAIL_VERSIONS`, update the field tables to the v3 names,
-//! write `fn v2_to_v3_xxx(body, kind) -> bool` and add one line
+//! write `fn v2_to_v3_xxx(body: &mut Body, kind) -> bool` (a [`Body`] reads,
+//! sets and removes members by name, like a JSON map) and add one line
 //! `Step { name: "v2_to_v3_xxx", applies_below: Some(3), source: "…", run: v2_to_v3_xxx }`.
 //! `schemas/README.md` describes the same chain.
 
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::OnceLock;
+
 use serde_json::{Map, Value};
 
-use crate::model::{DecodeNotes, EventKind};
+use crate::model::{DecodeNotes, EventKind, Span};
 
 use super::decode::KNOWN_DETAIL_VERSIONS;
+use super::json::{Canonical, Node, Num, Tape, ValueRef};
 
 // ---------------------------------------------------------------------------
 // Kind sets
@@ -242,13 +249,13 @@ impl EnumSpec {
 
     /// True when `value` is null, a known value or (for list enums) a list
     /// of known values.
-    pub fn accepts(&self, value: &Value, kind: EventKind) -> bool {
-        let one = |v: &Value| v.as_str().is_some_and(|s| self.accepts_str(s, kind));
-        match value {
-            Value::Null => true,
-            Value::Array(items) if self.list => items.iter().all(one),
-            v if !self.list => one(v),
-            _ => false,
+    pub fn accepts(&self, value: ValueRef<'_>, kind: EventKind) -> bool {
+        if value.is_null() {
+            true
+        } else if self.list {
+            value.all_items_are_str(|s| self.accepts_str(s, kind))
+        } else {
+            value.as_str().is_some_and(|s| self.accepts_str(s, kind))
         }
     }
 }
@@ -621,22 +628,494 @@ pub fn known_field(name: &str) -> Option<&'static FieldSpec> {
         .and_then(|i| KNOWN_FIELDS.get(i))
 }
 
-/// The kind fields of one kind, in table order.
+/// The kind fields of one kind, in table order (Genesys names sorted).
 pub fn fields_of(kind: EventKind) -> impl Iterator<Item = &'static FieldSpec> {
-    // Computed once per kind: this runs for every event.
-    static BY_KIND: std::sync::OnceLock<Vec<Vec<&'static FieldSpec>>> = std::sync::OnceLock::new();
-    let by_kind = BY_KIND.get_or_init(|| {
-        (0..KindSet::BITS)
+    kind_fields(kind).iter().map(|(_, spec)| *spec)
+}
+
+// ---------------------------------------------------------------------------
+// Body member names
+// ---------------------------------------------------------------------------
+
+/// Every `eventBody` member name this build knows: `eventTime`,
+/// `conversationId`, [`HEADER_FIELDS`] and [`KNOWN_FIELDS`].
+pub const NAME_COUNT: usize = 2 + HEADER_FIELDS.len() + KNOWN_FIELDS.len();
+
+/// A known member name: its position among all known names sorted
+/// bytewise (so sorting members by id sorts them by name).
+pub type FieldId = u8;
+
+/// What a known member name is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameRole {
+    EventTime,
+    ConversationId,
+    Header(&'static FieldSpec),
+    Kind(&'static FieldSpec),
+}
+
+/// Known names and the per-kind field lists, computed once.
+struct Names {
+    /// Sorted by name; a name's index is its [`FieldId`].
+    sorted: Vec<(&'static str, NameRole)>,
+    ids: HashMap<&'static str, FieldId, BuildHasherDefault<NameHasher>>,
+    /// The same ids in a table without collisions, when one was found.
+    table: Option<NameTable>,
+    event_time: FieldId,
+    conversation_id: FieldId,
+    /// Ids of [`HEADER_FIELDS`], in table order.
+    header: Vec<(FieldId, &'static FieldSpec)>,
+    /// Per kind (by bit): its fields in table order, and in canonical-name
+    /// order.
+    by_kind: Vec<(KindFields, KindFields)>,
+}
+
+type KindFields = Vec<(FieldId, &'static FieldSpec)>;
+
+fn names() -> &'static Names {
+    static NAMES: OnceLock<Names> = OnceLock::new();
+    NAMES.get_or_init(|| {
+        let mut sorted: Vec<(&'static str, NameRole)> = vec![
+            ("eventTime", NameRole::EventTime),
+            ("conversationId", NameRole::ConversationId),
+        ];
+        sorted.extend(HEADER_FIELDS.iter().map(|f| (f.name, NameRole::Header(f))));
+        sorted.extend(KNOWN_FIELDS.iter().map(|f| (f.name, NameRole::Kind(f))));
+        sorted.sort_unstable_by_key(|(name, _)| *name);
+        let ids: HashMap<_, _, _> = sorted
+            .iter()
+            .enumerate()
+            .map(|(i, (name, _))| (*name, FieldId::try_from(i).unwrap_or(FieldId::MAX)))
+            .collect();
+        let id = |name: &str| ids.get(name).copied().unwrap_or(FieldId::MAX);
+        let header = HEADER_FIELDS.iter().map(|f| (id(f.name), f)).collect();
+        let by_kind = (0..KindSet::BITS)
             .map(|bit| {
-                KNOWN_FIELDS
+                let table: KindFields = KNOWN_FIELDS
                     .iter()
                     .filter(|f| f.kinds & (1 << bit) != 0)
-                    .collect()
+                    .map(|f| (id(f.name), f))
+                    .collect();
+                let mut canonical = table.clone();
+                canonical.sort_by_key(|(_, f)| f.canonical);
+                (table, canonical)
+            })
+            .collect();
+        Names {
+            event_time: id("eventTime"),
+            conversation_id: id("conversationId"),
+            header,
+            by_kind,
+            table: NameTable::build(&sorted),
+            ids,
+            sorted,
+        }
+    })
+}
+
+/// Slots of a [`NameTable`].
+const NAME_SLOTS: usize = 512;
+
+/// Known names by a hash of their length and first, middle and last bytes
+/// under a multiplier chosen when the table is built so that no two known
+/// names share a slot: a look-up is one multiplication and one string
+/// comparison. (Every name body members are checked against goes through
+/// here, about 25 per event.)
+struct NameTable {
+    seed: u32,
+    /// `FieldId + 1` per slot, 0 for none.
+    slots: [u8; NAME_SLOTS],
+}
+
+impl NameTable {
+    fn slot(seed: u32, name: &str) -> usize {
+        let b = name.as_bytes();
+        let (Some(first), Some(last)) = (b.first(), b.last()) else {
+            return 0;
+        };
+        let mid = b.get(b.len() / 2).copied().unwrap_or(0);
+        let x = (b.len() as u32 & 0xff)
+            | u32::from(*first) << 8
+            | u32::from(mid) << 16
+            | u32::from(*last) << 24;
+        (x.wrapping_mul(seed) >> 23) as usize % NAME_SLOTS
+    }
+
+    /// A table for `sorted` (index = id), or `None` if no multiplier among
+    /// the ones tried separates every name (the hash map is used then).
+    fn build(sorted: &[(&'static str, NameRole)]) -> Option<NameTable> {
+        let mut seed: u32 = 0x9e37_79b9;
+        for _ in 0..100_000 {
+            seed = seed.wrapping_mul(0x0019_660d).wrapping_add(0x3c6e_f35f) | 1;
+            let mut slots = [0u8; NAME_SLOTS];
+            let separated = sorted.iter().enumerate().all(|(id, (name, _))| {
+                let slot = &mut slots[Self::slot(seed, name)];
+                let free = *slot == 0;
+                *slot = u8::try_from(id + 1).unwrap_or(0);
+                free && *slot != 0
+            });
+            if separated {
+                return Some(NameTable { seed, slots });
+            }
+        }
+        None
+    }
+
+    fn get(&self, sorted: &[(&'static str, NameRole)], name: &str) -> Option<FieldId> {
+        let id = self.slots[Self::slot(self.seed, name)].checked_sub(1)?;
+        (sorted.get(usize::from(id))?.0 == name).then_some(id)
+    }
+}
+
+/// FxHash-style hasher for the known names (short ASCII strings, fixed
+/// table: no need for SipHash's flood resistance).
+#[derive(Default)]
+struct NameHasher(u64);
+
+impl Hasher for NameHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0xf135_7aea_2e62_a9c5;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.0 = (self.0 ^ u64::from_le_bytes(w))
+                .wrapping_mul(K)
+                .rotate_left(26);
+        }
+        let mut w = [0u8; 8];
+        let rest = chunks.remainder();
+        w[..rest.len()].copy_from_slice(rest);
+        self.0 = (self.0 ^ u64::from_le_bytes(w) ^ bytes.len() as u64)
+            .wrapping_mul(K)
+            .rotate_left(26);
+    }
+
+    fn write_u8(&mut self, i: u8) {
+        self.0 = (self.0 ^ u64::from(i)).wrapping_mul(0xf135_7aea_2e62_a9c5);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// The id of a known member name.
+pub fn field_id(name: &str) -> Option<FieldId> {
+    let n = names();
+    match &n.table {
+        Some(table) => table.get(&n.sorted, name),
+        None => n.ids.get(name).copied(),
+    }
+}
+
+/// The known name `id`.
+pub fn name_of(id: FieldId) -> &'static str {
+    names()
+        .sorted
+        .get(usize::from(id))
+        .map_or("", |(name, _)| name)
+}
+
+/// What the known name `id` is.
+pub fn name_role(id: FieldId) -> Option<NameRole> {
+    names().sorted.get(usize::from(id)).map(|(_, role)| *role)
+}
+
+/// Id of `eventTime`.
+pub fn event_time_id() -> FieldId {
+    names().event_time
+}
+
+/// Id of `conversationId`.
+pub fn conversation_id_id() -> FieldId {
+    names().conversation_id
+}
+
+/// [`HEADER_FIELDS`] with their ids, in table order.
+pub fn header_fields() -> &'static [(FieldId, &'static FieldSpec)] {
+    &names().header
+}
+
+/// The fields of `kind` with their ids, in table order (Genesys names).
+pub fn kind_fields(kind: EventKind) -> &'static [(FieldId, &'static FieldSpec)] {
+    let bit = kind_bit(kind).trailing_zeros() as usize;
+    names().by_kind.get(bit).map_or(&[], |(table, _)| table)
+}
+
+/// The fields of `kind` with their ids, in canonical-name order (the order
+/// of a silver record).
+pub fn kind_fields_by_canonical(kind: EventKind) -> &'static [(FieldId, &'static FieldSpec)] {
+    let bit = kind_bit(kind).trailing_zeros() as usize;
+    names()
+        .by_kind
+        .get(bit)
+        .map_or(&[], |(_, canonical)| canonical)
+}
+
+/// Sort rank of a member name: the known name with id `k` at odd rank
+/// `2k + 1`, any other name at the even rank just below the first known
+/// name greater than it. Sorting by rank, then by name among equal even
+/// ranks, sorts by name with one comparison of small integers for nearly
+/// every pair.
+fn sort_rank(name: &str) -> (u16, Option<FieldId>) {
+    match field_id(name) {
+        Some(id) => (2 * u16::from(id) + 1, Some(id)),
+        None => {
+            let below = names().sorted.partition_point(|(n, _)| *n < name);
+            (2 * u16::try_from(below).unwrap_or(u16::MAX / 2), None)
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The body being upcast
+// ---------------------------------------------------------------------------
+
+/// The value of a [`Body`] member.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BodyValue {
+    /// A value of the input: its tape node and canonical text.
+    Input { node: usize, text: Span },
+    /// A value an upcast step set.
+    Set(Value),
+}
+
+impl BodyValue {
+    /// A view of the value (`tape` is the body's input).
+    pub fn view<'v>(&'v self, tape: &'v Tape<'v>) -> ValueRef<'v> {
+        match self {
+            BodyValue::Input { node, .. } => ValueRef::Node(tape, *node),
+            BodyValue::Set(v) => ValueRef::Value(v),
+        }
+    }
+}
+
+/// A member of a [`Body`].
+#[derive(Debug, Clone)]
+pub struct Member<'t> {
+    pub name: Cow<'t, str>,
+    /// Set for a known name.
+    pub id: Option<FieldId>,
+    /// `None` once removed.
+    pub value: Option<BodyValue>,
+    /// Span of the name's JSON string literal in the canonical text (input
+    /// members).
+    pub key_text: Option<Span>,
+}
+
+/// An `eventBody` while it is fingerprinted, upcast and projected: its
+/// members by name (each once, a later duplicate in the input winning, as
+/// in a JSON map), values still in the input's [`Tape`] unless a step set
+/// them. Known names are found by id without comparing strings.
+#[derive(Debug)]
+pub struct Body<'t> {
+    tape: &'t Tape<'t>,
+    /// Input members in name order, then members added by steps.
+    members: Vec<Member<'t>>,
+    /// For each known name: its position in `members` plus one, 0 if absent.
+    known: [u16; NAME_COUNT],
+}
+
+impl<'t> Body<'t> {
+    /// Reads the object at `obj` and appends its canonical text to `out`
+    /// (the content fingerprint's input); each input member keeps the spans
+    /// of its name and value in `out`.
+    pub fn canonical(
+        tape: &'t Tape<'t>,
+        obj: usize,
+        canon: &mut Canonical,
+        out: &mut String,
+    ) -> Body<'t> {
+        let mut order: Vec<(u16, Option<FieldId>, &'t str, usize)> = tape
+            .members(obj)
+            .map(|(k, v)| {
+                let (rank, id) = sort_rank(k);
+                (rank, id, k, v)
+            })
+            .collect();
+        // Stable: repeated names keep input order, the last one wins below.
+        order.sort_by(|a, b| {
+            a.0.cmp(&b.0).then_with(|| {
+                if a.0 % 2 == 0 {
+                    a.2.cmp(b.2)
+                } else {
+                    std::cmp::Ordering::Equal
+                }
+            })
+        });
+        let mut body = Body {
+            tape,
+            members: Vec::with_capacity(order.len() + 8),
+            known: [0; NAME_COUNT],
+        };
+        out.push('{');
+        for (i, &(_, id, name, node)) in order.iter().enumerate() {
+            if order.get(i + 1).is_some_and(|next| next.2 == name) {
+                continue;
+            }
+            if !body.members.is_empty() {
+                out.push(',');
+            }
+            let key_start = out.len();
+            match tape.node(node - 1) {
+                Node::Str(k) => super::json::write_str_node(out, k),
+                _ => out.push_str("\"\""),
+            }
+            let key_text = Span {
+                start: key_start,
+                end: out.len(),
+            };
+            out.push(':');
+            let start = out.len();
+            canon.write(tape, node, out);
+            let text = Span {
+                start,
+                end: out.len(),
+            };
+            body.push(Member {
+                name: Cow::Borrowed(name),
+                id,
+                value: Some(BodyValue::Input { node, text }),
+                key_text: Some(key_text),
+            });
+        }
+        out.push('}');
+        body
+    }
+
+    fn push(&mut self, member: Member<'t>) {
+        if let Some(slot) = member.id.and_then(|id| self.known.get_mut(usize::from(id))) {
+            *slot = u16::try_from(self.members.len() + 1).unwrap_or(0);
+        }
+        self.members.push(member);
+    }
+
+    /// The input this body reads.
+    pub fn tape(&self) -> &'t Tape<'t> {
+        self.tape
+    }
+
+    fn position(&self, name: &str) -> Option<usize> {
+        match field_id(name) {
+            Some(id) => self.position_of(id),
+            None => self
+                .members
+                .iter()
+                .position(|m| m.value.is_some() && m.name == name),
+        }
+    }
+
+    fn position_of(&self, id: FieldId) -> Option<usize> {
+        let at = usize::from(*self.known.get(usize::from(id))?).checked_sub(1)?;
+        self.members.get(at)?.value.as_ref()?;
+        Some(at)
+    }
+
+    /// The value of member `name`.
+    pub fn get(&self, name: &str) -> Option<ValueRef<'_>> {
+        let m = self.members.get(self.position(name)?)?;
+        Some(m.value.as_ref()?.view(self.tape))
+    }
+
+    /// The value of the known member `id`.
+    pub fn get_id(&self, id: FieldId) -> Option<ValueRef<'_>> {
+        let m = self.members.get(self.position_of(id)?)?;
+        Some(m.value.as_ref()?.view(self.tape))
+    }
+
+    /// True when member `name` is present.
+    pub fn contains(&self, name: &str) -> bool {
+        self.position(name).is_some()
+    }
+
+    /// True when the known member `id` is present.
+    pub fn contains_id(&self, id: FieldId) -> bool {
+        self.position_of(id).is_some()
+    }
+
+    /// Sets member `name` (added if absent).
+    pub fn set(&mut self, name: &'t str, value: Value) {
+        match field_id(name) {
+            Some(id) => self.set_id(id, value),
+            None => match self.position(name) {
+                Some(at) => self.replace(at, value),
+                None => self.push(Member {
+                    name: Cow::Borrowed(name),
+                    id: None,
+                    value: Some(BodyValue::Set(value)),
+                    key_text: None,
+                }),
+            },
+        }
+    }
+
+    /// Sets the known member `id` (added if absent).
+    pub fn set_id(&mut self, id: FieldId, value: Value) {
+        match self.position_of(id) {
+            Some(at) => self.replace(at, value),
+            None => self.push(Member {
+                name: Cow::Borrowed(name_of(id)),
+                id: Some(id),
+                value: Some(BodyValue::Set(value)),
+                key_text: None,
+            }),
+        }
+    }
+
+    fn replace(&mut self, at: usize, value: Value) {
+        if let Some(m) = self.members.get_mut(at) {
+            m.value = Some(BodyValue::Set(value));
+        }
+    }
+
+    /// Removes member `name`, returning its value.
+    pub fn remove(&mut self, name: &str) -> Option<BodyValue> {
+        let at = self.position(name)?;
+        self.members.get_mut(at)?.value.take()
+    }
+
+    /// Removes the known member `id`, returning its value.
+    pub fn remove_id(&mut self, id: FieldId) -> Option<BodyValue> {
+        let at = self.position_of(id)?;
+        self.members.get_mut(at)?.value.take()
+    }
+
+    /// The known member `id` and its position, for [`Self::discard`].
+    pub fn find_id(&self, id: FieldId) -> Option<(usize, &BodyValue)> {
+        let at = self.position_of(id)?;
+        Some((at, self.members.get(at)?.value.as_ref()?))
+    }
+
+    /// Removes the member at `at` (from [`Self::find_id`]).
+    pub fn discard(&mut self, at: usize) {
+        if let Some(m) = self.members.get_mut(at) {
+            m.value = None;
+        }
+    }
+
+    /// The members still present, in order (input members by name, then
+    /// those steps added).
+    pub fn members(&self) -> impl Iterator<Item = &Member<'t>> + '_ {
+        self.members.iter().filter(|m| m.value.is_some())
+    }
+
+    /// Removes and returns every member still present.
+    pub fn drain(&mut self) -> impl Iterator<Item = Member<'t>> + '_ {
+        self.members.drain(..).filter(|m| m.value.is_some())
+    }
+
+    /// The members as a JSON map (tests, debugging).
+    pub fn to_map(&self) -> Map<String, Value> {
+        self.members()
+            .filter_map(|m| {
+                Some((
+                    m.name.to_string(),
+                    m.value.as_ref()?.view(self.tape).to_value(),
+                ))
             })
             .collect()
-    });
-    let bit = kind_bit(kind).trailing_zeros() as usize;
-    by_kind.get(bit).into_iter().flatten().copied()
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -664,18 +1143,21 @@ pub enum EventTimeError {
 /// RFC 3339 string with `Z` or an offset, with or without a fraction. A
 /// date-time without an offset is rejected (its zone is unknown), and so is a
 /// malformed one such as `2021-04-2T15:30:51.418Z`: never guessed.
-pub fn parse_event_time(v: &Value) -> Result<i64, EventTimeError> {
-    let ms = match v {
-        Value::Null => return Err(EventTimeError::Missing),
-        Value::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                i
-            } else {
-                float_ms(n.as_f64().ok_or(EventTimeError::OutOfRange)?)?
-            }
-        }
-        Value::String(s) => parse_time_string(s)?,
-        other => return Err(EventTimeError::WrongType(json_type_name(other))),
+pub fn parse_event_time(v: ValueRef<'_>) -> Result<i64, EventTimeError> {
+    if v.is_null() {
+        return Err(EventTimeError::Missing);
+    }
+    let ms = match (v.as_number(), v.as_str()) {
+        (Some(n), _) => match as_i64(n) {
+            Some(i) => i,
+            None => float_ms(match n {
+                Num::PosInt(u) => u as f64,
+                Num::NegInt(i) => i as f64,
+                Num::Float(f) => f,
+            })?,
+        },
+        (None, Some(s)) => parse_time_string(s)?,
+        (None, None) => return Err(EventTimeError::WrongType(v.type_name())),
     };
     if (0..=MAX_EVENT_TIME_MS).contains(&ms) {
         Ok(ms)
@@ -715,15 +1197,13 @@ fn parse_time_string(s: &str) -> Result<i64, EventTimeError> {
         .map_err(|_| EventTimeError::OutOfRange)
 }
 
-/// `"a string"`, `"a number"`… for messages (types only, never values).
-pub fn json_type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
+/// The number as an `i64`, when it is an integer in range (what
+/// `serde_json::Number::as_i64` gives).
+fn as_i64(n: Num) -> Option<i64> {
+    match n {
+        Num::PosInt(u) => i64::try_from(u).ok(),
+        Num::NegInt(i) => Some(i),
+        Num::Float(_) => None,
     }
 }
 
@@ -742,7 +1222,7 @@ pub struct Step {
     /// Where the drift this step handles was seen.
     pub source: &'static str,
     /// Applies the step; returns true when it changed the body.
-    pub run: fn(&mut Map<String, Value>, EventKind) -> bool,
+    pub run: fn(&mut Body<'_>, EventKind) -> bool,
 }
 
 impl Step {
@@ -783,12 +1263,7 @@ pub const CHAIN: &[Step] = &[
 
 /// Brings `body` to the canonical shape: runs every applicable step of
 /// [`CHAIN`] and records what happened in `notes`.
-pub fn upcast(
-    body: &mut Map<String, Value>,
-    detail_version: &str,
-    kind: EventKind,
-    notes: &mut DecodeNotes,
-) {
+pub fn upcast(body: &mut Body<'_>, detail_version: &str, kind: EventKind, notes: &mut DecodeNotes) {
     let version = version_number(detail_version);
     if version.is_some_and(|v| v > latest_known_version()) {
         notes.newer_version = true;
@@ -816,16 +1291,16 @@ pub fn latest_known_version() -> f64 {
 /// Step: `eventTime` as an ISO-8601 string, a decimal string or a float →
 /// integer epoch ms. Values that cannot be parsed are left untouched (decode
 /// rejects them with the right class).
-pub fn event_time_to_epoch_ms(body: &mut Map<String, Value>, _kind: EventKind) -> bool {
-    let Some(v) = body.get_mut("eventTime") else {
+pub fn event_time_to_epoch_ms(body: &mut Body<'_>, _kind: EventKind) -> bool {
+    let Some(v) = body.get_id(event_time_id()) else {
         return false;
     };
-    if v.is_i64() {
+    if v.as_number().and_then(as_i64).is_some() {
         return false;
     }
     match parse_event_time(v) {
         Ok(ms) => {
-            *v = Value::from(ms);
+            body.set_id(event_time_id(), Value::from(ms));
             true
         }
         Err(_) => false,
@@ -833,11 +1308,11 @@ pub fn event_time_to_epoch_ms(body: &mut Map<String, Value>, _kind: EventKind) -
 }
 
 /// Step: every known field of the kind that is absent is inserted as null.
-pub fn fill_absent_known_fields(body: &mut Map<String, Value>, kind: EventKind) -> bool {
+pub fn fill_absent_known_fields(body: &mut Body<'_>, kind: EventKind) -> bool {
     let mut changed = false;
-    for spec in fields_of(kind) {
-        if !body.contains_key(spec.name) {
-            body.insert(spec.name.to_string(), Value::Null);
+    for &(id, _) in kind_fields(kind) {
+        if !body.contains_id(id) {
+            body.set_id(id, Value::Null);
             changed = true;
         }
     }
@@ -845,9 +1320,8 @@ pub fn fill_absent_known_fields(body: &mut Map<String, Value>, kind: EventKind) 
 }
 
 /// Notes `spec` (canonical name) when `value` is outside its enum set.
-/// Decode calls it while projecting each field, so the body is not searched
-/// twice. Values are never changed.
-pub fn note_enum(spec: &FieldSpec, value: &Value, kind: EventKind, notes: &mut DecodeNotes) {
+/// Values are never changed.
+pub fn note_enum(spec: &FieldSpec, value: ValueRef<'_>, kind: EventKind, notes: &mut DecodeNotes) {
     if let Some(es) = spec.enum_spec {
         if !es.accepts(value, kind) {
             notes.unknown_enum_values.push(spec.canonical);
@@ -860,7 +1334,19 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn obj(v: Value) -> Map<String, Value> {
+    /// Runs `f` on the body of `v` (an object) and returns what it
+    /// returned and the body afterwards.
+    fn on_body<R>(v: Value, f: impl FnOnce(&mut Body<'_>) -> R) -> (R, Map<String, Value>) {
+        let text = v.to_string();
+        let tape = Tape::parse(text.as_bytes()).unwrap_or_default();
+        let mut out = String::new();
+        let mut body = Body::canonical(&tape, 0, &mut Canonical::default(), &mut out);
+        assert_eq!(out, text, "serde_json's text is canonical");
+        let r = f(&mut body);
+        (r, body.to_map())
+    }
+
+    fn map(v: Value) -> Map<String, Value> {
         match v {
             Value::Object(m) => m,
             _ => Map::new(),
@@ -908,6 +1394,11 @@ mod tests {
         for spec in KNOWN_FIELDS {
             assert!(HEADER_FIELDS.iter().all(|h| h.canonical != spec.canonical));
             assert!(!top.contains(&spec.canonical));
+            // Written into silver records without escaping.
+            assert!(spec
+                .canonical
+                .bytes()
+                .all(|b| b == b'_' || b.is_ascii_lowercase()));
         }
     }
 
@@ -961,18 +1452,18 @@ mod tests {
         assert_eq!(version_number("NaN"), None);
         assert_eq!(latest_known_version(), 2.0);
         let mut notes = DecodeNotes::default();
-        upcast(&mut Map::new(), "3", EventKind::Acw, &mut notes);
+        on_body(json!({}), |b| upcast(b, "3", EventKind::Acw, &mut notes));
         assert!(notes.newer_version);
         for v in ["2", "2.0", "1", "", "beta"] {
             let mut notes = DecodeNotes::default();
-            upcast(&mut Map::new(), v, EventKind::Acw, &mut notes);
+            on_body(json!({}), |b| upcast(b, v, EventKind::Acw, &mut notes));
             assert!(!notes.newer_version, "{v}");
         }
     }
 
     #[test]
     fn step_applicability_by_version() {
-        fn noop(_: &mut Map<String, Value>, _: EventKind) -> bool {
+        fn noop(_: &mut Body<'_>, _: EventKind) -> bool {
             false
         }
         let migration = Step {
@@ -994,7 +1485,7 @@ mod tests {
 
     #[test]
     fn event_time_parsing() {
-        let ok = |v: Value| parse_event_time(&v);
+        let ok = |v: Value| parse_event_time((&v).into());
         assert_eq!(ok(json!(1_649_237_444_949_i64)), Ok(1_649_237_444_949));
         assert_eq!(ok(json!(1_649_237_444_949.9)), Ok(1_649_237_444_949));
         assert_eq!(ok(json!("1649237444949")), Ok(1_649_237_444_949));
@@ -1010,7 +1501,7 @@ mod tests {
             Ok(1_624_633_912_123)
         );
         assert_eq!(ok(json!(0)), Ok(0));
-        let err = |v: Value| parse_event_time(&v).unwrap_err();
+        let err = |v: Value| parse_event_time((&v).into()).unwrap_err();
         assert_eq!(
             err(json!("2021-04-2T15:30:51.418Z")),
             EventTimeError::Unparseable
@@ -1045,32 +1536,59 @@ mod tests {
         );
         assert_eq!(err(json!([1])), EventTimeError::WrongType("an array"));
         assert_eq!(err(Value::Null), EventTimeError::Missing);
+        // The same from a tape.
+        for text in [
+            "1649237444949",
+            "1649237444949.9",
+            "\"2021-06-25T15:11:52Z\"",
+            "-1",
+            "true",
+            "null",
+        ] {
+            let tape = Tape::parse(text.as_bytes()).unwrap_or_default();
+            let v: Value = serde_json::from_str(text).unwrap_or_default();
+            assert_eq!(
+                parse_event_time(ValueRef::Node(&tape, 0)),
+                parse_event_time((&v).into()),
+                "{text}"
+            );
+        }
     }
 
     #[test]
     fn step_event_time_to_epoch_ms() {
-        let mut body = obj(json!({"eventTime": "2021-06-25T15:11:52.000Z"}));
-        assert!(event_time_to_epoch_ms(&mut body, EventKind::Acw));
+        let step = |b: &mut Body<'_>| {
+            let first = event_time_to_epoch_ms(b, EventKind::Acw);
+            // Already canonical after one run: unchanged.
+            (first, event_time_to_epoch_ms(b, EventKind::Acw))
+        };
+        let (changed, body) = on_body(json!({"eventTime": "2021-06-25T15:11:52.000Z"}), step);
+        assert_eq!(changed, (true, false));
         assert_eq!(body["eventTime"], json!(1_624_633_912_000_i64));
-        // Already canonical: unchanged.
-        assert!(!event_time_to_epoch_ms(&mut body, EventKind::Acw));
-        let mut body = obj(json!({"eventTime": 1_624_633_912_000.75}));
-        assert!(event_time_to_epoch_ms(&mut body, EventKind::Acw));
+        let (changed, body) = on_body(json!({"eventTime": 1_624_633_912_000.75}), step);
+        assert_eq!(changed, (true, false));
         assert_eq!(body["eventTime"], json!(1_624_633_912_000_i64));
-        let mut body = obj(json!({"eventTime": "1624633912000"}));
-        assert!(event_time_to_epoch_ms(&mut body, EventKind::Acw));
+        let (changed, body) = on_body(json!({"eventTime": "1624633912000"}), step);
+        assert_eq!(changed, (true, false));
         assert_eq!(body["eventTime"], json!(1_624_633_912_000_i64));
+        let (changed, _) = on_body(json!({"eventTime": 1_624_633_912_000_i64}), step);
+        assert_eq!(changed, (false, false));
         // Unparseable or absent: left for decode to reject.
-        let mut body = obj(json!({"eventTime": "2021-04-2T15:30:51.418Z"}));
-        assert!(!event_time_to_epoch_ms(&mut body, EventKind::Acw));
+        let (changed, body) = on_body(json!({"eventTime": "2021-04-2T15:30:51.418Z"}), step);
+        assert_eq!(changed, (false, false));
         assert_eq!(body["eventTime"], json!("2021-04-2T15:30:51.418Z"));
-        assert!(!event_time_to_epoch_ms(&mut Map::new(), EventKind::Acw));
+        assert_eq!(on_body(json!({}), step).0, (false, false));
     }
 
     #[test]
     fn step_fill_absent_known_fields() {
-        let mut body = obj(json!({"wrapupCode": "c", "wrapupNotes": null, "custom": 1}));
-        assert!(fill_absent_known_fields(&mut body, EventKind::Wrapup));
+        let body = json!({"wrapupCode": "c", "wrapupNotes": null, "custom": 1});
+        let (changed, body) = on_body(body, |b| {
+            let first = fill_absent_known_fields(b, EventKind::Wrapup);
+            // Second run: nothing left to fill.
+            (first, fill_absent_known_fields(b, EventKind::Wrapup))
+        });
+        assert_eq!(changed, (true, false));
         assert_eq!(body["wrapupCode"], json!("c"));
         assert_eq!(body["wrapupNotes"], Value::Null);
         assert_eq!(body["wrapupDurationMs"], Value::Null);
@@ -1078,32 +1596,137 @@ mod tests {
         assert!(!body.contains_key("userId")); // header fields are not filled
         assert!(!body.contains_key("divisionId")); // not a wrapup field
         assert_eq!(body.len(), fields_of(EventKind::Wrapup).count() + 1);
-        // Second run: nothing left to fill.
-        assert!(!fill_absent_known_fields(&mut body, EventKind::Wrapup));
     }
 
     #[test]
     fn chain_reports_changed_steps_only() {
-        let mut body = obj(json!({"eventTime": 5}));
+        let mut body = Map::new();
+        body.insert("eventTime".into(), json!(5));
         for spec in fields_of(EventKind::Attributes) {
             body.insert(spec.name.to_string(), Value::Null);
         }
         let mut notes = DecodeNotes::default();
-        upcast(&mut body, "2", EventKind::Attributes, &mut notes);
+        on_body(Value::Object(body), |b| {
+            upcast(b, "2", EventKind::Attributes, &mut notes)
+        });
         assert!(notes.upcast_steps.is_empty());
-        let mut body = obj(json!({"eventTime": "5"}));
-        upcast(&mut body, "2", EventKind::Attributes, &mut notes);
+        on_body(json!({"eventTime": "5"}), |b| {
+            upcast(b, "2", EventKind::Attributes, &mut notes)
+        });
         assert_eq!(
             notes.upcast_steps,
             ["event_time_to_epoch_ms", "fill_absent_known_fields"]
         );
     }
 
+    #[test]
+    fn body_members_are_a_map() {
+        let text = r#"{"b":1,"zz":2,"b":3,"eventTime":4,"a":{"y":1,"x":2},"queueId":null}"#;
+        let tape = Tape::parse(text.as_bytes()).unwrap_or_default();
+        let mut out = String::new();
+        let mut body = Body::canonical(&tape, 0, &mut Canonical::default(), &mut out);
+        assert_eq!(
+            out,
+            r#"{"a":{"x":2,"y":1},"b":3,"eventTime":4,"queueId":null,"zz":2}"#
+        );
+        let names: Vec<String> = body.members().map(|m| m.name.to_string()).collect();
+        assert_eq!(names, ["a", "b", "eventTime", "queueId", "zz"]);
+        assert_eq!(body.get("b").map(|v| v.to_value()), Some(json!(3)));
+        assert!(body.get("queueId").is_some_and(|v| v.is_null()));
+        assert!(body.contains_id(event_time_id()) && !body.contains("c"));
+        body.set("zz", json!("new"));
+        body.set("c", json!([1]));
+        assert_eq!(
+            body.remove("b"),
+            Some(BodyValue::Input {
+                node: 6,
+                text: Span { start: 23, end: 24 }
+            })
+        );
+        assert!(body.remove("b").is_none() && body.remove_id(event_time_id()).is_some());
+        assert_eq!(
+            Value::Object(body.to_map()),
+            json!({"a": {"x": 2, "y": 1}, "queueId": null, "zz": "new", "c": [1]})
+        );
+        // Every known name has an id, in name order.
+        let mut all: Vec<&str> = ["eventTime", "conversationId"]
+            .into_iter()
+            .chain(HEADER_FIELDS.iter().chain(KNOWN_FIELDS).map(|f| f.name))
+            .collect();
+        all.sort_unstable();
+        for (i, name) in all.iter().enumerate() {
+            assert_eq!(field_id(name), Some(i as FieldId), "{name}");
+        }
+        assert_eq!(all.len(), NAME_COUNT);
+        assert_eq!(field_id("eventtime"), None);
+        // The collision-free table exists and agrees with the map.
+        let n = super::names();
+        assert!(n.table.is_some());
+        for name in all
+            .iter()
+            .map(|s| s.to_string())
+            .chain(["", "x", "eventTimf", "anj"].map(String::from))
+        {
+            assert_eq!(field_id(&name), n.ids.get(name.as_str()).copied(), "{name}");
+        }
+    }
+
+    fn member_name() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let known: Vec<String> = ["eventTime", "conversationId"]
+            .into_iter()
+            .chain(HEADER_FIELDS.iter().chain(KNOWN_FIELDS).map(|f| f.name))
+            .map(str::to_owned)
+            .collect();
+        prop_oneof![
+            proptest::sample::select(known.clone()),
+            // Near a known name: before, after, a prefix, an extension.
+            (proptest::sample::select(known), 0usize..4, "[A-Za-z_]{0,2}").prop_map(
+                |(k, how, x)| {
+                    match how {
+                        0 => format!("{k}{x}"),
+                        1 => k[..k.len() / 2].to_string(),
+                        2 => format!("{x}{k}"),
+                        _ => k.to_uppercase(),
+                    }
+                }
+            ),
+            "[a-zA-Z]{0,6}",
+            Just(String::new()),
+        ]
+    }
+
+    proptest::proptest! {
+        /// The body's canonical text is serde_json's, whatever mix of
+        /// known, unknown and repeated names it has.
+        #[test]
+        fn body_text_is_serde_json_text(
+            members in proptest::collection::vec((member_name(), 0i64..3), 0..40),
+        ) {
+            let mut text = String::from("{");
+            for (i, (k, v)) in members.iter().enumerate() {
+                if i > 0 {
+                    text.push(',');
+                }
+                text.push_str(&serde_json::to_string(k).unwrap_or_default());
+                text.push(':');
+                text.push_str(&v.to_string());
+            }
+            text.push('}');
+            let tape = Tape::parse(text.as_bytes()).unwrap_or_default();
+            let mut out = String::new();
+            let body = Body::canonical(&tape, 0, &mut Canonical::default(), &mut out);
+            let v: Value = serde_json::from_str(&text).unwrap_or_default();
+            proptest::prop_assert_eq!(&out, &serde_json::to_string(&v).unwrap_or_default());
+            proptest::prop_assert_eq!(Value::Object(body.to_map()), v);
+        }
+    }
+
     /// What decode does: header fields first, then the kind's fields.
     fn check_enums(body: &Map<String, Value>, kind: EventKind, notes: &mut DecodeNotes) {
         for spec in HEADER_FIELDS.iter().chain(fields_of(kind)) {
             if let Some(v) = body.get(spec.name) {
-                note_enum(spec, v, kind, notes);
+                note_enum(spec, v.into(), kind, notes);
             }
         }
     }
@@ -1111,7 +1734,7 @@ mod tests {
     #[test]
     fn enum_checks() {
         let mut notes = DecodeNotes::default();
-        let body = obj(json!({
+        let body = map(json!({
             "disconnectType": "TAKEOVER", "mediaType": "VOICE", "direction": "INBOUND",
             "acdOutcome": "ANSWERED", "usedRouting": "BULLSEYE",
             "requestedRoutings": ["STANDARD", "PREFERRED"], "flowType": "inqueuecall",
@@ -1120,7 +1743,7 @@ mod tests {
         check_enums(&body, EventKind::AcdEnd, &mut notes);
         assert!(notes.unknown_enum_values.is_empty(), "{notes:?}");
 
-        let body = obj(json!({
+        let body = map(json!({
             "disconnectType": "WORMHOLE", "mediaType": "HOLOGRAM", "direction": 3,
             "acdOutcome": "answered", "requestedRoutings": ["STANDARD", "TELEPATHY"],
             "flowType": "inqueuecall", "exitReason": "WHATEVER"
