@@ -12,7 +12,11 @@ use rdkafka::mocking::MockCluster;
 
 /// Creates every topic `plan` names with `partitions` partitions (the mock
 /// cluster does not implement topic creation through the admin API).
-fn create_topics(cluster: &MockCluster, plan: &cxstream::config::Plan, partitions: i32) {
+fn create_topics<C: rdkafka::ClientContext>(
+    cluster: &MockCluster<'_, C>,
+    plan: &cxstream::config::Plan,
+    partitions: i32,
+) {
     for topic in [
         &plan.input_topic,
         &plan.silver_topic,
