@@ -464,6 +464,7 @@ fn outputs(m: &Metrics) -> u64 {
         + m.out(OUT_DEAD_LETTER)
         + Metrics::sum(&m.duplicates)
         + m.filtered.get()
+        + m.handed_over.get()
 }
 
 fn delivery(v: Variant) -> Delivery {

@@ -32,6 +32,10 @@ pub struct Metrics {
     pub duplicates: IntCounterVec,
     /// Events dropped by the media-type filter.
     pub filtered: IntCounter,
+    /// Events left in a reorder buffer when their partition was revoked or
+    /// lost: the next owner reads them again (not an output of this
+    /// instance; keeps the per-instance accounting exact).
+    pub handed_over: IntCounter,
     /// Dead letters delivered, by error class.
     pub dead_letters: IntCounterVec,
     /// Late events delivered to the late topic, by reason.
@@ -196,6 +200,11 @@ impl Metrics {
                 &r,
                 "cxstream_events_filtered_total",
                 "Events dropped by the media-type filter.",
+            ),
+            handed_over: counter(
+                &r,
+                "cxstream_events_handed_over_total",
+                "Events still buffered when their partition was revoked or lost; the next owner reads them again.",
             ),
             dead_letters: counter_vec(
                 &r,

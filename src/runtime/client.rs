@@ -28,6 +28,11 @@ pub const GROUP_CONSUMER_DEFAULTS: &[(&str, &str)] = &[
     // of latency per hop (BENCHMARKS.md). Brokers that answer as soon as data
     // arrives only see more empty fetches while idle.
     ("fetch.wait.max.ms", "10"),
+    // When the local queue is full (queued.max.messages.kbytes) librdkafka
+    // stops fetching for this long; the default (1 s) starved the pipeline,
+    // which drains 8 MB in tens of milliseconds: it waited for input ~90 % of
+    // the time (9-18k events/s, BENCHMARKS.md).
+    ("fetch.queue.backoff.ms", "5"),
 ];
 
 /// The repartition reader's defaults (besides `group.id`).
@@ -37,6 +42,7 @@ pub const SIDE_CONSUMER_DEFAULTS: &[(&str, &str)] = &[
     ("auto.offset.reset", "earliest"),
     ("queued.max.messages.kbytes", "8192"),
     ("fetch.wait.max.ms", "10"),
+    ("fetch.queue.backoff.ms", "5"),
 ];
 
 /// The producer's defaults in replay mode (transactions mode adds its id

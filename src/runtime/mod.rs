@@ -92,6 +92,9 @@ pub struct RunSummary {
     pub dead_letters: u64,
     pub duplicates: u64,
     pub filtered: u64,
+    /// Events left buffered in partitions that moved away (see
+    /// `cxstream_events_handed_over_total`).
+    pub handed_over: u64,
     pub repartitioned: u64,
     pub elapsed: Duration,
     pub stop: Option<StopReason>,
@@ -107,6 +110,7 @@ impl RunSummary {
             dead_letters: m.out(OUT_DEAD_LETTER),
             duplicates: Metrics::sum(&m.duplicates),
             filtered: m.filtered.get(),
+            handed_over: m.handed_over.get(),
             repartitioned: m.repartitioned.get(),
             elapsed,
             stop: None,
@@ -114,10 +118,16 @@ impl RunSummary {
         }
     }
 
-    /// True when every event that came in ended in exactly one place.
+    /// True when every event that came in ended in exactly one place (an
+    /// output, a drop, or the next owner of a partition that moved away).
     pub fn accounted(&self) -> bool {
         self.events_in
-            == self.silver + self.late + self.dead_letters + self.duplicates + self.filtered
+            == self.silver
+                + self.late
+                + self.dead_letters
+                + self.duplicates
+                + self.filtered
+                + self.handed_over
     }
 }
 
