@@ -677,18 +677,15 @@ impl<'t> Unit<'t, '_> {
             })?,
         };
         for id in [upcast::event_time_id(), upcast::conversation_id_id()] {
-            if let Some((at, _)) = body.find_id(id) {
-                body.discard(at);
-            }
+            body.remove_id(id);
         }
 
         // Header ids: Event slots, whatever the kind.
         let mut header: [Option<String>; 6] = Default::default();
         for (slot, &(id, spec)) in header.iter_mut().zip(upcast::header_fields()) {
-            *slot = match body.find_id(id) {
+            *slot = match body.get_id(id) {
                 None => None,
-                Some((at, v)) => {
-                    let v = v.view(tape);
+                Some(v) => {
                     let s = match v.as_str() {
                         Some(s) => Some(s.to_owned()),
                         None if v.is_null() => None,
@@ -696,7 +693,7 @@ impl<'t> Unit<'t, '_> {
                             return wrong_type(&format!("eventBody.{}", spec.name), v, "a string")
                         }
                     };
-                    body.discard(at);
+                    body.remove_id(id);
                     s
                 }
             };
@@ -720,10 +717,9 @@ impl<'t> Unit<'t, '_> {
         let kind_fields = upcast::kind_fields_by_canonical(kind);
         let mut payload = Payload::with_text(text, kind_fields.len());
         for &(id, spec) in kind_fields {
-            if let Some((at, v)) = body.find_id(id) {
-                let span = value_span(&mut payload, tape, v);
+            if let Some(v) = body.remove_id(id) {
+                let span = value_span(&mut payload, tape, &v);
                 payload.push_field(spec.canonical, span);
-                body.discard(at);
             }
         }
         push_extras(&mut payload, tape, canon, outer_extras, &mut body);
