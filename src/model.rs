@@ -159,7 +159,7 @@ pub struct Lineage {
     /// Hops of earlier stages (e.g. the ingest hop of a repartitioned event).
     pub hops: Vec<Hop>,
     /// Field paths the masking operator changed (`"ani"`, `"attributes.email"`…).
-    pub masked_fields: Vec<String>,
+    pub masked_fields: Vec<Cow<'static, str>>,
 }
 
 /// What decode noticed about an event that is not an error: counted in

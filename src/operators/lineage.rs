@@ -317,7 +317,7 @@ pub(crate) mod tests {
         token: &'a str,
         version: u32,
         hops: &'a [Hop],
-        masked_fields: &'a [String],
+        masked_fields: &'a [std::borrow::Cow<'static, str>],
     }
 
     #[derive(Serialize)]
