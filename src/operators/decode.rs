@@ -31,7 +31,7 @@ use std::borrow::Cow;
 use std::ops::Range;
 
 use serde_json::value::RawValue;
-use xxhash_rust::xxh3::{xxh3_128, Xxh3};
+use xxhash_rust::xxh3::Xxh3;
 
 use crate::model::{
     write_value, DecodeNotes, Event, EventKind, Fingerprint, Lineage, Payload, SourceRef, Span,
@@ -886,10 +886,10 @@ pub fn content_fingerprint(topic: &str, canonical_body: &str) -> Fingerprint {
 
 /// xxh3-128 of `"id:" ‖ envelope id`.
 pub fn id_fingerprint(id: &str) -> Fingerprint {
-    let mut buf = Vec::with_capacity(3 + id.len());
-    buf.extend_from_slice(b"id:");
-    buf.extend_from_slice(id.as_bytes());
-    xxh3_128(&buf)
+    let mut h = Xxh3::new();
+    h.update(b"id:");
+    h.update(id.as_bytes());
+    h.digest128()
 }
 
 /// Header token, else `CorrelationId`, else UUIDv5 of
@@ -919,6 +919,7 @@ mod tests {
     use proptest::prelude::*;
     use serde_json::{json, Map, Value};
     use std::sync::Arc;
+    use xxhash_rust::xxh3::xxh3_128;
 
     const CONV: &str = "35c68c76-8f94-4991-b4da-435166af98a0";
 

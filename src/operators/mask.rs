@@ -506,12 +506,40 @@ impl Masker {
                 FieldKind::Attributes => self.mask_attributes(payload, field, &mut scratch, out),
             }
         }
-        if payload.has_extras() {
+        if payload.has_extras() && !self.extras_are_clean(payload) {
             let mut extras = payload.extras_map();
             let mut path = String::from("extras");
             if self.scrub_map(&mut extras, &mut path, out) {
                 payload.set_extras(&extras);
             }
+        }
+    }
+
+    /// True when scrubbing the extras would change nothing: no key and no
+    /// string anywhere in them holds text the scrubber replaces (most
+    /// extras are ids), checked on their JSON text.
+    fn extras_are_clean(&self, payload: &Payload) -> bool {
+        payload
+            .extras()
+            .all(|(key, value)| self.json_is_clean(key) && self.json_is_clean(value))
+    }
+
+    /// True when no string in the canonical JSON `json` (object keys
+    /// included) would be changed by [`Self::scrub_text`]; numbers and
+    /// literals are not scanned.
+    fn json_is_clean(&self, json: &str) -> bool {
+        let mut clean = true;
+        match json.as_bytes().first() {
+            Some(b'"') => str_content(json).is_some_and(|s| self.scrub_text(&s).is_none()),
+            Some(b'[') => {
+                each_canonical_item(json, |v| clean = clean && self.json_is_clean(v)) && clean
+            }
+            Some(b'{') => {
+                each_canonical_member(json, |k, v| {
+                    clean = clean && self.json_is_clean(k) && self.json_is_clean(v)
+                }) && clean
+            }
+            _ => true,
         }
     }
 

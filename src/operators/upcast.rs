@@ -1136,17 +1136,7 @@ impl<'t> Body<'t> {
     /// Removes the known member `id`, returning its value.
     pub fn remove_id(&mut self, id: FieldId) -> Option<BodyValue> {
         let slot = std::mem::take(self.known.get_mut(usize::from(id))?);
-        self.value_of(slot)
-    }
-
-    /// The value held in `slot` (taking a step's value out of `set`).
-    fn value_of(&mut self, slot: Slot) -> Option<BodyValue> {
-        match slot {
-            Slot::Absent => None,
-            Slot::Input { node, text } => Some(BodyValue::Input { node, text }),
-            Slot::Null => Some(BodyValue::Set(Value::Null)),
-            Slot::Set(i) => Some(BodyValue::Set(std::mem::take(self.set.get_mut(i)?))),
-        }
+        take_value(slot, &mut self.set)
     }
 
     /// The members still present, in order: known names by name, then the
@@ -1168,16 +1158,14 @@ impl<'t> Body<'t> {
     /// Removes and returns every member still present, in the order of
     /// [`Self::members`].
     pub fn drain(&mut self) -> impl Iterator<Item = Member<'t>> + '_ {
-        let mut known = Vec::new();
-        for i in 0..NAME_COUNT {
-            let id = id_of(i);
-            if let Some(value) = self.remove_id(id) {
-                known.push(known_member(id, value));
-            }
-        }
-        known
-            .into_iter()
-            .chain(self.others.drain(..).filter(|m| m.value.is_some()))
+        let Body {
+            known, others, set, ..
+        } = self;
+        let known = known.iter_mut().enumerate().filter_map(|(i, slot)| {
+            let value = take_value(std::mem::take(slot), set)?;
+            Some(known_member(id_of(i), value))
+        });
+        known.chain(others.drain(..).filter(|m| m.value.is_some()))
     }
 
     /// The members as a JSON map (tests, debugging).
@@ -1194,6 +1182,16 @@ fn superseded(others: &[(u16, &str, usize)], i: usize) -> bool {
     match (others.get(i), others.get(i + 1)) {
         (Some(a), Some(b)) => a.1 == b.1,
         _ => false,
+    }
+}
+
+/// The value held in `slot`, taking a step's value out of `set`.
+fn take_value(slot: Slot, set: &mut [Value]) -> Option<BodyValue> {
+    match slot {
+        Slot::Absent => None,
+        Slot::Input { node, text } => Some(BodyValue::Input { node, text }),
+        Slot::Null => Some(BodyValue::Set(Value::Null)),
+        Slot::Set(i) => Some(BodyValue::Set(std::mem::take(set.get_mut(i)?))),
     }
 }
 
