@@ -190,10 +190,13 @@ pub struct Event {
     pub kind: EventKind,
     /// Event time, epoch milliseconds UTC.
     pub event_time_ms: i64,
-    /// `detail.version` as given (e.g. `"2"`).
-    pub source_version: String,
-    pub media_type: Option<String>,
-    pub direction: Option<String>,
+    /// `detail.version` as given (e.g. `"2"`; a known version is shared,
+    /// not copied).
+    pub source_version: Cow<'static, str>,
+    /// Enum-valued: a known value is shared, not copied.
+    pub media_type: Option<Cow<'static, str>>,
+    /// Enum-valued: a known value is shared, not copied.
+    pub direction: Option<Cow<'static, str>>,
     pub participant_id: Option<String>,
     pub session_id: Option<String>,
     pub queue_id: Option<String>,

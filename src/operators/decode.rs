@@ -681,13 +681,13 @@ impl<'t> Unit<'t, '_> {
         }
 
         // Header ids: Event slots, whatever the kind.
-        let mut header: [Option<String>; 6] = Default::default();
+        let mut header: [Option<Cow<'static, str>>; 6] = Default::default();
         for (slot, &(id, spec)) in header.iter_mut().zip(upcast::header_fields()) {
             *slot = match body.get_id(id) {
                 None => None,
                 Some(v) => {
                     let s = match v.as_str() {
-                        Some(s) => Some(s.to_owned()),
+                        Some(s) => Some(shared(spec.enum_spec.map(|e| e.values), s)),
                         None if v.is_null() => None,
                         None => {
                             return wrong_type(&format!("eventBody.{}", spec.name), v, "a string")
@@ -707,6 +707,8 @@ impl<'t> Unit<'t, '_> {
             }
         }
         let [participant_id, session_id, media_type, direction, queue_id, user_id] = header;
+        let [participant_id, session_id, queue_id, user_id] =
+            [participant_id, session_id, queue_id, user_id].map(|id| id.map(Cow::into_owned));
 
         // Projection: known fields renamed, the rest kept as extras.
         for &(id, spec) in upcast::kind_fields(kind) {
@@ -735,7 +737,7 @@ impl<'t> Unit<'t, '_> {
             interaction_id,
             kind,
             event_time_ms,
-            source_version: version.into_owned(),
+            source_version: shared(Some(KNOWN_DETAIL_VERSIONS), &version),
             media_type,
             direction,
             participant_id,
@@ -756,6 +758,15 @@ impl<'t> Unit<'t, '_> {
             notes,
             ticket: self.input.ticket,
         }))
+    }
+}
+
+/// `s`, shared with the equal entry of `values` when there is one (known
+/// versions and enum values: no copy per event), else copied.
+fn shared(values: Option<&'static [&'static str]>, s: &str) -> Cow<'static, str> {
+    match values.and_then(|vs| vs.iter().find(|v| **v == s)) {
+        Some(v) => Cow::Borrowed(v),
+        None => Cow::Owned(s.to_owned()),
     }
 }
 

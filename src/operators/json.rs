@@ -435,9 +435,10 @@ const FAST_MAX_DEPTH: usize = 100;
 /// (`decode` checks this on every test input), or `None` for anything
 /// else (escapes, floats, arrays or scalars at the top, any syntax
 /// error…), which then goes through serde_json unchanged.
-pub fn parse_objects_fast(text: &str) -> Option<Vec<(Tape<'_>, std::ops::Range<usize>)>> {
+pub fn parse_objects_fast(text: &str) -> Option<FastUnits<'_>> {
     let mut p = Fast { text, pos: 0 };
-    let mut units = Vec::with_capacity(1);
+    let mut first = None;
+    let mut more = Vec::new();
     loop {
         p.skip_ws();
         if p.pos == text.len() {
@@ -447,13 +448,38 @@ pub fn parse_objects_fast(text: &str) -> Option<Vec<(Tape<'_>, std::ops::Range<u
             return None;
         }
         let start = p.pos;
+        // About one node per six bytes of compact JSON: room enough that
+        // the tape of a typical record never grows.
         let mut tape = Tape {
-            nodes: Vec::with_capacity(96),
+            nodes: Vec::with_capacity((text.len() - start) / 6 + 16),
         };
         p.object(&mut tape, 0)?;
-        units.push((tape, start..p.pos));
+        let unit = (tape, start..p.pos);
+        match first {
+            None => first = Some(unit),
+            Some(_) => more.push(unit),
+        }
     }
-    (!units.is_empty()).then_some(units)
+    Some(FastUnits {
+        first: first?,
+        more,
+    })
+}
+
+/// The objects [`parse_objects_fast`] read: the first (usually the only
+/// one), then any more, each with its byte range.
+#[derive(Debug)]
+pub struct FastUnits<'a> {
+    first: (Tape<'a>, std::ops::Range<usize>),
+    more: Vec<(Tape<'a>, std::ops::Range<usize>)>,
+}
+
+impl<'a> IntoIterator for FastUnits<'a> {
+    type Item = (Tape<'a>, std::ops::Range<usize>);
+    type IntoIter = std::iter::Chain<std::iter::Once<Self::Item>, std::vec::IntoIter<Self::Item>>;
+    fn into_iter(self) -> Self::IntoIter {
+        std::iter::once(self.first).chain(self.more)
+    }
 }
 
 /// Cursor of [`parse_objects_fast`].
@@ -1521,6 +1547,7 @@ mod tests {
         let Some(fast) = parse_objects_fast(text) else {
             return;
         };
+        let fast: Vec<_> = fast.into_iter().collect();
         let mut stream = serde_json::Deserializer::from_str(text).into_iter::<Tape<'_>>();
         let mut slow = Vec::new();
         loop {
