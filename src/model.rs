@@ -159,7 +159,7 @@ pub struct Lineage {
     /// Hops of earlier stages (e.g. the ingest hop of a repartitioned event).
     pub hops: Vec<Hop>,
     /// Field paths the masking operator changed (`"ani"`, `"attributes.email"`…).
-    pub masked_fields: Vec<String>,
+    pub masked_fields: Vec<Cow<'static, str>>,
 }
 
 /// What decode noticed about an event that is not an error: counted in
@@ -190,10 +190,13 @@ pub struct Event {
     pub kind: EventKind,
     /// Event time, epoch milliseconds UTC.
     pub event_time_ms: i64,
-    /// `detail.version` as given (e.g. `"2"`).
-    pub source_version: String,
-    pub media_type: Option<String>,
-    pub direction: Option<String>,
+    /// `detail.version` as given (e.g. `"2"`; a known version is shared,
+    /// not copied).
+    pub source_version: Cow<'static, str>,
+    /// Enum-valued: a known value is shared, not copied.
+    pub media_type: Option<Cow<'static, str>>,
+    /// Enum-valued: a known value is shared, not copied.
+    pub direction: Option<Cow<'static, str>>,
     pub participant_id: Option<String>,
     pub session_id: Option<String>,
     pub queue_id: Option<String>,

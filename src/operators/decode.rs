@@ -31,7 +31,7 @@ use std::borrow::Cow;
 use std::ops::Range;
 
 use serde_json::value::RawValue;
-use xxhash_rust::xxh3::{xxh3_128, Xxh3};
+use xxhash_rust::xxh3::Xxh3;
 
 use crate::model::{
     write_value, DecodeNotes, Event, EventKind, Fingerprint, Lineage, Payload, SourceRef, Span,
@@ -677,26 +677,23 @@ impl<'t> Unit<'t, '_> {
             })?,
         };
         for id in [upcast::event_time_id(), upcast::conversation_id_id()] {
-            if let Some((at, _)) = body.find_id(id) {
-                body.discard(at);
-            }
+            body.remove_id(id);
         }
 
         // Header ids: Event slots, whatever the kind.
-        let mut header: [Option<String>; 6] = Default::default();
+        let mut header: [Option<Cow<'static, str>>; 6] = Default::default();
         for (slot, &(id, spec)) in header.iter_mut().zip(upcast::header_fields()) {
-            *slot = match body.find_id(id) {
+            *slot = match body.get_id(id) {
                 None => None,
-                Some((at, v)) => {
-                    let v = v.view(tape);
+                Some(v) => {
                     let s = match v.as_str() {
-                        Some(s) => Some(s.to_owned()),
+                        Some(s) => Some(shared(spec.enum_spec.map(|e| e.values), s)),
                         None if v.is_null() => None,
                         None => {
                             return wrong_type(&format!("eventBody.{}", spec.name), v, "a string")
                         }
                     };
-                    body.discard(at);
+                    body.remove_id(id);
                     s
                 }
             };
@@ -710,6 +707,8 @@ impl<'t> Unit<'t, '_> {
             }
         }
         let [participant_id, session_id, media_type, direction, queue_id, user_id] = header;
+        let [participant_id, session_id, queue_id, user_id] =
+            [participant_id, session_id, queue_id, user_id].map(|id| id.map(Cow::into_owned));
 
         // Projection: known fields renamed, the rest kept as extras.
         for &(id, spec) in upcast::kind_fields(kind) {
@@ -720,10 +719,9 @@ impl<'t> Unit<'t, '_> {
         let kind_fields = upcast::kind_fields_by_canonical(kind);
         let mut payload = Payload::with_text(text, kind_fields.len());
         for &(id, spec) in kind_fields {
-            if let Some((at, v)) = body.find_id(id) {
-                let span = value_span(&mut payload, tape, v);
+            if let Some(v) = body.remove_id(id) {
+                let span = value_span(&mut payload, tape, &v);
                 payload.push_field(spec.canonical, span);
-                body.discard(at);
             }
         }
         push_extras(&mut payload, tape, canon, outer_extras, &mut body);
@@ -739,7 +737,7 @@ impl<'t> Unit<'t, '_> {
             interaction_id,
             kind,
             event_time_ms,
-            source_version: version.into_owned(),
+            source_version: shared(Some(KNOWN_DETAIL_VERSIONS), &version),
             media_type,
             direction,
             participant_id,
@@ -760,6 +758,15 @@ impl<'t> Unit<'t, '_> {
             notes,
             ticket: self.input.ticket,
         }))
+    }
+}
+
+/// `s`, shared with the equal entry of `values` when there is one (known
+/// versions and enum values: no copy per event), else copied.
+fn shared(values: Option<&'static [&'static str]>, s: &str) -> Cow<'static, str> {
+    match values.and_then(|vs| vs.iter().find(|v| **v == s)) {
+        Some(v) => Cow::Borrowed(v),
+        None => Cow::Owned(s.to_owned()),
     }
 }
 
@@ -890,10 +897,10 @@ pub fn content_fingerprint(topic: &str, canonical_body: &str) -> Fingerprint {
 
 /// xxh3-128 of `"id:" ‖ envelope id`.
 pub fn id_fingerprint(id: &str) -> Fingerprint {
-    let mut buf = Vec::with_capacity(3 + id.len());
-    buf.extend_from_slice(b"id:");
-    buf.extend_from_slice(id.as_bytes());
-    xxh3_128(&buf)
+    let mut h = Xxh3::new();
+    h.update(b"id:");
+    h.update(id.as_bytes());
+    h.digest128()
 }
 
 /// Header token, else `CorrelationId`, else UUIDv5 of
@@ -923,6 +930,7 @@ mod tests {
     use proptest::prelude::*;
     use serde_json::{json, Map, Value};
     use std::sync::Arc;
+    use xxhash_rust::xxh3::xxh3_128;
 
     const CONV: &str = "35c68c76-8f94-4991-b4da-435166af98a0";
 

@@ -435,9 +435,10 @@ const FAST_MAX_DEPTH: usize = 100;
 /// (`decode` checks this on every test input), or `None` for anything
 /// else (escapes, floats, arrays or scalars at the top, any syntax
 /// error…), which then goes through serde_json unchanged.
-pub fn parse_objects_fast(text: &str) -> Option<Vec<(Tape<'_>, std::ops::Range<usize>)>> {
+pub fn parse_objects_fast(text: &str) -> Option<FastUnits<'_>> {
     let mut p = Fast { text, pos: 0 };
-    let mut units = Vec::with_capacity(1);
+    let mut first = None;
+    let mut more = Vec::new();
     loop {
         p.skip_ws();
         if p.pos == text.len() {
@@ -447,13 +448,38 @@ pub fn parse_objects_fast(text: &str) -> Option<Vec<(Tape<'_>, std::ops::Range<u
             return None;
         }
         let start = p.pos;
+        // About one node per six bytes of compact JSON: room enough that
+        // the tape of a typical record never grows.
         let mut tape = Tape {
-            nodes: Vec::with_capacity(96),
+            nodes: Vec::with_capacity((text.len() - start) / 6 + 16),
         };
         p.object(&mut tape, 0)?;
-        units.push((tape, start..p.pos));
+        let unit = (tape, start..p.pos);
+        match first {
+            None => first = Some(unit),
+            Some(_) => more.push(unit),
+        }
     }
-    (!units.is_empty()).then_some(units)
+    Some(FastUnits {
+        first: first?,
+        more,
+    })
+}
+
+/// The objects [`parse_objects_fast`] read: the first (usually the only
+/// one), then any more, each with its byte range.
+#[derive(Debug)]
+pub struct FastUnits<'a> {
+    first: (Tape<'a>, std::ops::Range<usize>),
+    more: Vec<(Tape<'a>, std::ops::Range<usize>)>,
+}
+
+impl<'a> IntoIterator for FastUnits<'a> {
+    type Item = (Tape<'a>, std::ops::Range<usize>);
+    type IntoIter = std::iter::Chain<std::iter::Once<Self::Item>, std::vec::IntoIter<Self::Item>>;
+    fn into_iter(self) -> Self::IntoIter {
+        std::iter::once(self.first).chain(self.more)
+    }
 }
 
 /// Cursor of [`parse_objects_fast`].
@@ -979,6 +1005,113 @@ pub fn str_content(json: &str) -> Option<Cow<'_, str>> {
     }
 }
 
+/// Calls `f` with the text of each element of the canonical JSON array
+/// `text` (compact, as this crate writes it), in order. False when `text`
+/// is not such an array (then `f` may have seen some elements).
+pub fn each_canonical_item<'a>(text: &'a str, mut f: impl FnMut(&'a str)) -> bool {
+    each_canonical(text, false, |_, v| f(v))
+}
+
+/// Calls `f` with the key (its JSON string literal) and value text of each
+/// member of the canonical JSON object `text`, in order. False when `text`
+/// is not such an object (then `f` may have seen some members).
+pub fn each_canonical_member<'a>(text: &'a str, mut f: impl FnMut(&'a str, &'a str)) -> bool {
+    each_canonical(text, true, |k, v| f(k.unwrap_or_default(), v))
+}
+
+/// The walk behind [`each_canonical_item`] and [`each_canonical_member`].
+fn each_canonical<'a>(
+    text: &'a str,
+    object: bool,
+    mut f: impl FnMut(Option<&'a str>, &'a str),
+) -> bool {
+    let b = text.as_bytes();
+    let (open, close) = if object { (b'{', b'}') } else { (b'[', b']') };
+    if b.len() < 2 || b.first() != Some(&open) || b.last() != Some(&close) {
+        return false;
+    }
+    let last = b.len() - 1;
+    let mut at = 1;
+    if at == last {
+        return true;
+    }
+    loop {
+        let key = if object {
+            let Some(end) = canonical_string_end(b, at).filter(|&e| b.get(e) == Some(&b':')) else {
+                return false;
+            };
+            let key = text.get(at..end);
+            at = end + 1;
+            key
+        } else {
+            None
+        };
+        let Some((end, value)) =
+            canonical_value_end(b, at).and_then(|end| Some((end, text.get(at..end)?)))
+        else {
+            return false;
+        };
+        f(key, value);
+        match b.get(end) {
+            Some(b',') if end < last => at = end + 1,
+            Some(_) if end == last => return true,
+            _ => return false,
+        }
+    }
+}
+
+/// End of the canonical JSON string literal starting at `at` in `b`.
+fn canonical_string_end(b: &[u8], at: usize) -> Option<usize> {
+    if b.get(at) != Some(&b'"') {
+        return None;
+    }
+    let mut i = at + 1;
+    loop {
+        match b.get(i)? {
+            b'"' => return Some(i + 1),
+            b'\\' => i += 2,
+            _ => i += 1,
+        }
+    }
+}
+
+/// End of the canonical JSON value starting at `at` in `b`.
+fn canonical_value_end(b: &[u8], at: usize) -> Option<usize> {
+    match b.get(at)? {
+        b'"' => canonical_string_end(b, at),
+        b'[' | b'{' => {
+            let mut depth = 0usize;
+            let mut i = at;
+            loop {
+                match b.get(i)? {
+                    b'"' => {
+                        i = canonical_string_end(b, i)?;
+                        continue;
+                    }
+                    b'[' | b'{' => depth += 1,
+                    b']' | b'}' => {
+                        depth = depth.checked_sub(1)?;
+                        if depth == 0 {
+                            return Some(i + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                i += 1;
+            }
+        }
+        // A number or a literal.
+        _ => {
+            let len = b
+                .get(at..)?
+                .iter()
+                .take_while(|c| matches!(c, b'0'..=b'9' | b'a'..=b'z' | b'E' | b'.' | b'+' | b'-'))
+                .count();
+            (len > 0).then_some(at + len)
+        }
+    }
+}
+
 /// Reads canonical text back into a `serde_json::Value` exactly.
 ///
 /// serde_json does not parse floats exactly (it would need its
@@ -1379,11 +1512,42 @@ mod tests {
         }
     }
 
+    #[test]
+    fn canonical_walkers_refuse_what_is_not_canonical() {
+        for bad in [
+            "", "[", "]", "[1,]", "[,1]", "[1 ,2]", "[\"a]", "[1]x", "{}x", "1", r#""s""#,
+        ] {
+            assert!(!each_canonical_item(bad, |_| {}), "{bad}");
+        }
+        for bad in [
+            "",
+            "{",
+            r#"{"a"}"#,
+            r#"{"a":}"#,
+            r#"{"a":1,}"#,
+            "{1:2}",
+            r#"{"a":[1}"#,
+            "[]",
+        ] {
+            assert!(!each_canonical_member(bad, |_, _| {}), "{bad}");
+        }
+        let mut seen = Vec::new();
+        assert!(each_canonical_member(
+            r#"{"a\"b":"x,]}","c":[{"d":"]"}],"e":null}"#,
+            |k, v| { seen.push(format!("{k}={v}")) }
+        ));
+        assert_eq!(
+            seen,
+            [r#""a\"b"="x,]}""#, r#""c"=[{"d":"]"}]"#, r#""e"=null"#]
+        );
+    }
+
     /// The fast scanner gives what serde_json's stream gives, or nothing.
     fn assert_fast_like_serde(text: &str) {
         let Some(fast) = parse_objects_fast(text) else {
             return;
         };
+        let fast: Vec<_> = fast.into_iter().collect();
         let mut stream = serde_json::Deserializer::from_str(text).into_iter::<Tape<'_>>();
         let mut slow = Vec::new();
         loop {
@@ -1456,6 +1620,30 @@ mod tests {
         #[test]
         fn fast_scanner_on_json_like_text(text in "[\\[\\]{}\",:0-9a-e.\\-+ \\\\nrtu]{0,40}") {
             assert_fast_like_serde(&text);
+        }
+
+        /// The canonical walkers give each element's and member's own
+        /// canonical text.
+        #[test]
+        fn canonical_walkers_split_like_serde_json(v in arb_value()) {
+            let text = serde_json::to_string(&v).unwrap_or_default();
+            let mut items = Vec::new();
+            let is_array = each_canonical_item(&text, |t| items.push(t.to_owned()));
+            prop_assert_eq!(is_array, v.is_array());
+            if let Value::Array(a) = &v {
+                let want: Vec<String> = a.iter().map(Value::to_string).collect();
+                prop_assert_eq!(items, want);
+            }
+            let mut members = Vec::new();
+            let is_object = each_canonical_member(&text, |k, t| members.push((k.to_owned(), t.to_owned())));
+            prop_assert_eq!(is_object, v.is_object());
+            if let Value::Object(m) = &v {
+                let want: Vec<(String, String)> = m
+                    .iter()
+                    .map(|(k, x)| (serde_json::to_string(k).unwrap_or_default(), x.to_string()))
+                    .collect();
+                prop_assert_eq!(members, want);
+            }
         }
 
         /// Canonical text read back and written again is the same text

@@ -116,17 +116,17 @@ pub fn encode(ev: &Event, hop: &HopStamp<'_>, late: Option<&LateInfo>) -> Vec<u8
     out.push_str(",\"source_version\":");
     write_json_str(&mut out, &ev.source_version);
     for (name, value) in [
-        ("media_type", &ev.media_type),
-        ("direction", &ev.direction),
-        ("participant_id", &ev.participant_id),
-        ("session_id", &ev.session_id),
-        ("queue_id", &ev.queue_id),
-        ("user_id", &ev.user_id),
+        ("media_type", ev.media_type.as_deref()),
+        ("direction", ev.direction.as_deref()),
+        ("participant_id", ev.participant_id.as_deref()),
+        ("session_id", ev.session_id.as_deref()),
+        ("queue_id", ev.queue_id.as_deref()),
+        ("user_id", ev.user_id.as_deref()),
     ] {
         out.push_str(",\"");
         out.push_str(name);
         out.push_str("\":");
-        write_opt_str(&mut out, value.as_deref());
+        write_opt_str(&mut out, value);
     }
     for (name, escape, json) in ev.payload.fields_for_encoding() {
         out.push(',');
@@ -317,7 +317,7 @@ pub(crate) mod tests {
         token: &'a str,
         version: u32,
         hops: &'a [Hop],
-        masked_fields: &'a [String],
+        masked_fields: &'a [std::borrow::Cow<'static, str>],
     }
 
     #[derive(Serialize)]
@@ -453,7 +453,7 @@ pub(crate) mod tests {
                 .unwrap_or_default();
         ev.payload = Payload::from_maps(&fields, &extras);
         ev.event_id = "id \"quoted\" \u{2028}".into();
-        ev.source_version = String::new();
+        ev.source_version = "".into();
         ev.user_id = Some("u\\1".into());
         ev.lineage.masked_fields = vec!["attributes.a\"b".into(), "ani".into()];
         ev.lineage.hops =

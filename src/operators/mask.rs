@@ -112,6 +112,7 @@
 //! and `extras.<path>` for extras (`extras.a.b[2]`; a renamed key is listed
 //! under its new, scrubbed name). Paths never contain PII.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::LazyLock;
@@ -123,7 +124,9 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::model::{write_value, Event, Payload};
-use crate::operators::json::str_content;
+use crate::operators::json::{
+    each_canonical_item, each_canonical_member, parse_canonical, str_content, write_json_str,
+};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -319,6 +322,29 @@ impl fmt::Debug for Masker {
     }
 }
 
+/// The paths an event's masking changed (`Event::lineage.masked_fields`):
+/// field names are static, only attribute and extras paths are built.
+type Paths = Vec<Cow<'static, str>>;
+
+/// Buffers one event's masking reuses.
+#[derive(Default)]
+struct Scratch {
+    /// A normalized value about to be hashed.
+    normalized: String,
+    /// A field's new JSON text.
+    text: String,
+}
+
+/// One maskable field of the event being masked.
+#[derive(Debug, Clone, Copy)]
+struct Field {
+    /// Position in the payload's fields.
+    index: usize,
+    name: &'static str,
+    kind: FieldKind,
+    policy: Policy,
+}
+
 /// A token's 64 lowercase hex digits.
 struct TokenHex([u8; 64]);
 
@@ -439,6 +465,13 @@ impl Masker {
         TokenHex(out)
     }
 
+    /// The token of the address `s` ([`normalize_address`], normalized in
+    /// `buf`).
+    fn address_token(&self, s: &str, buf: &mut String) -> TokenHex {
+        normalize_address_into(s, buf);
+        self.token_hex(buf)
+    }
+
     /// Masks the event's fields and extras in place and appends the paths
     /// it changed to `ev.lineage.masked_fields`.
     pub fn mask_event(&self, ev: &mut Event) {
@@ -451,26 +484,62 @@ impl Masker {
                 *slot = Some(index);
             }
         }
+        let mut scratch = Scratch::default();
         for (i, &(name, kind)) in FIELDS.iter().enumerate() {
             let policy = self.policies.policies[i];
             let Some(index) = at[i] else {
                 continue;
             };
+            let field = Field {
+                index,
+                name,
+                kind,
+                policy,
+            };
             match kind {
                 FieldKind::Address | FieldKind::Name | FieldKind::Text => {
-                    self.mask_scalar_field(payload, index, name, kind, policy, out);
+                    self.mask_scalar_field(payload, field, &mut scratch, out);
                 }
-                FieldKind::Attributes | FieldKind::AddressList => {
-                    self.mask_field_value(payload, index, name, kind, policy, out);
+                FieldKind::AddressList => {
+                    self.mask_address_list(payload, field, &mut scratch, out);
                 }
+                FieldKind::Attributes => self.mask_attributes(payload, field, &mut scratch, out),
             }
         }
-        if payload.has_extras() {
+        if payload.has_extras() && !self.extras_are_clean(payload) {
             let mut extras = payload.extras_map();
             let mut path = String::from("extras");
             if self.scrub_map(&mut extras, &mut path, out) {
                 payload.set_extras(&extras);
             }
+        }
+    }
+
+    /// True when scrubbing the extras would change nothing: no key and no
+    /// string anywhere in them holds text the scrubber replaces (most
+    /// extras are ids), checked on their JSON text.
+    fn extras_are_clean(&self, payload: &Payload) -> bool {
+        payload
+            .extras()
+            .all(|(key, value)| self.json_is_clean(key) && self.json_is_clean(value))
+    }
+
+    /// True when no string in the canonical JSON `json` (object keys
+    /// included) would be changed by [`Self::scrub_text`]; numbers and
+    /// literals are not scanned.
+    fn json_is_clean(&self, json: &str) -> bool {
+        let mut clean = true;
+        match json.as_bytes().first() {
+            Some(b'"') => str_content(json).is_some_and(|s| self.scrub_text(&s).is_none()),
+            Some(b'[') => {
+                each_canonical_item(json, |v| clean = clean && self.json_is_clean(v)) && clean
+            }
+            Some(b'{') => {
+                each_canonical_member(json, |k, v| {
+                    clean = clean && self.json_is_clean(k) && self.json_is_clean(v)
+                }) && clean
+            }
+            _ => true,
         }
     }
 
@@ -480,121 +549,204 @@ impl Masker {
     fn mask_scalar_field(
         &self,
         payload: &mut Payload,
-        index: usize,
-        name: &str,
-        kind: FieldKind,
-        policy: Policy,
-        out: &mut Vec<String>,
+        f: Field,
+        scratch: &mut Scratch,
+        out: &mut Paths,
     ) {
-        let Some(json) = payload.field_json(index) else {
+        let Some(json) = payload.field_json(f.index) else {
             return;
         };
         if json == "null" {
             return;
         }
         let text = str_content(json);
-        match (policy, text) {
+        match (f.policy, text) {
             (Policy::Hash, Some(s)) => {
-                let token = match kind {
+                let token = match f.kind {
                     FieldKind::Address | FieldKind::AddressList => {
-                        self.token_hex(&normalize_address(&s))
+                        self.address_token(&s, &mut scratch.normalized)
                     }
                     FieldKind::Name | FieldKind::Text | FieldKind::Attributes => {
                         self.token_hex(s.trim())
                     }
                 };
-                payload.set_field_str(index, token.as_str());
+                payload.set_field_str(f.index, token.as_str());
             }
             // A non-string value hashes its compact JSON text, which is
             // exactly the canonical text the payload holds.
             (Policy::Hash, None) => {
                 let token = self.token_hex(json);
-                payload.set_field_str(index, token.as_str());
+                payload.set_field_str(f.index, token.as_str());
             }
-            (Policy::Redact, _) => payload.set_field_str(index, REDACTED),
-            (Policy::Keep, Some(s)) => match kind {
+            (Policy::Redact, _) => payload.set_field_str(f.index, REDACTED),
+            (Policy::Keep, Some(s)) => match f.kind {
                 FieldKind::Text => match self.scrub_text(&s) {
-                    Some(clean) => payload.set_field_str(index, &clean),
+                    Some(clean) => payload.set_field_str(f.index, &clean),
                     None => return,
                 },
                 _ => return,
             },
-            (Policy::Keep, None) => {
-                return self.mask_field_value(payload, index, name, kind, policy, out);
-            }
+            (Policy::Keep, None) => return self.mask_field_value(payload, f, out),
         }
-        out.push(name.to_owned());
+        out.push(Cow::Borrowed(f.name));
     }
 
-    /// Any field, through its `serde_json::Value` (attribute maps, callback
-    /// number lists, `keep` on structured text).
-    fn mask_field_value(
+    /// `callback_numbers` from its JSON text: each element of an array
+    /// masked as an address field (nulls left alone); anything but an
+    /// array as one address.
+    fn mask_address_list(
         &self,
         payload: &mut Payload,
-        index: usize,
-        name: &str,
-        kind: FieldKind,
-        policy: Policy,
-        out: &mut Vec<String>,
+        f: Field,
+        scratch: &mut Scratch,
+        out: &mut Paths,
     ) {
-        let Some(json) = payload.field_json(index) else {
+        // Addresses are kept as they are under `keep`.
+        let Some(json) = payload
+            .field_json(f.index)
+            .filter(|_| f.policy != Policy::Keep)
+        else {
+            return;
+        };
+        if !json.starts_with('[') {
+            let one = Field {
+                kind: FieldKind::Address,
+                ..f
+            };
+            return self.mask_scalar_field(payload, one, scratch, out);
+        }
+        let Scratch { normalized, text } = scratch;
+        text.clear();
+        text.push('[');
+        let mut changed = false;
+        let well_formed = each_canonical_item(json, |item| {
+            if text.len() > 1 {
+                text.push(',');
+            }
+            if item == "null" {
+                text.push_str(item);
+                return;
+            }
+            changed = true;
+            match (f.policy, str_content(item)) {
+                (Policy::Hash, Some(s)) => push_token(text, &self.address_token(&s, normalized)),
+                (Policy::Hash, None) => push_token(text, &self.token_hex(item)),
+                (Policy::Redact | Policy::Keep, _) => write_json_str(text, REDACTED),
+            }
+        });
+        text.push(']');
+        if !well_formed {
+            // Cannot happen (the payload holds JSON it wrote); fail closed.
+            payload.set_field_str(f.index, REDACTED);
+        } else if changed {
+            payload.set_field_json(f.index, |o| o.push_str(text));
+        } else {
+            return;
+        }
+        out.push(Cow::Borrowed(f.name));
+    }
+
+    /// `attributes` from its JSON text: each non-null value of an object
+    /// masked as free text, keys kept; structured values under `keep`, and
+    /// anything but an object, through their `Value`.
+    fn mask_attributes(
+        &self,
+        payload: &mut Payload,
+        f: Field,
+        scratch: &mut Scratch,
+        out: &mut Paths,
+    ) {
+        let Some(json) = payload.field_json(f.index) else {
+            return;
+        };
+        if !json.starts_with('{') {
+            return self.mask_field_value(payload, f, out);
+        }
+        let text = &mut scratch.text;
+        text.clear();
+        text.push('{');
+        let before = out.len();
+        let well_formed = each_canonical_member(json, |key, value| {
+            if text.len() > 1 {
+                text.push(',');
+            }
+            text.push_str(key);
+            text.push(':');
+            let masked = match (f.policy, str_content(value)) {
+                _ if value == "null" => false,
+                (Policy::Hash, Some(s)) => {
+                    push_token(text, &self.token_hex(s.trim()));
+                    true
+                }
+                (Policy::Hash, None) => {
+                    push_token(text, &self.token_hex(value));
+                    true
+                }
+                (Policy::Redact, _) => {
+                    write_json_str(text, REDACTED);
+                    true
+                }
+                (Policy::Keep, Some(s)) => match self.scrub_text(&s) {
+                    Some(clean) => {
+                        write_json_str(text, &clean);
+                        true
+                    }
+                    None => false,
+                },
+                (Policy::Keep, None) => self.scrub_structured(value, text),
+            };
+            if masked {
+                let key = str_content(key).unwrap_or_default();
+                out.push(Cow::Owned(format!("attributes.{key}")));
+            } else {
+                text.push_str(value);
+            }
+        });
+        text.push('}');
+        if !well_formed {
+            // Cannot happen (the payload holds JSON it wrote); fail closed.
+            out.truncate(before);
+            payload.set_field_str(f.index, REDACTED);
+            out.push(Cow::Borrowed(f.name));
+        } else if out.len() > before {
+            payload.set_field_json(f.index, |o| o.push_str(text));
+        }
+    }
+
+    /// `keep` on a structured attribute value (`json`): its strings
+    /// scrubbed through its `Value`; the new text appended to `out` when
+    /// something changed.
+    fn scrub_structured(&self, json: &str, out: &mut String) -> bool {
+        let Some(mut v) = parse_canonical(json) else {
+            // Cannot happen (the payload holds JSON it wrote); fail closed.
+            write_json_str(out, REDACTED);
+            return true;
+        };
+        let changed = self.mask_value(&mut v, FieldKind::Attributes, Policy::Keep);
+        if changed {
+            write_value(out, &v);
+        }
+        changed
+    }
+
+    /// Any field as one value, through its `serde_json::Value` (`keep` on
+    /// structured text, attributes that are not an object).
+    fn mask_field_value(&self, payload: &mut Payload, f: Field, out: &mut Paths) {
+        let Some(json) = payload.field_json(f.index) else {
             return;
         };
         if json == "null" {
             return;
         }
-        let Some(mut value) = payload.field_value(index) else {
+        let Some(mut value) = payload.field_value(f.index) else {
             // Cannot happen (the payload holds JSON it wrote); fail closed.
-            payload.set_field_str(index, REDACTED);
-            out.push(name.to_owned());
+            payload.set_field_str(f.index, REDACTED);
+            out.push(Cow::Borrowed(f.name));
             return;
         };
-        let changed = match kind {
-            FieldKind::Attributes => match &mut value {
-                Value::Object(map) => {
-                    let mut any = false;
-                    for (key, v) in map.iter_mut() {
-                        if !v.is_null() && self.mask_value(v, kind, policy) {
-                            out.push(format!("attributes.{key}"));
-                            any = true;
-                        }
-                    }
-                    any
-                }
-                other => {
-                    let changed = self.mask_value(other, kind, policy);
-                    if changed {
-                        out.push(name.to_owned());
-                    }
-                    changed
-                }
-            },
-            FieldKind::AddressList => {
-                let changed = match &mut value {
-                    Value::Array(items) => {
-                        let mut any = false;
-                        for item in items.iter_mut().filter(|v| !v.is_null()) {
-                            any |= self.mask_value(item, FieldKind::Address, policy);
-                        }
-                        any
-                    }
-                    other => self.mask_value(other, FieldKind::Address, policy),
-                };
-                if changed {
-                    out.push(name.to_owned());
-                }
-                changed
-            }
-            FieldKind::Address | FieldKind::Name | FieldKind::Text => {
-                let changed = self.mask_value(&mut value, kind, policy);
-                if changed {
-                    out.push(name.to_owned());
-                }
-                changed
-            }
-        };
-        if changed {
-            payload.set_field_json(index, |o| write_value(o, &value));
+        if self.mask_value(&mut value, f.kind, f.policy) {
+            payload.set_field_json(f.index, |o| write_value(o, &value));
+            out.push(Cow::Borrowed(f.name));
         }
     }
 
@@ -637,12 +789,12 @@ impl Masker {
 
     /// Scrubs every string (and object key) inside `value`, pushing the path
     /// of each changed string or renamed key; true if anything changed.
-    fn scrub_value(&self, value: &mut Value, path: &mut String, out: &mut Vec<String>) -> bool {
+    fn scrub_value(&self, value: &mut Value, path: &mut String, out: &mut Paths) -> bool {
         match value {
             Value::String(s) => match self.scrub_text(s) {
                 Some(clean) => {
                     *s = clean;
-                    out.push(path.clone());
+                    out.push(Cow::Owned(path.clone()));
                     true
                 }
                 None => false,
@@ -664,12 +816,7 @@ impl Masker {
         }
     }
 
-    fn scrub_map(
-        &self,
-        map: &mut Map<String, Value>,
-        path: &mut String,
-        out: &mut Vec<String>,
-    ) -> bool {
+    fn scrub_map(&self, map: &mut Map<String, Value>, path: &mut String, out: &mut Paths) -> bool {
         let renames: Vec<(String, String)> = map
             .keys()
             .filter_map(|k| self.scrub_text(k).map(|clean| (k.clone(), clean)))
@@ -694,8 +841,8 @@ impl Masker {
             path.push_str(key);
             let before = out.len();
             any |= self.scrub_value(v, path, out);
-            if renamed.contains(key) && !out[before..].contains(path) {
-                out.push(path.clone());
+            if renamed.contains(key) && !out[before..].iter().any(|p| p == path) {
+                out.push(Cow::Owned(path.clone()));
             }
             path.truncate(len);
         }
@@ -1105,37 +1252,80 @@ fn scheme_len(s: &str) -> Option<usize> {
 /// digits of the user part, or the lowercased user part if it has no digit.
 /// See the module docs for the exact steps.
 pub fn normalize_phone(s: &str) -> String {
-    let t = s.trim();
-    let rest = scheme_len(t).map_or(t, |n| &t[n..]);
-    let user = rest.split('@').next().unwrap_or(rest);
-    let user = user.split([';', '?']).next().unwrap_or(user);
-    if !user.bytes().any(|b| b.is_ascii_digit()) {
-        return user.trim().to_lowercase();
-    }
-    let mut n = String::with_capacity(user.len() + 1);
-    n.push('+');
-    n.extend(user.chars().filter(char::is_ascii_digit));
-    n
+    let mut out = String::new();
+    normalize_phone_into(s, &mut out);
+    out
 }
 
 /// Normalizes an email address: trimmed, then lowercased.
 pub fn normalize_email(s: &str) -> String {
-    s.trim().to_lowercase()
+    let mut out = String::new();
+    normalize_email_into(s, &mut out);
+    out
 }
 
 /// Normalizes an address field (`ani`, `dnis`, `address_from`, `address_to`,
 /// a `callback_numbers` element) by its shape: `mailto:` or an `@` without a
 /// URI scheme → [`normalize_email`], anything else → [`normalize_phone`].
 pub fn normalize_address(s: &str) -> String {
+    let mut out = String::new();
+    normalize_address_into(s, &mut out);
+    out
+}
+
+/// [`normalize_phone`] into `out` (replacing what it held).
+fn normalize_phone_into(s: &str, out: &mut String) {
+    out.clear();
+    let t = s.trim();
+    let rest = scheme_len(t).map_or(t, |n| &t[n..]);
+    let user = rest.split('@').next().unwrap_or(rest);
+    let user = user.split([';', '?']).next().unwrap_or(user);
+    if !user.bytes().any(|b| b.is_ascii_digit()) {
+        push_lowercase(out, user.trim());
+        return;
+    }
+    out.push('+');
+    out.extend(user.chars().filter(char::is_ascii_digit));
+}
+
+/// [`normalize_email`] into `out` (replacing what it held).
+fn normalize_email_into(s: &str, out: &mut String) {
+    out.clear();
+    push_lowercase(out, s.trim());
+}
+
+/// [`normalize_address`] into `out` (replacing what it held).
+fn normalize_address_into(s: &str, out: &mut String) {
     let t = s.trim();
     if t.len() >= 7 && t.is_char_boundary(7) && t[..7].eq_ignore_ascii_case("mailto:") {
-        return normalize_email(&t[7..]);
+        return normalize_email_into(&t[7..], out);
     }
     if t.contains('@') && scheme_len(t).is_none() {
-        normalize_email(t)
+        normalize_email_into(t, out)
     } else {
-        normalize_phone(t)
+        normalize_phone_into(t, out)
     }
+}
+
+/// Appends `s` lowercased (`str::to_lowercase`, which is plain `A-Z` →
+/// `a-z` for ASCII text: no allocation then).
+fn push_lowercase(out: &mut String, s: &str) {
+    if s.is_ascii() {
+        let start = out.len();
+        out.push_str(s);
+        if let Some(added) = out.get_mut(start..) {
+            added.make_ascii_lowercase();
+        }
+    } else {
+        out.push_str(&s.to_lowercase());
+    }
+}
+
+/// Appends a token as a JSON string.
+fn push_token(out: &mut String, token: &TokenHex) {
+    out.push('"');
+    out.push_str(token.as_str());
+    out.push('"');
 }
 
 #[cfg(test)]
@@ -1983,8 +2173,8 @@ mod tests {
         m: &Masker,
         fields: &mut Map<String, Value>,
         extras: &mut Map<String, Value>,
-    ) -> Vec<String> {
-        let mut out = Vec::new();
+    ) -> Paths {
+        let mut out = Paths::new();
         for (i, &(name, kind)) in FIELDS.iter().enumerate() {
             let policy = m.policies.policies[i];
             let Some(value) = fields.get_mut(name) else {
@@ -1998,13 +2188,13 @@ mod tests {
                     Value::Object(map) => {
                         for (key, v) in map.iter_mut() {
                             if !v.is_null() && m.mask_value(v, kind, policy) {
-                                out.push(format!("attributes.{key}"));
+                                out.push(format!("attributes.{key}").into());
                             }
                         }
                     }
                     other => {
                         if m.mask_value(other, kind, policy) {
-                            out.push(name.to_owned());
+                            out.push(name.into());
                         }
                     }
                 },
@@ -2020,12 +2210,12 @@ mod tests {
                         other => m.mask_value(other, FieldKind::Address, policy),
                     };
                     if changed {
-                        out.push(name.to_owned());
+                        out.push(name.into());
                     }
                 }
                 FieldKind::Address | FieldKind::Name | FieldKind::Text => {
                     if m.mask_value(value, kind, policy) {
-                        out.push(name.to_owned());
+                        out.push(name.into());
                     }
                 }
             }

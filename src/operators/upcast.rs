@@ -853,19 +853,13 @@ pub fn kind_fields_by_canonical(kind: EventKind) -> &'static [(FieldId, &'static
         .map_or(&[], |(_, canonical)| canonical)
 }
 
-/// Sort rank of a member name: the known name with id `k` at odd rank
-/// `2k + 1`, any other name at the even rank just below the first known
-/// name greater than it. Sorting by rank, then by name among equal even
-/// ranks, sorts by name with one comparison of small integers for nearly
-/// every pair.
-fn sort_rank(name: &str) -> (u16, Option<FieldId>) {
-    match field_id(name) {
-        Some(id) => (2 * u16::from(id) + 1, Some(id)),
-        None => {
-            let below = names().sorted.partition_point(|(n, _)| *n < name);
-            (2 * u16::try_from(below).unwrap_or(u16::MAX / 2), None)
-        }
-    }
+/// Sort rank of a name this build does not know: the even rank just below
+/// the first known name greater than it, where the known name with id `k`
+/// has the odd rank `2k + 1`. Merging by rank, then by name among equal
+/// even ranks, merges in name order.
+fn unknown_rank(name: &str) -> u16 {
+    let below = names().sorted.partition_point(|(n, _)| *n < name);
+    2 * u16::try_from(below).unwrap_or(u16::MAX / 2)
 }
 
 // ---------------------------------------------------------------------------
@@ -891,7 +885,8 @@ impl BodyValue {
     }
 }
 
-/// A member of a [`Body`].
+/// A member of a [`Body`] (as [`Body::members`] and [`Body::drain`] give
+/// them).
 #[derive(Debug, Clone)]
 pub struct Member<'t> {
     pub name: Cow<'t, str>,
@@ -900,72 +895,96 @@ pub struct Member<'t> {
     /// `None` once removed.
     pub value: Option<BodyValue>,
     /// Span of the name's JSON string literal in the canonical text (input
-    /// members).
+    /// members with a name this build does not know; a known name's
+    /// literal is the name in quotes).
     pub key_text: Option<Span>,
+}
+
+/// Where the value of a known member is.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+enum Slot {
+    #[default]
+    Absent,
+    /// A value of the input: its tape node and canonical text.
+    Input { node: usize, text: Span },
+    /// Null, set by a step (the common case: absent fields filled).
+    Null,
+    /// A value a step set: its index in `Body::set`.
+    Set(usize),
 }
 
 /// An `eventBody` while it is fingerprinted, upcast and projected: its
 /// members by name (each once, a later duplicate in the input winning, as
 /// in a JSON map), values still in the input's [`Tape`] unless a step set
-/// them. Known names are found by id without comparing strings.
+/// them.
+///
+/// Known names are held in an array by [`FieldId`] (found and set without
+/// comparing strings, and in name order without sorting); the few other
+/// names in a list.
 #[derive(Debug)]
 pub struct Body<'t> {
     tape: &'t Tape<'t>,
-    /// Input members in name order, then members added by steps.
-    members: Vec<Member<'t>>,
-    /// For each known name: its position in `members` plus one, 0 if absent.
-    known: [u16; NAME_COUNT],
+    /// Known members by id.
+    known: [Slot; NAME_COUNT],
+    /// Members with other names: the input's in name order, then those
+    /// steps added.
+    others: Vec<Member<'t>>,
+    /// Values steps set on known members (see [`Slot::Set`]).
+    set: Vec<Value>,
 }
 
 impl<'t> Body<'t> {
     /// Reads the object at `obj` and appends its canonical text to `out`
-    /// (the content fingerprint's input); each input member keeps the spans
-    /// of its name and value in `out`.
+    /// (the content fingerprint's input); each input member keeps the span
+    /// of its value in `out`.
     pub fn canonical(
         tape: &'t Tape<'t>,
         obj: usize,
         canon: &mut Canonical,
         out: &mut String,
     ) -> Body<'t> {
-        let mut order: Vec<(u16, Option<FieldId>, &'t str, usize)> = tape
-            .members(obj)
-            .map(|(k, v)| {
-                let (rank, id) = sort_rank(k);
-                (rank, id, k, v)
-            })
-            .collect();
-        // Stable: repeated names keep input order, the last one wins below.
-        order.sort_by(|a, b| {
-            a.0.cmp(&b.0).then_with(|| {
-                if a.0 % 2 == 0 {
-                    a.2.cmp(b.2)
-                } else {
-                    std::cmp::Ordering::Equal
-                }
-            })
-        });
         let mut body = Body {
             tape,
-            members: Vec::with_capacity(order.len() + 8),
-            known: [0; NAME_COUNT],
+            known: [Slot::Absent; NAME_COUNT],
+            others: Vec::new(),
+            set: Vec::new(),
         };
+        // Known names into their slots (a later duplicate overwrites an
+        // earlier one); other names listed with their sort rank.
+        let mut others: Vec<(u16, &'t str, usize)> = Vec::new();
+        for (k, v) in tape.members(obj) {
+            match field_id(k).and_then(|id| body.known.get_mut(usize::from(id))) {
+                Some(slot) => {
+                    *slot = Slot::Input {
+                        node: v,
+                        text: Span::default(),
+                    }
+                }
+                None => others.push((unknown_rank(k), k, v)),
+            }
+        }
+        // Stable: repeated names keep input order, the last one wins below.
+        others.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1)));
+        body.others.reserve_exact(others.len());
         out.push('{');
-        for (i, &(_, id, name, node)) in order.iter().enumerate() {
-            if order.get(i + 1).is_some_and(|next| next.2 == name) {
+        let mut first = true;
+        let mut next = others.iter().enumerate().peekable();
+        for id in 0..NAME_COUNT {
+            let Some(&Slot::Input { node, .. }) = body.known.get(id) else {
                 continue;
-            }
-            if !body.members.is_empty() {
-                out.push(',');
-            }
-            let key_start = out.len();
-            match tape.node(node - 1) {
-                Node::Str(k) => super::json::write_str_node(out, k),
-                _ => out.push_str("\"\""),
-            }
-            let key_text = Span {
-                start: key_start,
-                end: out.len(),
             };
+            let rank = 2 * u16::try_from(id).unwrap_or(u16::MAX / 2) + 1;
+            while let Some((i, &(_, name, node))) = next.next_if(|(_, o)| o.0 < rank) {
+                if !superseded(&others, i) {
+                    body.write_other(name, node, canon, &mut first, out);
+                }
+            }
+            // A known name is plain ASCII: its literal is the name quoted.
+            write_member(out, &mut first, |out| {
+                out.push('"');
+                out.push_str(name_of(id_of(id)));
+                out.push('"');
+            });
             out.push(':');
             let start = out.len();
             canon.write(tape, node, out);
@@ -973,22 +992,53 @@ impl<'t> Body<'t> {
                 start,
                 end: out.len(),
             };
-            body.push(Member {
-                name: Cow::Borrowed(name),
-                id,
-                value: Some(BodyValue::Input { node, text }),
-                key_text: Some(key_text),
-            });
+            if let Some(slot) = body.known.get_mut(id) {
+                *slot = Slot::Input { node, text };
+            }
+        }
+        for (i, &(_, name, node)) in next {
+            if !superseded(&others, i) {
+                body.write_other(name, node, canon, &mut first, out);
+            }
         }
         out.push('}');
         body
     }
 
-    fn push(&mut self, member: Member<'t>) {
-        if let Some(slot) = member.id.and_then(|id| self.known.get_mut(usize::from(id))) {
-            *slot = u16::try_from(self.members.len() + 1).unwrap_or(0);
-        }
-        self.members.push(member);
+    /// Writes the member with the unknown `name` and value `node`, and
+    /// lists it.
+    fn write_other(
+        &mut self,
+        name: &'t str,
+        node: usize,
+        canon: &mut Canonical,
+        first: &mut bool,
+        out: &mut String,
+    ) {
+        let tape = self.tape;
+        let key_start = write_member(out, first, |out| match tape.node(node - 1) {
+            Node::Str(k) => super::json::write_str_node(out, k),
+            _ => out.push_str("\"\""),
+        });
+        let key_text = Span {
+            start: key_start,
+            end: out.len(),
+        };
+        out.push(':');
+        let start = out.len();
+        canon.write(tape, node, out);
+        self.others.push(Member {
+            name: Cow::Borrowed(name),
+            id: None,
+            value: Some(BodyValue::Input {
+                node,
+                text: Span {
+                    start,
+                    end: out.len(),
+                },
+            }),
+            key_text: Some(key_text),
+        });
     }
 
     /// The input this body reads.
@@ -996,51 +1046,60 @@ impl<'t> Body<'t> {
         self.tape
     }
 
-    fn position(&self, name: &str) -> Option<usize> {
-        match field_id(name) {
-            Some(id) => self.position_of(id),
-            None => self
-                .members
-                .iter()
-                .position(|m| m.value.is_some() && m.name == name),
-        }
+    fn slot(&self, id: FieldId) -> Slot {
+        self.known.get(usize::from(id)).copied().unwrap_or_default()
     }
 
-    fn position_of(&self, id: FieldId) -> Option<usize> {
-        let at = usize::from(*self.known.get(usize::from(id))?).checked_sub(1)?;
-        self.members.get(at)?.value.as_ref()?;
-        Some(at)
+    /// Position of the member `name` (unknown to this build) in `others`.
+    fn other(&self, name: &str) -> Option<usize> {
+        self.others
+            .iter()
+            .position(|m| m.value.is_some() && m.name == name)
+    }
+
+    /// A view of the value in `slot`.
+    fn view(&self, slot: Slot) -> Option<ValueRef<'_>> {
+        match slot {
+            Slot::Absent => None,
+            Slot::Input { node, .. } => Some(ValueRef::Node(self.tape, node)),
+            Slot::Null => Some(ValueRef::Value(&Value::Null)),
+            Slot::Set(i) => self.set.get(i).map(ValueRef::Value),
+        }
     }
 
     /// The value of member `name`.
     pub fn get(&self, name: &str) -> Option<ValueRef<'_>> {
-        let m = self.members.get(self.position(name)?)?;
-        Some(m.value.as_ref()?.view(self.tape))
+        match field_id(name) {
+            Some(id) => self.get_id(id),
+            None => {
+                let m = self.others.get(self.other(name)?)?;
+                Some(m.value.as_ref()?.view(self.tape))
+            }
+        }
     }
 
     /// The value of the known member `id`.
     pub fn get_id(&self, id: FieldId) -> Option<ValueRef<'_>> {
-        let m = self.members.get(self.position_of(id)?)?;
-        Some(m.value.as_ref()?.view(self.tape))
+        self.view(self.slot(id))
     }
 
     /// True when member `name` is present.
     pub fn contains(&self, name: &str) -> bool {
-        self.position(name).is_some()
+        self.get(name).is_some()
     }
 
     /// True when the known member `id` is present.
     pub fn contains_id(&self, id: FieldId) -> bool {
-        self.position_of(id).is_some()
+        self.slot(id) != Slot::Absent
     }
 
     /// Sets member `name` (added if absent).
     pub fn set(&mut self, name: &'t str, value: Value) {
         match field_id(name) {
             Some(id) => self.set_id(id, value),
-            None => match self.position(name) {
-                Some(at) => self.replace(at, value),
-                None => self.push(Member {
+            None => match self.other(name).and_then(|at| self.others.get_mut(at)) {
+                Some(m) => m.value = Some(BodyValue::Set(value)),
+                None => self.others.push(Member {
                     name: Cow::Borrowed(name),
                     id: None,
                     value: Some(BodyValue::Set(value)),
@@ -1052,70 +1111,115 @@ impl<'t> Body<'t> {
 
     /// Sets the known member `id` (added if absent).
     pub fn set_id(&mut self, id: FieldId, value: Value) {
-        match self.position_of(id) {
-            Some(at) => self.replace(at, value),
-            None => self.push(Member {
-                name: Cow::Borrowed(name_of(id)),
-                id: Some(id),
-                value: Some(BodyValue::Set(value)),
-                key_text: None,
-            }),
-        }
-    }
-
-    fn replace(&mut self, at: usize, value: Value) {
-        if let Some(m) = self.members.get_mut(at) {
-            m.value = Some(BodyValue::Set(value));
+        let slot = if value.is_null() {
+            Slot::Null
+        } else {
+            self.set.push(value);
+            Slot::Set(self.set.len() - 1)
+        };
+        if let Some(s) = self.known.get_mut(usize::from(id)) {
+            *s = slot;
         }
     }
 
     /// Removes member `name`, returning its value.
     pub fn remove(&mut self, name: &str) -> Option<BodyValue> {
-        let at = self.position(name)?;
-        self.members.get_mut(at)?.value.take()
+        match field_id(name) {
+            Some(id) => self.remove_id(id),
+            None => {
+                let at = self.other(name)?;
+                self.others.get_mut(at)?.value.take()
+            }
+        }
     }
 
     /// Removes the known member `id`, returning its value.
     pub fn remove_id(&mut self, id: FieldId) -> Option<BodyValue> {
-        let at = self.position_of(id)?;
-        self.members.get_mut(at)?.value.take()
+        let slot = std::mem::take(self.known.get_mut(usize::from(id))?);
+        take_value(slot, &mut self.set)
     }
 
-    /// The known member `id` and its position, for [`Self::discard`].
-    pub fn find_id(&self, id: FieldId) -> Option<(usize, &BodyValue)> {
-        let at = self.position_of(id)?;
-        Some((at, self.members.get(at)?.value.as_ref()?))
+    /// The members still present, in order: known names by name, then the
+    /// others (the input's by name, then those steps added).
+    pub fn members(&self) -> impl Iterator<Item = Member<'t>> + '_ {
+        let known = (0..NAME_COUNT).filter_map(|i| {
+            let id = id_of(i);
+            let value = match self.slot(id) {
+                Slot::Absent => return None,
+                Slot::Input { node, text } => BodyValue::Input { node, text },
+                Slot::Null => BodyValue::Set(Value::Null),
+                Slot::Set(s) => BodyValue::Set(self.set.get(s).cloned().unwrap_or_default()),
+            };
+            Some(known_member(id, value))
+        });
+        known.chain(self.others.iter().filter(|m| m.value.is_some()).cloned())
     }
 
-    /// Removes the member at `at` (from [`Self::find_id`]).
-    pub fn discard(&mut self, at: usize) {
-        if let Some(m) = self.members.get_mut(at) {
-            m.value = None;
-        }
-    }
-
-    /// The members still present, in order (input members by name, then
-    /// those steps added).
-    pub fn members(&self) -> impl Iterator<Item = &Member<'t>> + '_ {
-        self.members.iter().filter(|m| m.value.is_some())
-    }
-
-    /// Removes and returns every member still present.
+    /// Removes and returns every member still present, in the order of
+    /// [`Self::members`].
     pub fn drain(&mut self) -> impl Iterator<Item = Member<'t>> + '_ {
-        self.members.drain(..).filter(|m| m.value.is_some())
+        let Body {
+            known, others, set, ..
+        } = self;
+        let known = known.iter_mut().enumerate().filter_map(|(i, slot)| {
+            let value = take_value(std::mem::take(slot), set)?;
+            Some(known_member(id_of(i), value))
+        });
+        known.chain(others.drain(..).filter(|m| m.value.is_some()))
     }
 
     /// The members as a JSON map (tests, debugging).
     pub fn to_map(&self) -> Map<String, Value> {
         self.members()
-            .filter_map(|m| {
-                Some((
-                    m.name.to_string(),
-                    m.value.as_ref()?.view(self.tape).to_value(),
-                ))
-            })
+            .filter_map(|m| Some((m.name.to_string(), m.value?.view(self.tape).to_value())))
             .collect()
     }
+}
+
+/// True when the next of the sorted `others` has the same name as the one
+/// at `i`: the later duplicate wins, as in a JSON map.
+fn superseded(others: &[(u16, &str, usize)], i: usize) -> bool {
+    match (others.get(i), others.get(i + 1)) {
+        (Some(a), Some(b)) => a.1 == b.1,
+        _ => false,
+    }
+}
+
+/// The value held in `slot`, taking a step's value out of `set`.
+fn take_value(slot: Slot, set: &mut [Value]) -> Option<BodyValue> {
+    match slot {
+        Slot::Absent => None,
+        Slot::Input { node, text } => Some(BodyValue::Input { node, text }),
+        Slot::Null => Some(BodyValue::Set(Value::Null)),
+        Slot::Set(i) => Some(BodyValue::Set(std::mem::take(set.get_mut(i)?))),
+    }
+}
+
+/// The id at position `i` of the known names (`i < NAME_COUNT`).
+fn id_of(i: usize) -> FieldId {
+    FieldId::try_from(i).unwrap_or(FieldId::MAX)
+}
+
+/// A known member as a [`Member`].
+fn known_member<'t>(id: FieldId, value: BodyValue) -> Member<'t> {
+    Member {
+        name: Cow::Borrowed(name_of(id)),
+        id: Some(id),
+        value: Some(value),
+        key_text: None,
+    }
+}
+
+/// Starts a member of the object being written to `out` (a comma unless it
+/// is the first) and writes its key with `key`; returns where the key
+/// starts.
+fn write_member(out: &mut String, first: &mut bool, key: impl FnOnce(&mut String)) -> usize {
+    if !std::mem::take(first) {
+        out.push(',');
+    }
+    let start = out.len();
+    key(out);
+    start
 }
 
 // ---------------------------------------------------------------------------
@@ -1630,7 +1734,8 @@ mod tests {
             r#"{"a":{"x":2,"y":1},"b":3,"eventTime":4,"queueId":null,"zz":2}"#
         );
         let names: Vec<String> = body.members().map(|m| m.name.to_string()).collect();
-        assert_eq!(names, ["a", "b", "eventTime", "queueId", "zz"]);
+        // Known names first, then the others, each group by name.
+        assert_eq!(names, ["eventTime", "queueId", "a", "b", "zz"]);
         assert_eq!(body.get("b").map(|v| v.to_value()), Some(json!(3)));
         assert!(body.get("queueId").is_some_and(|v| v.is_null()));
         assert!(body.contains_id(event_time_id()) && !body.contains("c"));
