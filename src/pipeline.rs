@@ -150,6 +150,10 @@ pub struct Task {
     at_end: bool,
     /// Progress of the other input partitions, from their markers.
     upstream: HashMap<i32, Upstream>,
+    /// The lowest progress of the other input partitions that still hold
+    /// this task's watermark (`None`: none does), as of the last
+    /// [`Pipeline::apply_upstream`]. Own progress is applied per record.
+    others_cap: Option<i64>,
     started: Instant,
     /// Without a dedup operator: fingerprints restored from what was already
     /// emitted, so records re-read after a crash are not emitted twice.
@@ -274,6 +278,7 @@ impl Pipeline {
             last_input: None,
             at_end: false,
             upstream: HashMap::new(),
+            others_cap: None,
             started: Instant::now(),
             replay_guard: None,
         };
@@ -327,7 +332,14 @@ impl Pipeline {
     /// (through the repartition topic). An upstream not heard from yet holds
     /// the watermark; one that is idle does not; one silent for longer than
     /// [`Self::upstream_silence_limit`] no longer does.
-    fn upstream_cap(&self, task: &Task, partitions: i32, now: Instant) -> Option<i64> {
+    /// Returns (own input's bound, the other partitions' bound); `None`
+    /// where nothing holds.
+    fn upstream_cap(
+        &self,
+        task: &Task,
+        partitions: i32,
+        now: Instant,
+    ) -> (Option<i64>, Option<i64>) {
         let limit = self.upstream_silence_limit();
         let idle = self
             .plan
@@ -342,7 +354,7 @@ impl Pipeline {
             None if silent_since_start || task.at_end => None,
             None => Some(i64::MIN),
         };
-        let mut cap = own;
+        let mut cap = None;
         for q in (0..partitions).filter(|q| *q != task.partition) {
             let bound = match task.upstream.get(&q) {
                 Some(u) if u.idle => continue,
@@ -353,14 +365,30 @@ impl Pipeline {
             };
             cap = Some(cap.map_or(bound, |c: i64| c.min(bound)));
         }
-        cap
+        (own, cap)
     }
 
     fn apply_upstream(&self, task: &mut Task, now: Instant, out: &mut Vec<Output>) {
-        let cap = self.upstream_cap(task, task.partitions, now);
+        let (own, others) = self.upstream_cap(task, task.partitions, now);
+        task.others_cap = others;
+        let cap = min_bound(own, others);
         if let Some(r) = task.reorder.as_mut() {
             r.set_upstream_watermark(cap, &mut task.released);
             self.drain(task, out);
+        }
+    }
+
+    /// A record of this task's own input was just read, so its own
+    /// progress is `input_max` now: the watermark follows at once instead
+    /// of at the next tick (with a single input partition, or the others
+    /// idle, an in-order event is then released as it is read).
+    fn apply_own_progress(&self, task: &mut Task, out: &mut Vec<Output>) {
+        let cap = min_bound(task.input_max, task.others_cap);
+        if let Some(r) = task.reorder.as_mut() {
+            if r.upstream_watermark() != cap {
+                r.set_upstream_watermark(cap, &mut task.released);
+                self.drain(task, out);
+            }
         }
     }
 
@@ -412,6 +440,7 @@ impl Pipeline {
                     if counted {
                         let t = ev.event_time_ms;
                         task.input_max = Some(task.input_max.map_or(t, |m| m.max(t)));
+                        self.apply_own_progress(task, out);
                         self.count_notes(&ev);
                         if !self.passes_filter(&ev) {
                             self.metrics.filtered.inc();
@@ -594,6 +623,15 @@ impl Pipeline {
     }
 }
 
+/// The lower of two watermark bounds, `None` meaning "no bound".
+fn min_bound(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, None) => x,
+        (None, y) => y,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -686,5 +724,78 @@ mod tests {
         let mut out = forwarded(&p, &mut task, &event("x-1", T), 0);
         out.extend(forwarded(&p, &mut task, &event("x-2", T + 600_000), 1));
         assert_eq!(times(&out), vec![(false, T)]);
+    }
+
+    fn read(p: &Pipeline, task: &mut Task, value: &[u8], offset: i64) -> Vec<Output> {
+        let mut out = Vec::new();
+        let rec = RecordIn {
+            value,
+            source: SourceRef {
+                topic: Arc::from("bronze"),
+                partition: task.partition,
+                offset,
+            },
+            role: Role::Input,
+            header_token: None,
+            header_hops: None,
+            record_timestamp_ms: None,
+            ticket: offset as Ticket,
+        };
+        p.ingest(&rec, task, Instant::now(), &mut out);
+        out
+    }
+
+    fn zero_lateness_pipeline() -> Pipeline {
+        let mut plan = crate::config::parse(
+            include_str!("../topologies/genesys-silver.toml"),
+            "genesys-silver.toml",
+        )
+        .expect("shipped topology parses");
+        if let Some(r) = plan.reorder.as_mut() {
+            r.allowed_lateness = Duration::ZERO;
+        }
+        let key = MaskingKey::from_bytes("unit-test-masking-key").expect("key");
+        Pipeline::new(Arc::new(plan), &key, Arc::new(Metrics::new()))
+    }
+
+    /// Own input progress moves the watermark as each record is read, not
+    /// at the next tick: with zero allowed lateness an in-order event of a
+    /// single-partition input leaves as it is read; with a second partition
+    /// it waits for that partition's marker, and leaves once the marker
+    /// passed it (or the partition turned idle).
+    #[test]
+    fn own_progress_releases_in_order_events_as_they_are_read() {
+        let p = zero_lateness_pipeline();
+        let mut task = p.new_task(0, 1);
+        for (i, t) in [T, T + 1_000, T + 1_000, T + 5_000].into_iter().enumerate() {
+            let out = read(&p, &mut task, &event(&format!("solo-{i}"), t), i as i64);
+            assert_eq!(times(&out), vec![(false, t)], "event {i} released at once");
+            // A tick in between (as the runtime's loop does) must not leave
+            // a stale own progress behind for the next event.
+            let mut ticked = Vec::new();
+            p.tick(&mut task, Instant::now(), &mut ticked);
+            assert_eq!(times(&ticked), vec![]);
+        }
+        assert_eq!(task.buffered(), 0);
+
+        let mut task = p.new_task(0, 2);
+        let home0: Vec<String> = (0..)
+            .map(|i| format!("pair-{i}"))
+            .filter(|id| partition_for(id.as_bytes(), 2) == 0)
+            .take(3)
+            .collect();
+        let mut out = Vec::new();
+        p.on_marker(&mut task, 1, T + 500, false, Instant::now(), &mut out);
+        let out = read(&p, &mut task, &event(&home0[0], T), 0);
+        assert_eq!(times(&out), vec![(false, T)], "below the other's progress");
+        let out = read(&p, &mut task, &event(&home0[1], T + 1_000), 1);
+        assert_eq!(times(&out), vec![], "beyond the other partition's progress");
+        let mut out = Vec::new();
+        p.on_marker(&mut task, 1, T + 2_000, false, Instant::now(), &mut out);
+        assert_eq!(times(&out), vec![(false, T + 1_000)]);
+        let mut out = Vec::new();
+        p.on_marker(&mut task, 1, T + 2_000, true, Instant::now(), &mut out);
+        let out = read(&p, &mut task, &event(&home0[2], T + 9_000), 2);
+        assert_eq!(times(&out), vec![(false, T + 9_000)], "the other is idle");
     }
 }

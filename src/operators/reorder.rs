@@ -589,6 +589,11 @@ impl<T: Timed> Reorder<T> {
         self.release_to_watermark(out);
     }
 
+    /// The upstream cap last set by [`Self::set_upstream_watermark`].
+    pub fn upstream_watermark(&self) -> Option<i64> {
+        self.upstream
+    }
+
     fn update_watermark(&mut self) {
         let Some(m) = self.max_seen else { return };
         let base = self.upstream.map_or(m, |u| m.min(u));
