@@ -31,6 +31,11 @@
 //! pipeline) and records `receive time − input CreateTime` (set when the
 //! load generator called `produce`) for every input produced after a 2 s
 //! warm-up. That is: load producer → broker → processor → broker → reader.
+//! For the pipeline the latency is also split at the silver record's own
+//! CreateTime (set when the processor called `produce`): input hop plus
+//! processing, and output hop; and the processor's own share (record read →
+//! handed to the producer) is read from its
+//! `cxstream_processing_latency_seconds` histogram over the same window.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -136,6 +141,26 @@ pub struct Report {
     pub latency_p50_ms: Option<f64>,
     pub latency_p99_ms: Option<f64>,
     pub latency_max_ms: Option<f64>,
+    /// Pipeline only, latency phase: input CreateTime → the silver record's
+    /// CreateTime (set when the processor called `produce`), i.e. the input
+    /// hop plus processing.
+    #[serde(default)]
+    pub to_produce_p50_ms: Option<f64>,
+    #[serde(default)]
+    pub to_produce_p99_ms: Option<f64>,
+    /// Pipeline only: the silver record's CreateTime → read back by the
+    /// reader (the output hop: producer batching, broker, reader fetch).
+    #[serde(default)]
+    pub from_produce_p50_ms: Option<f64>,
+    #[serde(default)]
+    pub from_produce_p99_ms: Option<f64>,
+    /// Pipeline only: `cxstream_processing_latency_seconds` over the measured
+    /// window (record read → output handed to the producer), as the upper
+    /// bounds of the histogram buckets holding p50 and p99.
+    #[serde(default)]
+    pub processing_p50_le_ms: Option<f64>,
+    #[serde(default)]
+    pub processing_p99_le_ms: Option<f64>,
     /// Set when the variant failed; the other fields are then partial.
     pub error: Option<String>,
 }
@@ -203,6 +228,52 @@ pub fn throughput_gen(events: u64, seed: u64) -> GenConfig {
         collect_truth: false,
         ..GenConfig::default()
     }
+}
+
+/// One latency sample of the latency phase, in ms.
+struct Sample {
+    /// Input CreateTime → read back from the output.
+    total: f64,
+    /// (input CreateTime → output CreateTime, output CreateTime → read
+    /// back), when the output carries its own CreateTime (the pipeline).
+    split: Option<(f64, f64)>,
+}
+
+/// A histogram's cumulative bucket counts: (upper bound s, count ≤ bound).
+type Buckets = Vec<(f64, u64)>;
+
+fn buckets(h: &prometheus::Histogram) -> Buckets {
+    use prometheus::core::Collector;
+    h.collect()
+        .iter()
+        .flat_map(|mf| mf.get_metric().iter())
+        .flat_map(|m| m.get_histogram().get_bucket().iter())
+        .map(|b| (b.upper_bound(), b.cumulative_count()))
+        .collect()
+}
+
+/// Cumulative counts of `end` minus those of `start` (same buckets).
+fn bucket_delta(start: &[(f64, u64)], end: &[(f64, u64)]) -> Buckets {
+    end.iter()
+        .map(|&(le, n)| {
+            let before = start.iter().find(|(l, _)| *l == le).map_or(0, |(_, c)| *c);
+            (le, n.saturating_sub(before))
+        })
+        .collect()
+}
+
+/// The upper bound of the first bucket holding quantile `q` of the
+/// observations (`None` without observations or beyond the last bucket).
+fn bucket_quantile(cumulative: &[(f64, u64)], q: f64) -> Option<f64> {
+    let total = cumulative.last()?.1;
+    if total == 0 {
+        return None;
+    }
+    let rank = ((q * total as f64).ceil() as u64).max(1);
+    cumulative
+        .iter()
+        .find(|(_, n)| *n >= rank)
+        .map(|(le, _)| *le)
 }
 
 /// Generator settings for the latency input: an in-order stream, nothing
@@ -566,14 +637,14 @@ fn latency(spec: &ChildSpec, report: &mut Report) -> Result<(), BenchError> {
         Variant::Passthrough => None,
         v => Some(spec.names.plan(delivery(v), true)?),
     };
-    let (samples, result) = std::thread::scope(|s| {
+    let (samples, result, processing) = std::thread::scope(|s| {
         // Reader: the output topic's only partition and the input's, from
         // the beginning. Each output is matched with the input record it came
         // from (the pass-through keeps offsets; the pipeline's silver record
         // names its source offset in its lineage hop) and its latency is the
         // reader's receive time minus that input record's CreateTime (the
         // moment the load generator called `produce`).
-        let reader = s.spawn(|| -> Result<Vec<f64>, BenchError> {
+        let reader = s.spawn(|| -> Result<Vec<Sample>, BenchError> {
             let c: BaseConsumer = st
                 .with_defaults(&[
                     ("group.id", &format!("{}.reader", spec.names.prefix)),
@@ -590,7 +661,8 @@ fn latency(spec: &ChildSpec, report: &mut Report) -> Result<(), BenchError> {
                 .map_err(kafka("assigning the reader"))?;
             c.assign(&tpl).map_err(kafka("assigning the reader"))?;
             let mut created: std::collections::HashMap<i64, i64> = Default::default();
-            let mut received: Vec<(i64, i64)> = Vec::new();
+            // (source offset, receive time, output CreateTime)
+            let mut received: Vec<(i64, i64, Option<i64>)> = Vec::new();
             let mut idle_since: Option<Instant> = None;
             loop {
                 match c.poll(Duration::from_millis(20)) {
@@ -609,7 +681,7 @@ fn latency(spec: &ChildSpec, report: &mut Report) -> Result<(), BenchError> {
                             m.payload().and_then(source_offset)
                         };
                         if let Some(o) = source {
-                            received.push((o, now));
+                            received.push((o, now, m.timestamp().to_millis()));
                         }
                         if measure_from.load(Ordering::Relaxed) == u64::MAX {
                             // First output seen: measure inputs from 2 s on.
@@ -623,9 +695,13 @@ fn latency(spec: &ChildSpec, report: &mut Report) -> Result<(), BenchError> {
                                 let from = measure_from.load(Ordering::Relaxed);
                                 return Ok(received
                                     .iter()
-                                    .filter_map(|(o, at)| {
+                                    .filter_map(|(o, at, out_ts)| {
                                         let ts = *created.get(o)?;
-                                        (ts as u64 >= from).then(|| (at - ts) as f64)
+                                        (ts as u64 >= from).then(|| Sample {
+                                            total: (at - ts) as f64,
+                                            split: out_ts
+                                                .map(|p| ((p - ts) as f64, (at - p) as f64)),
+                                        })
                                     })
                                     .collect());
                             }
@@ -673,6 +749,8 @@ fn latency(spec: &ChildSpec, report: &mut Report) -> Result<(), BenchError> {
         });
         // The variant itself, on this thread.
         let mut clock = Clock::default();
+        // Processing-latency histogram at the start and end of the window.
+        let mut processing: (Option<Buckets>, Buckets) = (None, Vec::new());
         let result = match lat_plan {
             None => {
                 let stop_pt = AtomicBool::new(false);
@@ -703,7 +781,15 @@ fn latency(spec: &ChildSpec, report: &mut Report) -> Result<(), BenchError> {
                         std::thread::sleep(Duration::from_secs(2));
                         p2.store(true, Ordering::Relaxed);
                     });
-                    let r = run_pipeline(spec, plan, None, pstop.clone(), |_| clock.sample_rss());
+                    let r = run_pipeline(spec, plan, None, pstop.clone(), |m| {
+                        clock.sample_rss();
+                        let from = measure_from.load(Ordering::Relaxed);
+                        if from != u64::MAX && crate::model::now_ms() as u64 >= from {
+                            let now = buckets(&m.processing_latency);
+                            processing.0.get_or_insert_with(|| now.clone());
+                            processing.1 = now;
+                        }
+                    });
                     // Ends the load at once if the pipeline failed early.
                     stop.store(true, Ordering::Relaxed);
                     r
@@ -717,11 +803,26 @@ fn latency(spec: &ChildSpec, report: &mut Report) -> Result<(), BenchError> {
         };
         clock.sample_rss();
         report.max_rss_kib = clock.max_rss;
-        (samples, result)
+        (samples, result, processing)
     });
     result?;
-    let mut lat = samples?;
+    let samples = samples?;
+    let mut lat: Vec<f64> = samples.iter().map(|s| s.total).collect();
     lat.sort_by(f64::total_cmp);
+    let (mut to, mut from): (Vec<f64>, Vec<f64>) = samples.iter().filter_map(|s| s.split).unzip();
+    to.sort_by(f64::total_cmp);
+    from.sort_by(f64::total_cmp);
+    if spec.variant != Variant::Passthrough {
+        report.to_produce_p50_ms = percentile(&to, 50.0);
+        report.to_produce_p99_ms = percentile(&to, 99.0);
+        report.from_produce_p50_ms = percentile(&from, 50.0);
+        report.from_produce_p99_ms = percentile(&from, 99.0);
+        if let Some(start) = &processing.0 {
+            let window = bucket_delta(start, &processing.1);
+            report.processing_p50_le_ms = bucket_quantile(&window, 0.50).map(|s| s * 1000.0);
+            report.processing_p99_le_ms = bucket_quantile(&window, 0.99).map(|s| s * 1000.0);
+        }
+    }
     report.records = sent.load(Ordering::Relaxed);
     report.latency_samples = lat.len() as u64;
     report.latency_p50_ms = percentile(&lat, 50.0);
@@ -1007,6 +1108,26 @@ pub fn summary(reports: &[Report]) -> String {
             .find(|r| r.variant == v && r.phase == "throughput" && r.error.is_none())
             .map(Report::events_per_s)
     };
+    for r in reports
+        .iter()
+        .filter(|r| r.phase == "latency" && r.error.is_none())
+    {
+        if r.to_produce_p50_ms.is_none() {
+            continue;
+        }
+        let le = |v: Option<f64>| v.map_or("-".to_string(), |x| format!("<= {x}"));
+        let _ = writeln!(
+            s,
+            "{} latency split (p50 / p99 ms): input -> processor's produce call {} / {}; produce call -> reader {} / {}; inside the processor (read -> produce, histogram bucket) {} / {}",
+            r.variant,
+            ms(r.to_produce_p50_ms),
+            ms(r.to_produce_p99_ms),
+            ms(r.from_produce_p50_ms),
+            ms(r.from_produce_p99_ms),
+            le(r.processing_p50_le_ms),
+            le(r.processing_p99_le_ms),
+        );
+    }
     if let Some(base) = thr("passthrough") {
         for v in ["replay", "transactions"] {
             if let Some(p) = thr(v) {
@@ -1027,6 +1148,29 @@ mod tests {
         assert_eq!(source_offset(silver), Some(41));
         assert_eq!(source_offset(br#"{"lineage":{"hops":[]}}"#), None);
         assert_eq!(source_offset(b"not json"), None);
+    }
+
+    #[test]
+    fn processing_quantiles_come_from_the_window_of_the_histogram() {
+        let h = prometheus::Histogram::with_opts(
+            prometheus::HistogramOpts::new("t", "t").buckets(vec![0.001, 0.01, 0.1]),
+        )
+        .expect("histogram");
+        // Before the window: slow observations that must not count.
+        for _ in 0..50 {
+            h.observe(0.05);
+        }
+        let start = buckets(&h);
+        for _ in 0..98 {
+            h.observe(0.0005);
+        }
+        h.observe(0.005);
+        h.observe(0.005);
+        let window = bucket_delta(&start, &buckets(&h));
+        assert_eq!(window, vec![(0.001, 98), (0.01, 100), (0.1, 100)]);
+        assert_eq!(bucket_quantile(&window, 0.5), Some(0.001));
+        assert_eq!(bucket_quantile(&window, 0.99), Some(0.01));
+        assert_eq!(bucket_quantile(&bucket_delta(&start, &start), 0.5), None);
     }
 
     #[test]

@@ -57,6 +57,9 @@ pub struct Metrics {
     pub reorder_idle_flushes: IntCounter,
     /// Input record timestamp to output acknowledged.
     pub e2e_latency: Histogram,
+    /// Record read from the consumer to its event handed to the producer
+    /// (silver and late outputs; includes the reorder hold).
+    pub processing_latency: Histogram,
     pub consumer_lag: IntGaugeVec,
     pub produce_errors: IntCounterVec,
     pub commits: IntCounter,
@@ -121,6 +124,19 @@ impl Metrics {
         )
         .expect("static metric definition");
         r.register(Box::new(e2e_latency.clone()))
+            .expect("metric registered once");
+        let processing_latency = Histogram::with_opts(
+            HistogramOpts::new(
+                "cxstream_processing_latency_seconds",
+                "Input record read by the processor to its event handed to the producer (silver and late; includes the reorder hold).",
+            )
+            .buckets(vec![
+                0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+            ]),
+        )
+        .expect("static metric definition");
+        r.register(Box::new(processing_latency.clone()))
             .expect("metric registered once");
         let restore_seconds = Histogram::with_opts(
             HistogramOpts::new(
@@ -272,6 +288,7 @@ impl Metrics {
                 "Reorder buffers flushed because their partition was idle.",
             ),
             e2e_latency,
+            processing_latency,
             consumer_lag,
             produce_errors: counter_vec(
                 &r,

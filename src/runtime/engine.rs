@@ -722,7 +722,8 @@ impl Core {
             }
         }
         let ts = msg.timestamp().to_millis();
-        let Some(ticket) = self.trackers.begin(slot, msg.offset(), ts) else {
+        let now = Instant::now();
+        let Some(ticket) = self.trackers.begin(slot, msg.offset(), ts, now) else {
             return;
         };
         match role {
@@ -745,7 +746,7 @@ impl Core {
             }
         }
         if !marker {
-            self.last_record = Some(Instant::now());
+            self.last_record = Some(now);
         }
         if marker {
             if let (Role::Repartition, Some(m)) = (
@@ -755,14 +756,8 @@ impl Core {
             ) {
                 let mut out = std::mem::take(&mut self.out);
                 if let Some(task) = self.tasks.get_mut(&p) {
-                    self.pipeline.on_marker(
-                        task,
-                        m.from,
-                        m.event_time_ms,
-                        m.idle,
-                        Instant::now(),
-                        &mut out,
-                    );
+                    self.pipeline
+                        .on_marker(task, m.from, m.event_time_ms, m.idle, now, &mut out);
                 }
                 for o in out.drain(..) {
                     self.route(producer, p, o, None);
@@ -792,7 +787,7 @@ impl Core {
         };
         let mut out = std::mem::take(&mut self.out);
         let units = match self.tasks.get_mut(&p) {
-            Some(task) => self.pipeline.ingest(&rec, task, Instant::now(), &mut out),
+            Some(task) => self.pipeline.ingest(&rec, task, now, &mut out),
             None => 0,
         };
         self.trackers.hold(ticket, units);
@@ -847,6 +842,9 @@ impl Core {
                     });
                 }
                 let partition = partition_for(e.key.as_bytes(), partitions);
+                if let Some(d) = self.trackers.since_read(e.ticket, Instant::now()) {
+                    self.metrics.processing_latency.observe(d.as_secs_f64());
+                }
                 let Encoded {
                     key,
                     value,

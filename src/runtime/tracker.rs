@@ -10,6 +10,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crate::model::Ticket;
 use crate::pipeline::Role;
@@ -31,6 +32,9 @@ struct Entry {
     offset: i64,
     holds: u32,
     timestamp_ms: Option<i64>,
+    /// When the record was read from the consumer, µs since
+    /// [`Trackers::epoch`] (for the processing-latency metric).
+    read_us: u64,
 }
 
 /// One partition of the input or repartition topic.
@@ -68,12 +72,25 @@ impl Tracker {
 }
 
 /// All trackers of this instance, by slot.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Trackers {
     slots: HashMap<u32, Tracker>,
     by_partition: HashMap<(RoleKey, i32), u32>,
     next_slot: u32,
     in_flight: usize,
+    epoch: Instant,
+}
+
+impl Default for Trackers {
+    fn default() -> Self {
+        Trackers {
+            slots: HashMap::new(),
+            by_partition: HashMap::new(),
+            next_slot: 0,
+            in_flight: 0,
+            epoch: Instant::now(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -134,8 +151,15 @@ impl Trackers {
         self.slots.get(&slot).map(|tr| (tr, offset))
     }
 
-    /// Registers a record being processed, with one guard hold.
-    pub fn begin(&mut self, slot: u32, offset: i64, timestamp_ms: Option<i64>) -> Option<Ticket> {
+    /// Registers a record read at `now`, with one guard hold.
+    pub fn begin(
+        &mut self,
+        slot: u32,
+        offset: i64,
+        timestamp_ms: Option<i64>,
+        now: Instant,
+    ) -> Option<Ticket> {
+        let read_us = self.micros(now);
         let t = self.slots.get_mut(&slot)?;
         if t.entries.back().is_some_and(|e| e.offset >= offset) {
             // A re-delivered offset (seek after an error): track it once.
@@ -145,9 +169,27 @@ impl Trackers {
             offset,
             holds: 1,
             timestamp_ms,
+            read_us,
         });
         self.in_flight += 1;
         Some(ticket(slot, offset))
+    }
+
+    fn micros(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.epoch).as_micros()).unwrap_or(u64::MAX)
+    }
+
+    /// How long ago (at `now`) the ticket's record was read; `None` once the
+    /// record is no longer tracked.
+    pub fn since_read(&self, t: Ticket, now: Instant) -> Option<Duration> {
+        let (slot, offset) = unpack(t);
+        let tr = self.slots.get(&slot)?;
+        let idx = tr
+            .entries
+            .binary_search_by_key(&offset, |e| e.offset)
+            .ok()?;
+        let read = tr.entries.get(idx)?.read_us;
+        Some(Duration::from_micros(self.micros(now).saturating_sub(read)))
     }
 
     /// Adds `n` holds to a record.
@@ -243,8 +285,8 @@ mod tests {
     #[test]
     fn commit_point_waits_for_the_oldest_held_record() {
         let (mut t, s) = setup();
-        let a = t.begin(s, 10, None).unwrap();
-        let b = t.begin(s, 11, None).unwrap();
+        let a = t.begin(s, 10, None, Instant::now()).unwrap();
+        let b = t.begin(s, 11, None, Instant::now()).unwrap();
         t.hold(a, 1); // one event of record 10 is buffered
         t.release(a); // guard
         t.release(b); // record 11 had no events
@@ -263,7 +305,7 @@ mod tests {
     #[test]
     fn a_failed_commit_is_sent_again_though_its_point_did_not_move() {
         let (mut t, s) = setup();
-        let a = t.begin(s, 10, None).unwrap();
+        let a = t.begin(s, 10, None, Instant::now()).unwrap();
         t.release(a);
         assert_eq!(t.take_commit_points(), vec![(Arc::from("in"), 0, 11)]);
         // A failure of an older point (already superseded) changes nothing.
@@ -279,20 +321,38 @@ mod tests {
     #[test]
     fn tickets_round_trip_and_stale_tickets_are_ignored() {
         let (mut t, s) = setup();
-        let a = t.begin(s, 5, Some(77)).unwrap();
+        let a = t.begin(s, 5, Some(77), Instant::now()).unwrap();
         assert_eq!(t.origin(a).map(|(tr, o)| (tr.partition, o)), Some((0, 5)));
         assert_eq!(t.release(a), Some(Some(77)));
         assert_eq!(t.release(a), None, "already completed");
         t.close(Role::Input, 0);
         assert_eq!(t.release(ticket(s, 6)), None);
-        assert!(t.begin(s, 7, None).is_none());
+        assert!(t.begin(s, 7, None, Instant::now()).is_none());
+    }
+
+    #[test]
+    fn time_since_read_is_measured_from_the_read_until_the_record_is_done() {
+        let (mut t, s) = setup();
+        let read = Instant::now();
+        let a = t.begin(s, 4, None, read).unwrap();
+        t.hold(a, 1);
+        t.release(a); // guard; the event still holds it
+        let later = read + Duration::from_millis(250);
+        let d = t.since_read(a, later).unwrap();
+        assert!(
+            d >= Duration::from_millis(249) && d <= Duration::from_millis(251),
+            "{d:?}"
+        );
+        assert_eq!(t.since_read(a, read), Some(Duration::ZERO));
+        t.release(a);
+        assert_eq!(t.since_read(a, later), None, "done records are forgotten");
     }
 
     #[test]
     fn redelivered_offsets_are_tracked_once() {
         let (mut t, s) = setup();
-        assert!(t.begin(s, 3, None).is_some());
-        assert!(t.begin(s, 3, None).is_none());
+        assert!(t.begin(s, 3, None, Instant::now()).is_some());
+        assert!(t.begin(s, 3, None, Instant::now()).is_none());
         assert_eq!(t.in_flight(), 1);
     }
 }
