@@ -594,6 +594,13 @@ fn pipeline(spec: &ChildSpec, report: &mut Report) -> Result<(), BenchError> {
     let stop = Arc::new(AtomicBool::new(false));
     let s2 = stop.clone();
     let deadline = Instant::now() + Duration::from_secs(300);
+    // `CXSTREAM_BENCH_TIMELINE=MS`: a progress line on stderr every MS ms.
+    let timeline = std::env::var("CXSTREAM_BENCH_TIMELINE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map(Duration::from_millis);
+    let started = Instant::now();
+    let mut last_line = started;
     let result = run_pipeline(spec, plan, Some(Duration::from_secs(3)), stop, |m| {
         let out = outputs(m);
         if (clock.first.is_none() && m.events_in.get() > 0) || out != seen {
@@ -606,6 +613,19 @@ fn pipeline(spec: &ChildSpec, report: &mut Report) -> Result<(), BenchError> {
         }
         events = m.events_in.get();
         dedup_keys = dedup_keys.max(m.dedup_keys.get().max(0) as u64);
+        if let Some(every) = timeline {
+            if last_line.elapsed() >= every {
+                last_line = Instant::now();
+                eprintln!(
+                    "timeline {:>7.2} s: events in {:>8}, outputs {:>8}, buffered {:>7}, rss {:>5} MB",
+                    started.elapsed().as_secs_f64(),
+                    events,
+                    out,
+                    m.reorder_buffered.get(),
+                    proc_status_kib("VmRSS").unwrap_or(0) / 1024,
+                );
+            }
+        }
         if Instant::now() > deadline {
             s2.store(true, Ordering::Relaxed);
         }
