@@ -55,6 +55,10 @@ pub struct Metrics {
     pub reorder_buffered: IntGauge,
     pub reorder_forced_releases: IntCounter,
     pub reorder_idle_flushes: IntCounter,
+    /// Input partitions paused because they ran ahead of another partition
+    /// (watermark alignment): currently, and times it happened.
+    pub partitions_held_back: IntGauge,
+    pub hold_backs: IntCounter,
     /// Input record timestamp to output acknowledged.
     pub e2e_latency: Histogram,
     /// Record read from the consumer to its event handed to the producer
@@ -286,6 +290,16 @@ impl Metrics {
                 &r,
                 "cxstream_reorder_idle_flushes_total",
                 "Reorder buffers flushed because their partition was idle.",
+            ),
+            partitions_held_back: gauge(
+                &r,
+                "cxstream_input_partitions_held_back",
+                "Input partitions paused because their reorder buffer waits for another partition's progress (watermark alignment).",
+            ),
+            hold_backs: counter(
+                &r,
+                "cxstream_input_hold_backs_total",
+                "Times an input partition was paused for watermark alignment.",
             ),
             e2e_latency,
             processing_latency,

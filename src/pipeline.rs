@@ -154,6 +154,9 @@ pub struct Task {
     /// this task's watermark (`None`: none does), as of the last
     /// [`Pipeline::apply_upstream`]. Own progress is applied per record.
     others_cap: Option<i64>,
+    /// Reading of this input partition is paused because it ran ahead of
+    /// another partition (see [`Task::runs_ahead`]): not idle meanwhile.
+    pub held_back: bool,
     started: Instant,
     /// Without a dedup operator: fingerprints restored from what was already
     /// emitted, so records re-read after a crash are not emitted twice.
@@ -173,8 +176,20 @@ impl Task {
             self.last_input
                 .is_none_or(|t| now.saturating_duration_since(t) >= d)
         };
-        let is_idle = (self.at_end && quiet_for(idle)) || quiet_for(idle * 10);
+        let is_idle = !self.held_back && ((self.at_end && quiet_for(idle)) || quiet_for(idle * 10));
         self.input_max.map(|m| (m, is_idle))
+    }
+
+    /// True while this task buffers at least `limit` events *because* its
+    /// own input is ahead of another input partition's announced progress
+    /// (a catch-up where one partition started reading first, or an
+    /// upstream without an owner): reading more of its input would only
+    /// grow the buffer. The runtime pauses the partition until this turns
+    /// false (watermark alignment). Never true for a single partition, and
+    /// never for two tasks holding each other: the one behind is not ahead.
+    pub fn runs_ahead(&self, limit: usize) -> bool {
+        self.buffered() >= limit
+            && matches!((self.others_cap, self.input_max), (Some(c), Some(m)) if c < m)
     }
 
     /// The consumer reached the end of this input partition.
@@ -279,6 +294,7 @@ impl Pipeline {
             at_end: false,
             upstream: HashMap::new(),
             others_cap: None,
+            held_back: false,
             started: Instant::now(),
             replay_guard: None,
         };
@@ -797,5 +813,58 @@ mod tests {
         p.on_marker(&mut task, 1, T + 2_000, true, Instant::now(), &mut out);
         let out = read(&p, &mut task, &event(&home0[2], T + 9_000), 2);
         assert_eq!(times(&out), vec![(false, T + 9_000)], "the other is idle");
+    }
+
+    /// A task ahead of another partition with enough buffered runs ahead
+    /// (the runtime pauses it); the other's progress or a drained buffer
+    /// ends it; a held-back task never announces itself idle; a single
+    /// partition never runs ahead.
+    #[test]
+    fn a_task_ahead_of_another_partition_runs_ahead_until_it_catches_up() {
+        let p = zero_lateness_pipeline();
+        let mut task = p.new_task(0, 2);
+        let home0: Vec<String> = (0..)
+            .map(|i| format!("ahead-{i}"))
+            .filter(|id| partition_for(id.as_bytes(), 2) == 0)
+            .take(4)
+            .collect();
+        let mut out = Vec::new();
+        p.on_marker(&mut task, 1, T, false, Instant::now(), &mut out);
+        for (i, id) in home0.iter().enumerate() {
+            let t = T + 1_000 * (i as i64 + 1);
+            assert_eq!(times(&read(&p, &mut task, &event(id, t), i as i64)), vec![]);
+        }
+        assert_eq!(task.buffered(), 4);
+        assert!(task.runs_ahead(4));
+        assert!(!task.runs_ahead(5), "below the limit");
+
+        task.held_back = true;
+        let long_ago = Instant::now() + Duration::from_secs(3600);
+        assert_eq!(
+            task.progress(long_ago, Duration::from_secs(1)).map(|p| p.1),
+            Some(false)
+        );
+        task.held_back = false;
+        assert_eq!(
+            task.progress(long_ago, Duration::from_secs(1)).map(|p| p.1),
+            Some(true)
+        );
+
+        // The other partition passes the first two: still ahead of it, but
+        // only two buffered.
+        let mut out = Vec::new();
+        p.on_marker(&mut task, 1, T + 2_000, false, Instant::now(), &mut out);
+        assert_eq!(times(&out).len(), 2);
+        assert!(!task.runs_ahead(4) && task.runs_ahead(2));
+        // Past everything read: not ahead at all.
+        let mut out = Vec::new();
+        p.on_marker(&mut task, 1, T + 10_000, false, Instant::now(), &mut out);
+        assert_eq!(task.buffered(), 0);
+        assert!(!task.runs_ahead(0));
+
+        let mut solo = p.new_task(0, 1);
+        let mut out = Vec::new();
+        p.tick(&mut solo, Instant::now(), &mut out);
+        assert!(!solo.runs_ahead(0));
     }
 }

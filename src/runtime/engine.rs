@@ -1586,6 +1586,15 @@ impl Engine {
             .reorder
             .as_ref()
             .map_or(Duration::from_secs(2), |r| r.idle_timeout);
+        // Watermark alignment: a partition whose reorder buffer holds this
+        // many events because another partition is behind stops reading
+        // until it has drained to half (see `Task::runs_ahead`).
+        let hold_limit = self
+            .settings
+            .plan
+            .reorder
+            .as_ref()
+            .map_or(usize::MAX, |r| (r.max_buffered / 4).max(1_000));
         let reason = loop {
             if stop.load(Ordering::Relaxed) {
                 break StopReason::Signal;
@@ -1631,7 +1640,8 @@ impl Engine {
             if let Some(f) = core.fatal.take() {
                 return Err(RuntimeError::Delivery(f));
             }
-            if last_tick.elapsed() >= Duration::from_millis(10) {
+            let align = last_tick.elapsed() >= Duration::from_millis(10);
+            if align {
                 core.tick(&ctx.producer);
                 last_tick = Instant::now();
             }
@@ -1699,6 +1709,9 @@ impl Engine {
                 }
             }
             drop(core);
+            if align {
+                self.align(hold_limit);
+            }
             if got == 0 && side_got == 0 {
                 // Nothing to read: block briefly on the group consumer (this
                 // also serves rebalance and stats callbacks).
@@ -1716,6 +1729,90 @@ impl Engine {
         health.ready.store(false, Ordering::Relaxed);
         self.shutdown()?;
         Ok(reason)
+    }
+
+    /// Watermark alignment: pauses input partitions whose task runs ahead
+    /// of another partition with `limit` events buffered, and resumes them
+    /// once drained to half (or no longer ahead). A resumed partition is
+    /// sought to where it stopped, through a [`Rewind`] (pausing drops what
+    /// librdkafka had fetched, and some brokers skip the rest of a batch
+    /// when a fetch starts inside it). Not while consumption is paused for
+    /// backpressure: that resume leaves held partitions alone, and they are
+    /// looked at again afterwards.
+    fn align(&self, limit: usize) {
+        let ctx = self.ctx();
+        let mut core = lock(&ctx.core);
+        if core.paused {
+            return;
+        }
+        let mut pause = Vec::new();
+        let mut resume = Vec::new();
+        for (p, task) in &core.tasks {
+            if core.restoring.contains_key(p) {
+                continue;
+            }
+            if !task.held_back && task.runs_ahead(limit) {
+                pause.push(*p);
+            } else if task.held_back && !task.runs_ahead(limit / 2) {
+                let from = core
+                    .trackers
+                    .get(Role::Input, *p)
+                    .and_then(|t| t.next_offset());
+                resume.push((*p, from));
+            }
+        }
+        if pause.is_empty() && resume.is_empty() {
+            return;
+        }
+        for p in &pause {
+            if let Some(t) = core.tasks.get_mut(p) {
+                t.held_back = true;
+            }
+        }
+        let mut seeks = Vec::new();
+        for (p, from) in &resume {
+            if let Some(t) = core.tasks.get_mut(p) {
+                t.held_back = false;
+            }
+            if let Some(o) = from {
+                let rw = Rewind::new(*o, INITIAL_WINDOW);
+                seeks.push((*p, rw.start()));
+                core.rewinds.insert((Role::Input, *p), rw);
+            }
+        }
+        let held = core.tasks.values().filter(|t| t.held_back).count();
+        drop(core);
+        ctx.metrics.partitions_held_back.set(held as i64);
+        ctx.metrics.hold_backs.inc_by(pause.len() as u64);
+        let topic = &self.settings.plan.input_topic;
+        if !pause.is_empty() {
+            let mut tpl = TopicPartitionList::new();
+            for p in &pause {
+                let _ = tpl.add_partition(topic, *p);
+            }
+            if let Err(e) = self.consumer.pause(&tpl) {
+                tracing::warn!(error = %e, "Could not pause input partitions for watermark alignment.");
+            }
+            tracing::debug!(partitions = ?pause, "Input partitions ahead of another partition paused.");
+        }
+        for (p, start) in seeks {
+            if let Err(e) =
+                self.consumer
+                    .seek(topic, p, Offset::Offset(start), Duration::from_secs(10))
+            {
+                tracing::warn!(partition = p, error = %e, "Could not seek a held-back partition.");
+            }
+        }
+        if !resume.is_empty() {
+            let mut tpl = TopicPartitionList::new();
+            for (p, _) in &resume {
+                let _ = tpl.add_partition(topic, *p);
+            }
+            if let Err(e) = self.consumer.resume(&tpl) {
+                tracing::warn!(error = %e, "Could not resume held-back input partitions.");
+            }
+            tracing::debug!(partitions = ?resume, "Held-back input partitions resumed.");
+        }
     }
 
     /// Installs finished restores: their partitions resume from the
@@ -1819,11 +1916,15 @@ impl Engine {
         ctx.metrics.paused.set(i64::from(pause));
         if let Ok(mut assignment) = self.consumer.assignment() {
             if !pause {
-                // Partitions still restoring stay paused.
+                // Partitions still restoring, or held back for watermark
+                // alignment, stay paused.
                 let core = lock(&ctx.core);
                 let mut keep = TopicPartitionList::new();
                 for e in assignment.elements() {
-                    if !core.restoring.contains_key(&e.partition()) {
+                    let p = e.partition();
+                    if !core.restoring.contains_key(&p)
+                        && !core.tasks.get(&p).is_some_and(|t| t.held_back)
+                    {
                         let _ = keep.add_partition(e.topic(), e.partition());
                     }
                 }

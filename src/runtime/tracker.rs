@@ -65,6 +65,11 @@ impl Tracker {
         self.entries.front().map(|e| e.offset).or(self.done_upto)
     }
 
+    /// The offset after the last record read (where reading resumes).
+    pub fn next_offset(&self) -> Option<i64> {
+        self.entries.back().map(|e| e.offset + 1).or(self.done_upto)
+    }
+
     /// Records read and not yet fully acknowledged.
     pub fn in_flight(&self) -> usize {
         self.entries.len()
