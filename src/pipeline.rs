@@ -170,8 +170,14 @@ impl Task {
     /// Idle means caught up: the consumer reached the end of the partition
     /// (`at_end`) and nothing arrived for `idle`; or, should the end never be
     /// signalled, nothing arrived for ten times `idle`. A partition that is
-    /// merely slow to fetch is not idle.
+    /// merely slow to fetch is not idle. A partition from which nothing was
+    /// read yet has no progress, except once its consumer reached the end:
+    /// an empty partition is idle at once (`i64::MIN`), so that it does not
+    /// hold the others until the upstream silence limit.
     pub fn progress(&self, now: Instant, idle: Duration) -> Option<(i64, bool)> {
+        if self.input_max.is_none() {
+            return (self.at_end && !self.held_back).then_some((i64::MIN, true));
+        }
         let quiet_for = |d: Duration| {
             self.last_input
                 .is_none_or(|t| now.saturating_duration_since(t) >= d)
@@ -866,5 +872,51 @@ mod tests {
         let mut out = Vec::new();
         p.tick(&mut solo, Instant::now(), &mut out);
         assert!(!solo.runs_ahead(0));
+    }
+
+    /// An input partition with nothing in it announces itself idle once its
+    /// consumer reached the end (not before: a backlog may still come), and
+    /// a partition that has read something reports its progress.
+    #[test]
+    fn an_empty_partition_is_idle_once_its_end_is_reached() {
+        let p = zero_lateness_pipeline();
+        let idle = Duration::from_secs(2);
+        let mut task = p.new_task(1, 2);
+        let now = Instant::now();
+        assert_eq!(
+            task.progress(now, idle),
+            None,
+            "nothing read, end not reached"
+        );
+        let later = now + Duration::from_secs(3600);
+        assert_eq!(
+            task.progress(later, idle),
+            None,
+            "time alone proves nothing"
+        );
+        task.mark_end_of_partition();
+        assert_eq!(task.progress(now, idle), Some((i64::MIN, true)));
+        task.held_back = true;
+        assert_eq!(task.progress(now, idle), None);
+        task.held_back = false;
+
+        // What its marker does to a partition it feeds: releases it.
+        let mut other = p.new_task(0, 2);
+        let id = (0..)
+            .map(|i| format!("empty-{i}"))
+            .find(|id| partition_for(id.as_bytes(), 2) == 0)
+            .expect("an id");
+        assert_eq!(times(&read(&p, &mut other, &event(&id, T), 0)), vec![]);
+        let mut out = Vec::new();
+        p.on_marker(&mut other, 1, i64::MIN, true, Instant::now(), &mut out);
+        assert_eq!(times(&out), vec![(false, T)]);
+
+        // Once it reads a record it reports that record's time, not idle.
+        let home1 = (0..)
+            .map(|i| format!("empty-{i}"))
+            .find(|id| partition_for(id.as_bytes(), 2) == 1)
+            .expect("an id");
+        let _ = read(&p, &mut task, &event(&home1, T + 5), 0);
+        assert_eq!(task.progress(Instant::now(), idle), Some((T + 5, false)));
     }
 }

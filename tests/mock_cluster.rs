@@ -306,3 +306,52 @@ fn slow_outputs_pause_consumption_and_it_resumes_by_itself() {
     let summary = a.stop();
     common::check_all(&brokers, &plan, &truth, &summary, false);
 }
+
+/// Watermark alignment: partition 1 holds a single early record and then
+/// nothing (it turns idle only after `idle_timeout`), partition 0 the whole
+/// backlog. Partition 0's events wait for partition 1's progress; instead of
+/// buffering up to `max_buffered` and force-releasing events ahead of the
+/// watermark, its reading pauses at the alignment limit and resumes where it
+/// stopped. Nothing is lost, duplicated, disordered or wrongly late.
+#[test]
+fn a_partition_ahead_of_another_pauses_instead_of_force_releasing() {
+    let cluster = MockCluster::new(1).expect("mock cluster");
+    let mut plan = common::shipped_plan();
+    if let Some(r) = plan.reorder.as_mut() {
+        // Alignment limit max(1,000 / 4, min(10,000, 500)) = 500 events.
+        r.max_buffered = 1_000;
+    }
+    create_topics(&cluster, &plan, 2);
+    let brokers = cluster.bootstrap_servers();
+    let truth = common::produce_partitioned(
+        &brokers,
+        &plan.input_topic,
+        GenConfig {
+            // About 3,500 records: under the mock's 5 MiB per partition.
+            interactions: 300,
+            seed: 31,
+            collect_truth: true,
+            ..GenConfig::default()
+        },
+        &mut |i| Some(if i == 0 { 1 } else { 0 }),
+    );
+    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_env("CXSTREAM_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
+    let (summary, metrics) =
+        common::run_pipeline(&brokers, plan.clone(), "align", Duration::from_secs(4));
+    assert!(
+        metrics.hold_backs.get() >= 1,
+        "partition 0 was paused while partition 1 held its watermark"
+    );
+    assert_eq!(metrics.partitions_held_back.get(), 0, "and resumed");
+    assert_eq!(
+        metrics.reorder_forced_releases.get(),
+        0,
+        "no event released ahead of the watermark"
+    );
+    common::check_all(&brokers, &plan, &truth, &summary, false);
+}

@@ -1604,8 +1604,20 @@ impl Engine {
             while got < 2000 {
                 match self.consumer.poll(Duration::ZERO) {
                     Some(Ok(msg)) => {
-                        lock(&ctx.core).handle(&ctx.producer, Role::Input, &msg);
+                        let p = msg.partition();
+                        let mut core = lock(&ctx.core);
+                        core.handle(&ctx.producer, Role::Input, &msg);
+                        // A partition that just reached the alignment limit
+                        // is paused before more of it is read.
+                        let ahead = core
+                            .tasks
+                            .get(&p)
+                            .is_some_and(|t| !t.held_back && t.runs_ahead(hold_limit));
+                        drop(core);
                         got += 1;
+                        if ahead {
+                            break;
+                        }
                     }
                     Some(Err(KafkaError::PartitionEOF(p))) => {
                         lock(&ctx.core).end_of_input_partition(p);
@@ -1639,8 +1651,7 @@ impl Engine {
             if let Some(f) = core.fatal.take() {
                 return Err(RuntimeError::Delivery(f));
             }
-            let align = last_tick.elapsed() >= Duration::from_millis(10);
-            if align {
+            if last_tick.elapsed() >= Duration::from_millis(10) {
                 core.tick(&ctx.producer);
                 last_tick = Instant::now();
             }
@@ -1708,9 +1719,7 @@ impl Engine {
                 }
             }
             drop(core);
-            if align {
-                self.align(hold_limit);
-            }
+            self.align(hold_limit);
             if got == 0 && side_got == 0 {
                 // Nothing to read: block briefly on the group consumer (this
                 // also serves rebalance and stats callbacks).

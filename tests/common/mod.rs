@@ -76,15 +76,32 @@ pub fn produce_paced(
     rate: f64,
 ) -> std::thread::JoinHandle<Truth> {
     let (brokers, topic) = (brokers.to_string(), topic.to_string());
-    std::thread::spawn(move || produce_at(&brokers, &topic, cfg, rate))
+    std::thread::spawn(move || produce_at(&brokers, &topic, cfg, rate, &mut |_| None))
 }
 
 /// Writes the generated stream to `topic`; returns the ground truth.
 pub fn produce(brokers: &str, topic: &str, cfg: GenConfig) -> Truth {
-    produce_at(brokers, topic, cfg, 0.0)
+    produce_at(brokers, topic, cfg, 0.0, &mut |_| None)
 }
 
-fn produce_at(brokers: &str, topic: &str, cfg: GenConfig, rate: f64) -> Truth {
+/// Like [`produce`], but record `i` goes to partition `partition(i)` (the
+/// key's partition when `None`).
+pub fn produce_partitioned(
+    brokers: &str,
+    topic: &str,
+    cfg: GenConfig,
+    partition: &mut dyn FnMut(usize) -> Option<i32>,
+) -> Truth {
+    produce_at(brokers, topic, cfg, 0.0, partition)
+}
+
+fn produce_at(
+    brokers: &str,
+    topic: &str,
+    cfg: GenConfig,
+    rate: f64,
+    partition: &mut dyn FnMut(usize) -> Option<i32>,
+) -> Truth {
     let producer: BaseProducer<CountingContext> = producer_config(&settings(brokers))
         .create_with_context(CountingContext::default())
         .expect("producer");
@@ -94,6 +111,9 @@ fn produce_at(brokers: &str, topic: &str, cfg: GenConfig, rate: f64) -> Truth {
         let mut r: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic).payload(&rec.value);
         if let Some(k) = &rec.key {
             r = r.key(k);
+        }
+        if let Some(p) = partition(i) {
+            r = r.partition(p);
         }
         send_retrying(&producer, r).expect("produce");
         if rate > 0.0 && i % 50 == 0 {
