@@ -684,16 +684,27 @@ mod tests {
         serde_json::to_vec(&v["detail"]).expect("json")
     }
 
-    fn forwarded(p: &Pipeline, task: &mut Task, value: &[u8], offset: i64) -> Vec<Output> {
+    /// Ingests `value` as record `offset` of the task's partition of the
+    /// input (`Role::Input`) or repartition topic.
+    fn ingest_as(
+        role: Role,
+        p: &Pipeline,
+        task: &mut Task,
+        value: &[u8],
+        offset: i64,
+    ) -> Vec<Output> {
         let mut out = Vec::new();
         let rec = RecordIn {
             value,
             source: SourceRef {
-                topic: Arc::from("repartition"),
+                topic: Arc::from(match role {
+                    Role::Input => "bronze",
+                    Role::Repartition => "repartition",
+                }),
                 partition: task.partition,
                 offset,
             },
-            role: Role::Repartition,
+            role,
             header_token: None,
             header_hops: None,
             record_timestamp_ms: None,
@@ -701,6 +712,10 @@ mod tests {
         };
         p.ingest(&rec, task, Instant::now(), &mut out);
         out
+    }
+
+    fn forwarded(p: &Pipeline, task: &mut Task, value: &[u8], offset: i64) -> Vec<Output> {
+        ingest_as(Role::Repartition, p, task, value, offset)
     }
 
     fn times(out: &[Output]) -> Vec<(bool, i64)> {
@@ -749,22 +764,7 @@ mod tests {
     }
 
     fn read(p: &Pipeline, task: &mut Task, value: &[u8], offset: i64) -> Vec<Output> {
-        let mut out = Vec::new();
-        let rec = RecordIn {
-            value,
-            source: SourceRef {
-                topic: Arc::from("bronze"),
-                partition: task.partition,
-                offset,
-            },
-            role: Role::Input,
-            header_token: None,
-            header_hops: None,
-            record_timestamp_ms: None,
-            ticket: offset as Ticket,
-        };
-        p.ingest(&rec, task, Instant::now(), &mut out);
-        out
+        ingest_as(Role::Input, p, task, value, offset)
     }
 
     fn zero_lateness_pipeline() -> Pipeline {

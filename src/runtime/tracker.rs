@@ -74,6 +74,13 @@ impl Tracker {
     pub fn in_flight(&self) -> usize {
         self.entries.len()
     }
+
+    /// Where the entry of `offset` is, if it is still tracked.
+    fn index_of(&self, offset: i64) -> Option<usize> {
+        self.entries
+            .binary_search_by_key(&offset, |e| e.offset)
+            .ok()
+    }
 }
 
 /// All trackers of this instance, by slot.
@@ -189,11 +196,7 @@ impl Trackers {
     pub fn since_read(&self, t: Ticket, now: Instant) -> Option<Duration> {
         let (slot, offset) = unpack(t);
         let tr = self.slots.get(&slot)?;
-        let idx = tr
-            .entries
-            .binary_search_by_key(&offset, |e| e.offset)
-            .ok()?;
-        let read = tr.entries.get(idx)?.read_us;
+        let read = tr.entries.get(tr.index_of(offset)?)?.read_us;
         Some(Duration::from_micros(self.micros(now).saturating_sub(read)))
     }
 
@@ -208,10 +211,7 @@ impl Trackers {
     pub fn release(&mut self, t: Ticket) -> Option<Option<i64>> {
         let (slot, offset) = unpack(t);
         let tr = self.slots.get_mut(&slot)?;
-        let idx = tr
-            .entries
-            .binary_search_by_key(&offset, |e| e.offset)
-            .ok()?;
+        let idx = tr.index_of(offset)?;
         let e = &mut tr.entries[idx];
         e.holds = e.holds.saturating_sub(1);
         let ts = e.timestamp_ms;
@@ -226,10 +226,7 @@ impl Trackers {
     fn entry(&mut self, t: Ticket) -> Option<&mut Entry> {
         let (slot, offset) = unpack(t);
         let tr = self.slots.get_mut(&slot)?;
-        let idx = tr
-            .entries
-            .binary_search_by_key(&offset, |e| e.offset)
-            .ok()?;
+        let idx = tr.index_of(offset)?;
         tr.entries.get_mut(idx)
     }
 
