@@ -1762,11 +1762,7 @@ impl Engine {
             if !task.held_back && task.runs_ahead(limit) {
                 pause.push(*p);
             } else if task.held_back && !task.runs_ahead(limit / 2) {
-                let from = core
-                    .trackers
-                    .get(Role::Input, *p)
-                    .and_then(|t| t.next_offset());
-                resume.push((*p, from));
+                resume.push(*p);
             }
         }
         if pause.is_empty() && resume.is_empty() {
@@ -1777,15 +1773,9 @@ impl Engine {
                 t.held_back = true;
             }
         }
-        let mut seeks = Vec::new();
-        for (p, from) in &resume {
+        for p in &resume {
             if let Some(t) = core.tasks.get_mut(p) {
                 t.held_back = false;
-            }
-            if let Some(o) = from {
-                let rw = Rewind::new(*o, INITIAL_WINDOW);
-                seeks.push((*p, rw.start()));
-                core.rewinds.insert((Role::Input, *p), rw);
             }
         }
         let held = core.tasks.values().filter(|t| t.held_back).count();
@@ -1803,23 +1793,48 @@ impl Engine {
             }
             tracing::debug!(partitions = ?pause, "Input partitions ahead of another partition paused.");
         }
+        if !resume.is_empty() {
+            self.resume_where_stopped(&resume);
+            tracing::debug!(partitions = ?resume, "Held-back input partitions resumed.");
+        }
+    }
+
+    /// Resumes paused input partitions where this instance stopped reading
+    /// them, through a [`Rewind`]: pausing drops what librdkafka had
+    /// prefetched, and some brokers skip the rest of a batch when a fetch
+    /// starts inside it. A partition nothing was read from resumes where the
+    /// client stands.
+    fn resume_where_stopped(&self, parts: &[i32]) {
+        let topic = &self.settings.plan.input_topic;
+        let mut seeks = Vec::new();
+        {
+            let mut core = lock(&self.ctx().core);
+            for p in parts {
+                let from = core
+                    .trackers
+                    .get(Role::Input, *p)
+                    .and_then(|t| t.next_offset());
+                if let Some(o) = from {
+                    let rw = Rewind::new(o, INITIAL_WINDOW);
+                    seeks.push((*p, rw.start()));
+                    core.rewinds.insert((Role::Input, *p), rw);
+                }
+            }
+        }
         for (p, start) in seeks {
             if let Err(e) =
                 self.consumer
                     .seek(topic, p, Offset::Offset(start), Duration::from_secs(10))
             {
-                tracing::warn!(partition = p, error = %e, "Could not seek a held-back partition.");
+                tracing::warn!(partition = p, error = %e, "Could not seek a paused partition before resuming it.");
             }
         }
-        if !resume.is_empty() {
-            let mut tpl = TopicPartitionList::new();
-            for (p, _) in &resume {
-                let _ = tpl.add_partition(topic, *p);
-            }
-            if let Err(e) = self.consumer.resume(&tpl) {
-                tracing::warn!(error = %e, "Could not resume held-back input partitions.");
-            }
-            tracing::debug!(partitions = ?resume, "Held-back input partitions resumed.");
+        let mut tpl = TopicPartitionList::new();
+        for p in parts {
+            let _ = tpl.add_partition(topic, *p);
+        }
+        if let Err(e) = self.consumer.resume(&tpl) {
+            tracing::warn!(error = %e, "Could not resume input partitions.");
         }
     }
 
@@ -1922,29 +1937,27 @@ impl Engine {
     fn set_paused(&self, pause: bool) {
         let ctx = self.ctx();
         ctx.metrics.paused.set(i64::from(pause));
-        if let Ok(mut assignment) = self.consumer.assignment() {
-            if !pause {
+        if let Ok(assignment) = self.consumer.assignment() {
+            if pause {
+                if let Err(e) = self.consumer.pause(&assignment) {
+                    tracing::warn!(error = %e, "Could not pause input partitions.");
+                }
+            } else {
                 // Partitions still restoring, or held back for watermark
                 // alignment, stay paused.
-                let core = lock(&ctx.core);
-                let mut keep = TopicPartitionList::new();
-                for e in assignment.elements() {
-                    let p = e.partition();
-                    if !core.restoring.contains_key(&p)
-                        && !core.tasks.get(&p).is_some_and(|t| t.held_back)
-                    {
-                        let _ = keep.add_partition(e.topic(), e.partition());
-                    }
-                }
-                assignment = keep;
-            }
-            let r = if pause {
-                self.consumer.pause(&assignment)
-            } else {
-                self.consumer.resume(&assignment)
-            };
-            if let Err(e) = r {
-                tracing::warn!(error = %e, pause, "Could not pause/resume input partitions.");
+                let parts: Vec<i32> = {
+                    let core = lock(&ctx.core);
+                    assignment
+                        .elements()
+                        .iter()
+                        .map(|e| e.partition())
+                        .filter(|p| {
+                            !core.restoring.contains_key(p)
+                                && !core.tasks.get(p).is_some_and(|t| t.held_back)
+                        })
+                        .collect()
+                };
+                self.resume_where_stopped(&parts);
             }
         }
         if let Ok(assignment) = ctx.side.assignment() {
