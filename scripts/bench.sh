@@ -26,12 +26,7 @@ fi
 TANSU=$(bash scripts/tansu.sh install)
 export CXSTREAM_TANSU_BIN="$TANSU"
 dir=$(mktemp -d)
-port=""
-for _ in $(seq 50); do
-  p=$((20000 + RANDOM % 30000))
-  if ! (echo > "/dev/tcp/127.0.0.1/$p") 2>/dev/null; then port=$p; break; fi
-done
-[ -n "$port" ] || { echo "no free port found" >&2; exit 1; }
+port=$(bash scripts/tansu.sh free-port)
 bash scripts/tansu.sh run "$port" "$dir/tansu" > "$dir/tansu.log" 2>&1 &
 tansu_pid=$!
 cleanup() {
@@ -40,10 +35,7 @@ cleanup() {
   rm -rf "$dir"
 }
 trap cleanup EXIT
-for _ in $(seq 100); do
-  (echo > "/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-  sleep 0.1
-done
+bash scripts/tansu.sh wait "$port"
 
 group=(-X session.timeout.ms=6000 -X heartbeat.interval.ms=1000 -X max.poll.interval.ms=15000)
 if [ "$smoke" = 1 ]; then

@@ -14,8 +14,8 @@ bin=target/release/cxstream
 TANSU=$(bash scripts/tansu.sh install)
 export CXSTREAM_TANSU_BIN="$TANSU"
 dir=$(mktemp -d)
-port=$((20000 + RANDOM % 30000))
-metrics=$((20000 + RANDOM % 30000))
+port=$(bash scripts/tansu.sh free-port)
+metrics=$(bash scripts/tansu.sh free-port)
 bash scripts/tansu.sh run "$port" "$dir/tansu" > "$dir/tansu.log" 2>&1 &
 tansu_pid=$!
 run_pid=""
@@ -26,10 +26,7 @@ cleanup() {
   rm -rf "$dir"
 }
 trap cleanup EXIT
-for _ in $(seq 100); do
-  (echo > "/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-  sleep 0.1
-done
+bash scripts/tansu.sh wait "$port"
 group=(-X session.timeout.ms=6000 -X heartbeat.interval.ms=1000 -X max.poll.interval.ms=15000)
 topic=genesys.bronze.events
 # An empty 4-partition input first (generate creates it), then the processor.

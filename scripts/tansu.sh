@@ -8,6 +8,8 @@
 #                                       working directory DIR (created empty; Tansu reads
 #                                       a .env file from its working directory).
 #                                       STORAGE: memory (default) or sqlite (survives restarts).
+#   scripts/tansu.sh free-port          print a local TCP port nothing listens on
+#   scripts/tansu.sh wait PORT          wait (up to 10 s) until something listens on PORT
 #
 # The binary is cached under ${CXSTREAM_CACHE:-~/.cache/cxstream}; building it takes
 # about 6-10 minutes on 2 cores the first time.
@@ -48,8 +50,25 @@ case "${1:-}" in
       --advertised-listener-url "tcp://127.0.0.1:$port" \
       --storage-engine "$engine"
     ;;
+  free-port)
+    for _ in $(seq 50); do
+      p=$((20000 + RANDOM % 30000))
+      if ! (echo > "/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; exit 0; fi
+    done
+    echo "no free port found" >&2
+    exit 1
+    ;;
+  wait)
+    port=${2:?usage: tansu.sh wait PORT}
+    for _ in $(seq 100); do
+      (echo > "/dev/tcp/127.0.0.1/$port") 2>/dev/null && exit 0
+      sleep 0.1
+    done
+    echo "nothing listens on 127.0.0.1:$port after 10 s" >&2
+    exit 1
+    ;;
   *)
-    sed -n '2,14p' "$0" >&2
+    sed -n '2,16p' "$0" >&2
     exit 2
     ;;
 esac
