@@ -55,6 +55,10 @@ pub struct Metrics {
     pub reorder_buffered: IntGauge,
     pub reorder_forced_releases: IntCounter,
     pub reorder_idle_flushes: IntCounter,
+    /// Input event times too far ahead to move their partition's progress
+    /// that no quorum of other events confirmed (a producer with a wrong
+    /// clock; see `operators::progress`).
+    pub watermark_outliers: IntCounter,
     /// Input partitions paused because they ran ahead of another partition
     /// (watermark alignment): currently, and times it happened.
     pub partitions_held_back: IntGauge,
@@ -220,6 +224,11 @@ impl Metrics {
                 &r,
                 "cxstream_events_filtered_total",
                 "Events dropped by the media-type filter.",
+            ),
+            watermark_outliers: counter(
+                &r,
+                "cxstream_watermark_outliers_total",
+                "Input event times more than watermark_jump ahead of their partition's progress that no quorum confirmed: they did not move the watermark (a producer clock is wrong).",
             ),
             handed_over: counter(
                 &r,

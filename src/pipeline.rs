@@ -22,6 +22,8 @@ use crate::operators::decode::{decode_record, DecodeInput, Decoded};
 use crate::operators::dedup::{Dedup, Verdict};
 use crate::operators::lineage::{self, LateInfo, Stamper};
 use crate::operators::mask::Masker;
+use crate::operators::plausibility::IMPLAUSIBLE_EVENT_TIME;
+use crate::operators::progress::{Progress, ProgressSettings};
 use crate::operators::reorder::{Release, Reorder};
 use crate::operators::upcast::{CHAIN, HEADER_FIELDS};
 use crate::partition::partition_for;
@@ -66,6 +68,9 @@ pub struct Encoded {
     pub event_time_ms: i64,
     pub content_fp: Fingerprint,
     pub id_fp: Option<Fingerprint>,
+    /// Byte offset of the event's unit in its source record (identifies a
+    /// dead letter made of this output, see the runtime's `too_large`).
+    pub unit: usize,
 }
 
 /// A rejected unit: the runtime sends the original bytes to the dead-letter
@@ -142,8 +147,11 @@ pub struct Task {
     last_forced: u64,
     last_idle: u64,
     /// Greatest event time read from this partition of the input topic: the
-    /// progress this partition announces to the others (markers).
+    /// progress this partition announces to the others (markers). Guarded
+    /// by the quorum rule of [`crate::operators::progress`].
     input_max: Option<i64>,
+    input_progress: Progress,
+    last_unconfirmed: u64,
     /// When the last input record of this partition was read.
     last_input: Option<Instant>,
     /// The consumer reached the end of the partition since that record.
@@ -296,6 +304,13 @@ impl Pipeline {
             last_forced: 0,
             last_idle: 0,
             input_max: None,
+            input_progress: Progress::new(
+                self.plan
+                    .reorder
+                    .as_ref()
+                    .map_or_else(ProgressSettings::default, |r| r.progress),
+            ),
+            last_unconfirmed: 0,
             last_input: None,
             at_end: false,
             upstream: HashMap::new(),
@@ -459,9 +474,31 @@ impl Pipeline {
                     ticket: rec.ticket,
                 })),
                 Decoded::Event(mut ev) => {
+                    // An implausible time never reaches a watermark.
+                    if let Err(message) = self
+                        .plan
+                        .event_time_bounds
+                        .check(ev.event_time_ms, rec.record_timestamp_ms)
+                    {
+                        out.push(Output::DeadLetter(DeadLetterOut {
+                            class: IMPLAUSIBLE_EVENT_TIME,
+                            message,
+                            stage: "decode",
+                            range: ev.raw.clone(),
+                            lineage_token: Some(std::mem::take(&mut ev.lineage.token)),
+                            ticket: rec.ticket,
+                        }));
+                        continue;
+                    }
                     if counted {
-                        let t = ev.event_time_ms;
-                        task.input_max = Some(task.input_max.map_or(t, |m| m.max(t)));
+                        task.input_max = task.input_progress.observe(ev.event_time_ms);
+                        let unconfirmed = task.input_progress.unconfirmed();
+                        if unconfirmed != task.last_unconfirmed {
+                            self.metrics
+                                .watermark_outliers
+                                .inc_by(unconfirmed - task.last_unconfirmed);
+                            task.last_unconfirmed = unconfirmed;
+                        }
                         self.apply_own_progress(task, out);
                         self.count_notes(&ev);
                         if !self.passes_filter(&ev) {
@@ -636,6 +673,7 @@ impl Pipeline {
             event_time_ms: ev.event_time_ms,
             content_fp: ev.content_fp,
             id_fp: ev.id_fp,
+            unit: ev.raw.start,
         };
         if late.is_some() {
             Output::Late(enc)
@@ -714,6 +752,64 @@ mod tests {
         out
     }
 
+    /// An event far ahead of its record's broker timestamp is dead-lettered
+    /// and moves neither the partition's progress nor its watermark: the
+    /// events after it are still put in order, none goes late.
+    #[test]
+    fn an_implausible_event_time_is_dead_lettered_and_moves_no_watermark() {
+        let p = pipeline();
+        let mut task = p.new_task(0, 1);
+        let ingest_at = |task: &mut Task, value: &[u8], offset: i64, record_ms: i64| {
+            let mut out = Vec::new();
+            let rec = RecordIn {
+                value,
+                source: SourceRef {
+                    topic: Arc::from("bronze"),
+                    partition: 0,
+                    offset,
+                },
+                role: Role::Input,
+                header_token: None,
+                header_hops: None,
+                record_timestamp_ms: Some(record_ms),
+                ticket: offset as Ticket,
+            };
+            p.ingest(&rec, task, Instant::now(), &mut out);
+            out
+        };
+        let rec_ms = T + 10_000;
+        let out = ingest_at(&mut task, &event("x-1", T), 0, rec_ms);
+        assert!(out.is_empty(), "buffered: {out:?}");
+        let century = T + 100 * 365 * 86_400_000;
+        let out = ingest_at(&mut task, &event("x-2", century), 1, rec_ms);
+        match out.as_slice() {
+            [Output::DeadLetter(d)] => {
+                assert_eq!(d.class, "implausible_event_time");
+                assert_eq!(d.stage, "decode");
+                assert!(
+                    d.message.contains("ahead of the record's broker timestamp"),
+                    "{}",
+                    d.message
+                );
+                assert!(d.lineage_token.is_some());
+            }
+            other => panic!("expected one dead letter, got {other:?}"),
+        }
+        assert_eq!(
+            task.progress(Instant::now(), Duration::from_secs(2))
+                .map(|p| p.0),
+            Some(T)
+        );
+        let out = ingest_at(&mut task, &event("x-3", 0), 2, rec_ms);
+        assert!(
+            matches!(out.as_slice(), [Output::DeadLetter(d)] if d.message.contains("before min_event_time"))
+        );
+        // The stream goes on in order: nothing late.
+        let mut out = ingest_at(&mut task, &event("x-1", T + 20_000), 3, rec_ms);
+        p.flush(&mut task, &mut out);
+        assert_eq!(times(&out), vec![(false, T), (false, T + 20_000)]);
+    }
+
     fn forwarded(p: &Pipeline, task: &mut Task, value: &[u8], offset: i64) -> Vec<Output> {
         ingest_as(Role::Repartition, p, task, value, offset)
     }
@@ -737,8 +833,8 @@ mod tests {
         let a = "1c35e811-976d-4eb6-b8d6-cbbe15cebaf3";
         let b = "2d46f922-a87e-4fc7-c9e7-dccf26dfcbf4";
         let mut task = p.new_task(1, 4);
-        let mut out = forwarded(&p, &mut task, &event(a, T + 600_000), 0);
-        out.extend(forwarded(&p, &mut task, &event(b, T + 1_200_000), 1));
+        let mut out = forwarded(&p, &mut task, &event(a, T + 30_000), 0);
+        out.extend(forwarded(&p, &mut task, &event(b, T + 50_000), 1));
         out.extend(forwarded(&p, &mut task, &event(a, T), 2));
         assert_eq!(times(&out), vec![], "nothing released before markers");
 
@@ -749,7 +845,7 @@ mod tests {
         for q in [0, 2, 3] {
             p.on_marker(&mut task, q, T + 2_000_000, false, Instant::now(), &mut out);
         }
-        assert_eq!(times(&out), vec![(false, T), (false, T + 600_000)]);
+        assert_eq!(times(&out), vec![(false, T), (false, T + 30_000)]);
         assert_eq!(task.buffered(), 1);
     }
 
@@ -759,7 +855,7 @@ mod tests {
         let p = pipeline();
         let mut task = p.new_task(0, 1);
         let mut out = forwarded(&p, &mut task, &event("x-1", T), 0);
-        out.extend(forwarded(&p, &mut task, &event("x-2", T + 600_000), 1));
+        out.extend(forwarded(&p, &mut task, &event("x-2", T + 30_000), 1));
         assert_eq!(times(&out), vec![(false, T)]);
     }
 

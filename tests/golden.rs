@@ -4,6 +4,11 @@
 //! `tests/golden/expected/<fixture>.json`.
 //!
 //! `processed_at` (wall clock) is replaced by a placeholder before comparing.
+//! Every record has the broker timestamp [`RECORD_MS`], so the topology's
+//! event-time plausibility bounds apply. Dead letters are rendered as the
+//! runtime produces them ([`dead_letter::build`] at the default 1,000,000-byte
+//! limit: every header, whole or by reference) and their bytes compared
+//! exactly through their SHA-256.
 //! To regenerate after an intended change: `CXSTREAM_BLESS=1 cargo test --test golden`,
 //! then review the diff.
 
@@ -17,9 +22,14 @@ use cxstream::config;
 use cxstream::metrics::Metrics;
 use cxstream::model::SourceRef;
 use cxstream::pipeline::{Output, Pipeline, RecordIn, Role};
+use cxstream::runtime::client::LIBRDKAFKA_MESSAGE_MAX_BYTES;
+use cxstream::runtime::dead_letter;
 use cxstream::secret::MaskingKey;
+use sha2::{Digest, Sha256};
 
 const KEY: &str = "golden-test-key";
+/// 2026-12-01T00:00:00Z: the broker timestamp of every fixture's record.
+const RECORD_MS: i64 = 1_796_083_200_000;
 
 fn dir(sub: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -46,17 +56,18 @@ fn scrub(v: &mut Value) {
 fn run_fixture(pipeline: &Pipeline, name: &str, bytes: &[u8]) -> Value {
     let mut task = pipeline.new_task(0, 1);
     let mut out = Vec::new();
+    let source = SourceRef {
+        topic: Arc::from("genesys.bronze.events"),
+        partition: 0,
+        offset: 7,
+    };
     let rec = RecordIn {
         value: bytes,
-        source: SourceRef {
-            topic: Arc::from("genesys.bronze.events"),
-            partition: 0,
-            offset: 7,
-        },
+        source: source.clone(),
         role: Role::Input,
         header_token: None,
         header_hops: None,
-        record_timestamp_ms: None,
+        record_timestamp_ms: Some(RECORD_MS),
         ticket: 1,
     };
     let units = pipeline.ingest(&rec, &mut task, Instant::now(), &mut out);
@@ -68,12 +79,37 @@ fn run_fixture(pipeline: &Pipeline, name: &str, bytes: &[u8]) -> Value {
                 silver.push(serde_json::from_slice::<Value>(&e.value).expect("JSON"))
             }
             Output::Late(e) => late.push(serde_json::from_slice::<Value>(&e.value).expect("JSON")),
-            Output::DeadLetter(d) => dead.push(json!({
-                "class": d.class,
-                "stage": d.stage,
-                "message": d.message,
-                "bytes": String::from_utf8_lossy(&bytes[d.range.clone()]).len(),
-            })),
+            Output::DeadLetter(d) => {
+                let spec = dead_letter::Spec {
+                    class: d.class,
+                    message: &d.message,
+                    stage: d.stage,
+                    source: &source,
+                    unit: d.range.start,
+                    failed_at: "<failed_at>",
+                    lineage_token: d.lineage_token.as_deref(),
+                    key: Some(b"record-key"),
+                };
+                let dl = dead_letter::build(
+                    &spec,
+                    dead_letter::Rejected::Bytes(&bytes[d.range.clone()]),
+                    LIBRDKAFKA_MESSAGE_MAX_BYTES,
+                    plan_prefix(pipeline),
+                );
+                let headers: serde_json::Map<String, Value> = dl
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), Value::from(v.as_str())))
+                    .collect();
+                dead.push(json!({
+                    "reference": dl.reference,
+                    "key": dl.key.as_deref().map(String::from_utf8_lossy),
+                    "headers": headers,
+                    "value_bytes": dl.value.len(),
+                    "value_sha256": hex::encode(Sha256::digest(&dl.value)),
+                    "value": (dl.value.len() <= 4096).then(|| String::from_utf8_lossy(&dl.value).into_owned()),
+                }))
+            }
             Output::Forward(_) => panic!("{name}: nothing is forwarded with one partition"),
             Output::Done { .. } => {}
         }
@@ -81,6 +117,10 @@ fn run_fixture(pipeline: &Pipeline, name: &str, bytes: &[u8]) -> Value {
     let mut v = json!({ "units": units, "silver": silver, "late": late, "dead_letters": dead });
     scrub(&mut v);
     v
+}
+
+fn plan_prefix(p: &Pipeline) -> usize {
+    p.plan().dead_letter_prefix
 }
 
 #[test]
@@ -116,7 +156,11 @@ fn golden_fixtures() {
             std::fs::create_dir_all(dir("expected")).expect("mkdir");
             let mut s = serde_json::to_string_pretty(&got).expect("json");
             s.push('\n');
-            std::fs::write(&expected_path, s).expect("write");
+            let before = std::fs::read_to_string(&expected_path).ok();
+            if before.as_deref() != Some(s.as_str()) {
+                eprintln!("CXSTREAM_BLESS: rewrote {}", expected_path.display());
+                std::fs::write(&expected_path, s).expect("write");
+            }
             continue;
         }
         let expected: Value = match std::fs::read(&expected_path) {

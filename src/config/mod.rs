@@ -15,6 +15,8 @@ use toml::Spanned;
 
 use crate::operators::dedup::DedupSettings;
 use crate::operators::mask::{MaskPolicies, Policy};
+use crate::operators::plausibility::EventTimeBounds;
+use crate::operators::progress::ProgressSettings;
 use crate::operators::reorder::ReorderSettings;
 use topology::{RawOperator, RawTopology};
 
@@ -68,7 +70,14 @@ pub struct Plan {
     pub dedup: Option<DedupSettings>,
     pub reorder: Option<ReorderSettings>,
     pub mask: MaskPolicies,
+    /// Plausible event times (decode operator settings).
+    pub event_time_bounds: EventTimeBounds,
+    /// Bytes of the rejected record a reference-form dead letter keeps.
+    pub dead_letter_prefix: usize,
 }
+
+/// Default of `runtime.dead_letter_prefix`.
+pub const DEFAULT_DEAD_LETTER_PREFIX: usize = 1024;
 
 /// How results are made exactly-once across crashes (`runtime.delivery`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -208,6 +217,18 @@ impl Validator<'_> {
         }
     }
 
+    fn instant(&self, key: &str, span: &Range<usize>, v: &str) -> Result<i64, ConfigError> {
+        time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339)
+            .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
+            .map_err(|_| {
+                self.invalid(
+                    key,
+                    span,
+                    "not an RFC 3339 instant; use e.g. \"2000-01-01T00:00:00Z\", or \"off\"",
+                )
+            })
+    }
+
     fn positive(&self, key: &str, span: &Range<usize>, v: i64) -> Result<u64, ConfigError> {
         u64::try_from(v)
             .ok()
@@ -316,6 +337,20 @@ impl Validator<'_> {
             Some(v) => Some(v.get_ref().clone()),
         };
 
+        let dead_letter_prefix = match &raw.runtime.dead_letter_prefix {
+            None => DEFAULT_DEAD_LETTER_PREFIX,
+            Some(v) => match usize::try_from(*v.get_ref()) {
+                Ok(n) if n <= 65_536 => n,
+                _ => {
+                    return Err(self.invalid(
+                        "runtime.dead_letter_prefix",
+                        &v.span(),
+                        "must be 0..65536 (bytes)",
+                    ))
+                }
+            },
+        };
+
         let mut kafka = BTreeMap::new();
         for (k, v) in &raw.kafka {
             let s = match v.get_ref() {
@@ -362,6 +397,8 @@ impl Validator<'_> {
             dedup: None,
             reorder: None,
             mask: MaskPolicies::default(),
+            event_time_bounds: EventTimeBounds::default(),
+            dead_letter_prefix,
         };
         self.operators(&raw.operators, &mut plan)?;
         Ok(plan)
@@ -400,7 +437,31 @@ impl Validator<'_> {
             next = pos + 1;
             plan.chain.push(ty);
             match op.get_ref() {
-                RawOperator::Decode {} | RawOperator::Lineage {} => {}
+                RawOperator::Lineage {} => {}
+                RawOperator::Decode {
+                    max_future_skew,
+                    min_event_time,
+                } => {
+                    let d = EventTimeBounds::default();
+                    plan.event_time_bounds = EventTimeBounds {
+                        max_future_skew: match max_future_skew.as_deref() {
+                            Some("off") => None,
+                            v => Some(self.duration(
+                                &format!("{key}.max_future_skew"),
+                                &span,
+                                v.map(str::to_string).as_ref(),
+                                d.max_future_skew.unwrap_or_default(),
+                            )?),
+                        },
+                        min_event_time_ms: match min_event_time.as_deref() {
+                            None => d.min_event_time_ms,
+                            Some("off") => None,
+                            Some(v) => {
+                                Some(self.instant(&format!("{key}.min_event_time"), &span, v)?)
+                            }
+                        },
+                    };
+                }
                 RawOperator::Filter { media_types } => {
                     if media_types.is_empty() {
                         return Err(self.invalid(
@@ -431,8 +492,33 @@ impl Validator<'_> {
                     idle_timeout,
                     max_buffered,
                     state_retention,
+                    watermark_quorum,
+                    watermark_jump,
                 } => {
                     let d = ReorderSettings::default();
+                    let progress = ProgressSettings {
+                        quorum: match watermark_quorum {
+                            None => d.progress.quorum,
+                            Some(n) => {
+                                let q =
+                                    self.positive(&format!("{key}.watermark_quorum"), &span, *n)?;
+                                if q > 100 {
+                                    return Err(self.invalid(
+                                        &format!("{key}.watermark_quorum"),
+                                        &span,
+                                        "must be 1..100",
+                                    ));
+                                }
+                                q as usize
+                            }
+                        },
+                        jump: self.duration(
+                            &format!("{key}.watermark_jump"),
+                            &span,
+                            watermark_jump.as_ref(),
+                            d.progress.jump,
+                        )?,
+                    };
                     plan.reorder = Some(ReorderSettings {
                         allowed_lateness: self.duration(
                             &format!("{key}.allowed_lateness"),
@@ -458,6 +544,7 @@ impl Validator<'_> {
                             state_retention.as_ref(),
                             d.state_retention,
                         )?,
+                        progress,
                     });
                 }
                 RawOperator::Mask { fields } => {
@@ -529,6 +616,89 @@ mod tests {
             plan.dedup.as_ref().unwrap().ttl,
             Duration::from_secs(24 * 3600)
         );
+    }
+
+    #[test]
+    fn event_time_bounds_and_watermark_quorum_default_and_can_be_set_or_turned_off() {
+        let plan = parse(SHIPPED, "genesys-silver.toml").unwrap();
+        assert_eq!(plan.event_time_bounds, EventTimeBounds::default());
+        assert_eq!(plan.dead_letter_prefix, DEFAULT_DEAD_LETTER_PREFIX);
+        let r = plan.reorder.as_ref().unwrap();
+        assert_eq!(r.progress, ProgressSettings::default());
+
+        let text = SHIPPED
+            .replacen(
+                "type = \"decode\"",
+                "type = \"decode\"\nmax_future_skew = \"off\"\nmin_event_time = \"2015-01-01T00:00:00Z\"",
+                1,
+            )
+            .replacen(
+                "allowed_lateness = \"5s\"",
+                "allowed_lateness = \"5s\"\nwatermark_quorum = 5\nwatermark_jump = \"10m\"",
+                1,
+            )
+            .replacen("delivery = \"replay\"", "delivery = \"replay\"\ndead_letter_prefix = 0", 1);
+        let plan = parse(&text, "t.toml").unwrap();
+        assert_eq!(plan.event_time_bounds.max_future_skew, None);
+        assert_eq!(
+            plan.event_time_bounds.min_event_time_ms,
+            Some(1_420_070_400_000)
+        );
+        let r = plan.reorder.as_ref().unwrap();
+        assert_eq!(r.progress.quorum, 5);
+        assert_eq!(r.progress.jump, Duration::from_secs(600));
+        assert_eq!(plan.dead_letter_prefix, 0);
+    }
+
+    #[test]
+    fn bad_event_time_bounds_and_quorum_name_the_key_and_line() {
+        for (add, want_key) in [
+            ("max_future_skew = \"soon\"", "operators[0].max_future_skew"),
+            (
+                "min_event_time = \"yesterday\"",
+                "operators[0].min_event_time",
+            ),
+        ] {
+            let text =
+                SHIPPED.replacen("type = \"decode\"", &format!("type = \"decode\"\n{add}"), 1);
+            let header = text
+                .lines()
+                .position(|l| l.starts_with("type = \"decode\""))
+                .unwrap();
+            match parse(&text, "t.toml").unwrap_err() {
+                ConfigError::Invalid { key, line, .. } => {
+                    assert_eq!(key, want_key);
+                    assert_eq!(line, header, "the operator's [[operators]] line");
+                }
+                e => panic!("unexpected {e}"),
+            }
+        }
+        let text = SHIPPED.replacen(
+            "allowed_lateness = \"5s\"",
+            "allowed_lateness = \"5s\"\nwatermark_quorum = 0",
+            1,
+        );
+        match parse(&text, "t.toml").unwrap_err() {
+            ConfigError::Invalid { key, .. } => assert_eq!(key, "operators[3].watermark_quorum"),
+            e => panic!("unexpected {e}"),
+        }
+        let text = SHIPPED.replacen(
+            "delivery = \"replay\"",
+            "delivery = \"replay\"\ndead_letter_prefix = -1",
+            1,
+        );
+        let line = text
+            .lines()
+            .position(|l| l.starts_with("dead_letter_prefix"))
+            .unwrap()
+            + 1;
+        match parse(&text, "t.toml").unwrap_err() {
+            ConfigError::Invalid { key, line: l, .. } => {
+                assert_eq!(key, "runtime.dead_letter_prefix");
+                assert_eq!(l, line);
+            }
+            e => panic!("unexpected {e}"),
+        }
     }
 
     #[test]

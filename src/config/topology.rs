@@ -82,13 +82,23 @@ pub struct RawRuntime {
     pub delivery: Option<Spanned<String>>,
     /// Transactional id prefix (transactions mode); default: the group id.
     pub transactional_id: Option<Spanned<String>>,
+    /// Bytes of the rejected record kept in a dead letter that carries a
+    /// reference instead of the whole record (default 1024).
+    pub dead_letter_prefix: Option<Spanned<i64>>,
 }
 
 /// One operator of the chain, tagged by `type`.
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum RawOperator {
-    Decode {},
+    Decode {
+        /// Reject events more than this far ahead of their record's broker
+        /// timestamp (default "1h"; "off" disables the check).
+        max_future_skew: Option<String>,
+        /// Reject events before this instant (default
+        /// "2000-01-01T00:00:00Z"; "off" disables the check).
+        min_event_time: Option<String>,
+    },
     Filter {
         /// Media types to keep (e.g. VOICE, CHAT, EMAIL). Events that carry no
         /// media type (attribute updates) always pass.
@@ -103,6 +113,11 @@ pub enum RawOperator {
         idle_timeout: Option<String>,
         max_buffered: Option<i64>,
         state_retention: Option<String>,
+        /// Events that must agree before the watermark jumps (default 3;
+        /// 1 trusts every event).
+        watermark_quorum: Option<i64>,
+        /// How far ahead one event may move the watermark alone (default "1m").
+        watermark_jump: Option<String>,
     },
     Mask {
         /// Per-field policy: "hash" (default), "redact" or "keep".
@@ -115,7 +130,7 @@ pub enum RawOperator {
 impl RawOperator {
     pub fn type_name(&self) -> &'static str {
         match self {
-            RawOperator::Decode {} => "decode",
+            RawOperator::Decode { .. } => "decode",
             RawOperator::Filter { .. } => "filter",
             RawOperator::Dedup { .. } => "dedup",
             RawOperator::Reorder { .. } => "reorder",

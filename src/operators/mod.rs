@@ -9,11 +9,15 @@
 //! | [`reorder`] | event-time watermark; per-interaction order; late routing | buffer per partition |
 //! | [`mask`] | keyed PII tokens, redaction, free-text scanning | none |
 //! | [`lineage`] | lineage hop, silver/late encoding | none |
+//! | [`plausibility`] (in decode) | reject event times that cannot be true | none |
+//! | [`progress`] (in reorder) | greatest event time, guarded by a quorum | per partition |
 
 pub mod decode;
 pub mod dedup;
 pub mod json;
 pub mod lineage;
 pub mod mask;
+pub mod plausibility;
+pub mod progress;
 pub mod reorder;
 pub mod upcast;

@@ -10,7 +10,9 @@
 //! # Semantics
 //!
 //! * **Watermark.** `W = max event time pushed − allowed_lateness`
-//!   ([`Reorder::watermark_ms`]); it never goes back. Buffered events with
+//!   ([`Reorder::watermark_ms`]); it never goes back. The maximum is guarded
+//!   ([`crate::operators::progress`]): an event more than a minute ahead
+//!   moves it only once a quorum of such events agrees. Buffered events with
 //!   `event_time ≤ W` are released as [`Release::InOrder`], sorted by
 //!   `(event_time, rank, arrival order)` across all interactions (`rank` puts
 //!   starts before updates before ends at equal times, see
@@ -104,6 +106,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::model::Event;
+use crate::operators::progress::{Progress, ProgressSettings};
 
 /// What the reorder operator needs to know about an item.
 pub trait Timed {
@@ -164,6 +167,9 @@ pub struct ReorderSettings {
     /// How long (event time, behind the watermark) per-interaction
     /// "last emitted" state is kept.
     pub state_retention: Duration,
+    /// How the greatest event time resists a few records with a wrong clock
+    /// (see [`crate::operators::progress`]).
+    pub progress: ProgressSettings,
 }
 
 impl Default for ReorderSettings {
@@ -173,6 +179,7 @@ impl Default for ReorderSettings {
             idle_timeout: Duration::from_secs(2),
             max_buffered: 100_000,
             state_retention: Duration::from_secs(3600),
+            progress: ProgressSettings::default(),
         }
     }
 }
@@ -406,6 +413,8 @@ pub struct Reorder<T: Timed> {
     ends: BinaryHeap<Reverse<(Instant, usize)>>,
 
     max_seen: Option<i64>,
+    /// Guards `max_seen` against a few far-ahead event times.
+    progress: Progress,
     /// Progress of the upstream sources feeding this partition (the lowest
     /// event time every upstream has reached), `None` when unconstrained.
     upstream: Option<i64>,
@@ -439,6 +448,7 @@ impl<T: Timed> Reorder<T> {
             free_slots: Vec::new(),
             ends: BinaryHeap::new(),
             max_seen: None,
+            progress: Progress::new(settings.progress),
             upstream: None,
             wm: None,
             seq: 0,
@@ -486,7 +496,7 @@ impl<T: Timed> Reorder<T> {
             self.emit(slot, t, item, out);
         } else {
             self.buffer_item(slot, t, item, now);
-            self.max_seen = Some(self.max_seen.map_or(t, |m| m.max(t)));
+            self.max_seen = self.progress.observe(t);
             self.update_watermark();
             self.release_to_watermark(out);
             self.enforce_capacity(out);
@@ -604,6 +614,12 @@ impl<T: Timed> Reorder<T> {
     /// Counters since creation.
     pub fn stats(&self) -> &ReorderStats {
         &self.stats
+    }
+
+    /// Event times that were too far ahead to move the watermark and were
+    /// never confirmed by a quorum (see [`crate::operators::progress`]).
+    pub fn unconfirmed_progress(&self) -> u64 {
+        self.progress.unconfirmed()
     }
 
     /// Interactions whose state is currently held.
@@ -904,6 +920,50 @@ mod tests {
                 Release::Late { .. } => panic!("unexpected late release {r:?}"),
             })
             .collect()
+    }
+
+    /// The issue-13 symptom: one record 40 minutes ahead made every later
+    /// out-of-order event of its partition late. With the quorum rule the
+    /// watermark ignores it; the outlier itself waits in the buffer until
+    /// the stream gets there (or a flush), and nothing is late.
+    #[test]
+    fn one_far_ahead_event_does_not_move_the_watermark_or_make_others_late() {
+        let now = Instant::now();
+        let s = settings(5_000);
+        let mut r = Reorder::new(&s);
+        let mut out = Vec::new();
+        r.push(ev(1, "a", 100_000), now, &mut out);
+        r.push(ev(2, "x", 100_000 + 40 * 60_000), now, &mut out);
+        assert_eq!(r.watermark_ms(), Some(95_000), "not moved by the outlier");
+        // Disorder within the allowed lateness is still put in order.
+        r.push(ev(3, "a", 104_000), now, &mut out);
+        r.push(ev(4, "a", 102_000), now, &mut out);
+        r.push(ev(5, "a", 112_000), now, &mut out);
+        assert_eq!(in_order(&out), vec![1, 4, 3]);
+        assert_eq!(r.buffered(), 2, "112_000 and the outlier wait");
+        out.clear();
+        r.flush(&mut out);
+        assert_eq!(in_order(&out), vec![5, 2]);
+        assert_eq!(r.stats().late, 0);
+        // Without the rule (quorum 1) the same input goes late.
+        let plain = ReorderSettings {
+            progress: ProgressSettings {
+                quorum: 1,
+                ..ProgressSettings::default()
+            },
+            ..s
+        };
+        let mut r = Reorder::new(&plain);
+        let mut out = Vec::new();
+        for e in [
+            ev(1, "a", 100_000),
+            ev(2, "x", 100_000 + 40 * 60_000),
+            ev(3, "a", 104_000),
+            ev(4, "a", 102_000),
+        ] {
+            r.push(e, now, &mut out);
+        }
+        assert_eq!(r.stats().late, 1, "102_000 came after 104_000 was released");
     }
 
     #[test]
@@ -1348,6 +1408,10 @@ mod tests {
             idle_timeout: Duration::MAX,
             max_buffered: 0,
             state_retention: Duration::MAX,
+            progress: ProgressSettings {
+                quorum: 3,
+                jump: Duration::MAX,
+            },
         };
         let mut r = Reorder::new(&s);
         let mut out = Vec::new();
@@ -1358,15 +1422,26 @@ mod tests {
         r.flush(&mut out);
         assert_eq!(out.len(), 3);
 
-        let mut r = Reorder::new(&settings(0));
-        let mut out = Vec::new();
-        r.push(ev(1, "a", i64::MIN), now, &mut out);
-        r.push(ev(2, "a", i64::MAX), now, &mut out);
-        r.push(ev(3, "b", i64::MIN), now, &mut out);
-        r.tick(now, &mut out);
-        r.flush(&mut out);
-        assert_eq!(out.len(), 3);
-        assert!(out[2].is_late());
+        // The plain maximum (quorum 1) takes the watermark to the end of
+        // time; the guarded one does not move for one such event.
+        for (quorum, late) in [(1, true), (3, false)] {
+            let s = ReorderSettings {
+                progress: ProgressSettings {
+                    quorum,
+                    ..ProgressSettings::default()
+                },
+                ..settings(0)
+            };
+            let mut r = Reorder::new(&s);
+            let mut out = Vec::new();
+            r.push(ev(1, "a", i64::MIN), now, &mut out);
+            r.push(ev(2, "a", i64::MAX), now, &mut out);
+            r.push(ev(3, "b", i64::MIN), now, &mut out);
+            r.tick(now, &mut out);
+            r.flush(&mut out);
+            assert_eq!(out.len(), 3);
+            assert_eq!(out.iter().any(|o| o.is_late()), late, "quorum {quorum}");
+        }
     }
 
     #[test]
@@ -1451,6 +1526,12 @@ mod tests {
                 idle_timeout: ms(i),
                 max_buffered: m,
                 state_retention: ms(r),
+                // The model below is the plain maximum; the quorum rule has
+                // its own tests (progress.rs) and one here.
+                progress: ProgressSettings {
+                    quorum: 1,
+                    ..ProgressSettings::default()
+                },
             }
         })
     }
@@ -1600,6 +1681,7 @@ mod tests {
                 idle_timeout: Duration::from_secs(1),
                 max_buffered: 1_000,
                 state_retention: ms(retention),
+                progress: ProgressSettings { quorum: 1, ..ProgressSettings::default() },
             };
             let mut clock = 0i64;
             let mut max_seen: Option<i64> = None;

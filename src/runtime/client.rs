@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -188,4 +188,124 @@ pub async fn ensure_topics(
     Err(RuntimeError::Setup(format!(
         "topics {missing:?} were created but do not show in metadata after 10 s"
     )))
+}
+
+/// librdkafka's default `message.max.bytes`.
+pub const LIBRDKAFKA_MESSAGE_MAX_BYTES: usize = 1_000_000;
+
+/// The most bytes one record may take on each output, from the producer's
+/// `message.max.bytes` and each topic's `max.message.bytes` (the lower
+/// wins). Records over it are dead-lettered (see [`super::dead_letter`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutputLimits {
+    pub silver: usize,
+    pub late: usize,
+    pub dead_letter: usize,
+    pub repartition: usize,
+}
+
+impl OutputLimits {
+    /// Every output at librdkafka's default.
+    pub const DEFAULT: OutputLimits = OutputLimits {
+        silver: LIBRDKAFKA_MESSAGE_MAX_BYTES,
+        late: LIBRDKAFKA_MESSAGE_MAX_BYTES,
+        dead_letter: LIBRDKAFKA_MESSAGE_MAX_BYTES,
+        repartition: LIBRDKAFKA_MESSAGE_MAX_BYTES,
+    };
+}
+
+/// The producer's `message.max.bytes` as configured (`[kafka]`, `-X`), else
+/// librdkafka's default.
+pub fn producer_message_max_bytes(settings: &ClientSettings) -> usize {
+    settings
+        .extra
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "message.max.bytes")
+        .and_then(|(_, v)| v.trim().parse().ok())
+        .unwrap_or(LIBRDKAFKA_MESSAGE_MAX_BYTES)
+}
+
+/// Each topic's `max.message.bytes` as the brokers report it; `None` where
+/// they report none (or do not implement DescribeConfigs).
+pub async fn topic_max_message_bytes(
+    settings: &ClientSettings,
+    topics: &[&str],
+) -> Vec<Option<usize>> {
+    let admin: AdminClient<DefaultClientContext> = match settings.base().create() {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::warn!(error = %e, "Cannot create an admin client to read topic size limits; using the producer's.");
+            return vec![None; topics.len()];
+        }
+    };
+    let specs: Vec<ResourceSpecifier<'_>> =
+        topics.iter().map(|t| ResourceSpecifier::Topic(t)).collect();
+    let opts = AdminOptions::new().request_timeout(Some(Duration::from_secs(10)));
+    let results = match admin.describe_configs(specs.iter(), &opts).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::info!(error = %e, "The brokers did not describe topic configs; output size limits follow the producer's message.max.bytes.");
+            return vec![None; topics.len()];
+        }
+    };
+    let mut out = vec![None; topics.len()];
+    for (slot, r) in out.iter_mut().zip(results) {
+        *slot = r
+            .ok()
+            .and_then(|c| c.get("max.message.bytes").and_then(|e| e.value.clone()))
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .filter(|&n| n > 0);
+    }
+    out
+}
+
+/// The output limits of a plan: producer and topic limits, the lower.
+pub async fn output_limits(settings: &ClientSettings, plan: &Plan) -> OutputLimits {
+    let producer = producer_message_max_bytes(settings);
+    let topics = [
+        plan.silver_topic.as_str(),
+        plan.late_topic.as_str(),
+        plan.dead_letter_topic.as_str(),
+        plan.repartition_topic.as_str(),
+    ];
+    let found = topic_max_message_bytes(settings, &topics).await;
+    let limit = |i: usize| found[i].map_or(producer, |t| t.min(producer));
+    let limits = OutputLimits {
+        silver: limit(0),
+        late: limit(1),
+        dead_letter: limit(2),
+        repartition: limit(3),
+    };
+    tracing::info!(
+        producer_message_max_bytes = producer,
+        silver = limits.silver,
+        late = limits.late,
+        dead_letter = limits.dead_letter,
+        repartition = limits.repartition,
+        "Output record size limits (larger records are dead-lettered)."
+    );
+    limits
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_producer_limit_is_the_last_setting_given_else_the_default() {
+        let mut s = ClientSettings {
+            brokers: "b".into(),
+            extra: vec![],
+        };
+        assert_eq!(producer_message_max_bytes(&s), 1_000_000);
+        s.extra = vec![
+            ("message.max.bytes".into(), "2000000".into()),
+            ("linger.ms".into(), "1".into()),
+            ("message.max.bytes".into(), " 500000 ".into()),
+        ];
+        assert_eq!(producer_message_max_bytes(&s), 500_000);
+        s.extra = vec![("message.max.bytes".into(), "lots".into())];
+        assert_eq!(producer_message_max_bytes(&s), 1_000_000);
+    }
 }

@@ -20,7 +20,8 @@ use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, Prod
 use rdkafka::statistics::Statistics;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
-use super::client::ClientSettings;
+use super::client::{ClientSettings, OutputLimits};
+use super::dead_letter::{self, Digested, Rejected};
 use super::restore::{restore, QuietContext, RestoreOutcome, RestoreSpec};
 use super::rewind::{Rewind, Step, INITIAL_WINDOW, STALL_AFTER};
 use super::tracker::Trackers;
@@ -54,6 +55,13 @@ pub mod headers {
     pub const STATE: &str = "cx.state";
     /// Dead letters: byte offset of the rejected unit in the source record.
     pub const SOURCE_UNIT: &str = "cx.source.unit";
+    /// Reference-form dead letters: `true` (the value is only the first
+    /// bytes of the rejected record).
+    pub const TRUNCATED: &str = "cx.dlq.truncated";
+    /// Reference-form dead letters: size of the rejected record in bytes.
+    pub const ORIGINAL_SIZE: &str = "cx.original.size";
+    /// Reference-form dead letters: SHA-256 (hex) of the rejected record.
+    pub const ORIGINAL_SHA256: &str = "cx.original.sha256";
 }
 
 /// Everything the loop needs to know about topics and limits.
@@ -67,6 +75,8 @@ pub struct EngineSettings {
     pub silver_partitions: i32,
     pub late_partitions: i32,
     pub dead_letter_partitions: i32,
+    /// The most bytes a record may take on each output.
+    pub limits: OutputLimits,
     /// Stop once no record has arrived for this long and nothing is
     /// buffered or in flight (demo, tests, batch use).
     pub exit_when_idle: Option<Duration>,
@@ -104,20 +114,60 @@ struct AckMeta {
     /// The task (input partition) that produced it.
     task: i32,
     state: AckState,
+    /// Byte offset of the event's unit in its source record.
+    unit: u32,
+    /// A dead letter that already carries a reference (not the bytes).
+    reference: bool,
+}
+
+/// What is kept of a record whose delivery failed with an error that
+/// belongs to that record alone (see [`dead_letter::record_level`]).
+#[derive(Debug)]
+struct FailedRecord {
+    class: &'static str,
+    digest: Digested,
+    key: Option<Vec<u8>>,
+    headers: Vec<(String, String)>,
+}
+
+/// An output to dead-letter instead of failing the run.
+#[derive(Debug)]
+struct Reject {
+    meta: AckMeta,
+    topic: String,
+    error: String,
+    failed: FailedRecord,
 }
 
 #[derive(Debug)]
 struct Ack {
     meta: AckMeta,
     error: Option<String>,
+    /// Set when `error` belongs to this record alone.
+    failed: Option<FailedRecord>,
     /// Where it landed (partition, offset); the topic follows from the kind.
     position: Option<(i32, i64)>,
 }
+
+/// The headers a dead letter sent again by reference keeps.
+const DEAD_LETTER_HEADERS: [&str; 9] = [
+    headers::ERROR_CLASS,
+    headers::ERROR_MESSAGE,
+    headers::ERROR_STAGE,
+    headers::SOURCE_TOPIC,
+    headers::SOURCE_PARTITION,
+    headers::SOURCE_OFFSET,
+    headers::SOURCE_UNIT,
+    headers::FAILED_AT,
+    headers::LINEAGE_TOKEN,
+];
 
 /// Producer context: queues delivery reports for the loop.
 #[derive(Debug, Default)]
 struct AckContext {
     acks: Mutex<Vec<Ack>>,
+    /// Bytes of a failed record kept for its reference-form dead letter.
+    prefix_cap: usize,
 }
 
 impl ClientContext for AckContext {
@@ -130,23 +180,47 @@ impl ProducerContext for AckContext {
     type DeliveryOpaque = Box<AckMeta>;
 
     fn delivery(&self, result: &DeliveryResult<'_>, meta: Box<AckMeta>) {
-        let (error, position) = match result {
+        let (error, failed, position) = match result {
             Ok(m) => {
                 let position = matches!(
                     meta.kind,
                     AckKind::Silver | AckKind::Late(_) | AckKind::DeadLetter(_)
                 )
                 .then(|| (m.partition(), m.offset()));
-                (None, position)
+                (None, None, position)
             }
-            Err((e, _)) => (Some(e.to_string()), None),
+            Err((e, m)) => {
+                let failed = e
+                    .rdkafka_error_code()
+                    .and_then(dead_letter::record_level)
+                    .map(|class| FailedRecord {
+                        class,
+                        digest: Digested::of(m.payload().unwrap_or(&[]), self.prefix_cap),
+                        key: m.key().map(<[u8]>::to_vec),
+                        headers: m.headers().map(header_pairs).unwrap_or_default(),
+                    });
+                (Some(e.to_string()), failed, None)
+            }
         };
         lock(&self.acks).push(Ack {
             meta: *meta,
             error,
+            failed,
             position,
         });
     }
+}
+
+/// Headers as text pairs (ours are all text).
+fn header_pairs<H: Headers>(hs: &H) -> Vec<(String, String)> {
+    hs.iter()
+        .map(|h| {
+            (
+                h.key.to_string(),
+                String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
+            )
+        })
+        .collect()
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -458,6 +532,11 @@ struct Core {
     /// Counters bumped per record, resolved once (a labelled look-up per
     /// record hashes and locks).
     hot: HotCounters,
+    /// Outputs refused for a reason of their own, to dead-letter.
+    rejects: Vec<Reject>,
+    /// `rejects` is being drained (delivery reports served meanwhile only
+    /// queue more).
+    rejecting: bool,
 }
 
 /// Per-record counters, resolved from their labelled families once.
@@ -852,6 +931,7 @@ impl Core {
                     event_time_ms,
                     content_fp,
                     id_fp,
+                    unit,
                     ..
                 } = e;
                 self.send(
@@ -872,6 +952,8 @@ impl Core {
                             content_fp,
                             id_fp,
                         },
+                        unit: u32::try_from(unit).unwrap_or(u32::MAX),
+                        reference: false,
                     },
                 );
             }
@@ -906,6 +988,8 @@ impl Core {
                         kind: AckKind::Forward,
                         task: p,
                         state: AckState::None,
+                        unit: u32::try_from(f.range.start).unwrap_or(u32::MAX),
+                        reference: false,
                     },
                 );
             }
@@ -935,69 +1019,225 @@ impl Core {
                         r.value.get(d.range.clone()).unwrap_or(r.value),
                         r.source.clone(),
                     ),
-                    None => {
-                        let source = match self.trackers.origin(d.ticket) {
-                            Some((t, offset)) => SourceRef {
-                                topic: t.topic.clone(),
-                                partition: t.partition,
-                                offset,
-                            },
-                            None => SourceRef {
-                                topic: self.topics.input.clone(),
-                                partition: -1,
-                                offset: -1,
-                            },
-                        };
-                        (None, &[][..], source)
-                    }
+                    None => (None, &[][..], self.origin_source(d.ticket)),
                 };
-                let partition_s = source.partition.to_string();
-                let offset_s = source.offset.to_string();
-                let unit_s = d.range.start.to_string();
                 let failed_at = format_iso_ms(now_ms());
-                let mut hs = OwnedHeaders::new_with_capacity(8);
-                for (k, v) in [
-                    (headers::ERROR_CLASS, d.class),
-                    (headers::ERROR_MESSAGE, d.message.as_str()),
-                    (headers::ERROR_STAGE, d.stage),
-                    (headers::SOURCE_TOPIC, &*source.topic),
-                    (headers::SOURCE_PARTITION, partition_s.as_str()),
-                    (headers::SOURCE_OFFSET, offset_s.as_str()),
-                    (headers::SOURCE_UNIT, unit_s.as_str()),
-                    (headers::FAILED_AT, failed_at.as_str()),
-                ] {
-                    hs = hs.insert(Header {
-                        key: k,
-                        value: Some(v.as_bytes()),
-                    });
-                }
-                if let Some(t) = &d.lineage_token {
-                    hs = hs.insert(Header {
-                        key: headers::LINEAGE_TOKEN,
-                        value: Some(t.as_bytes()),
-                    });
-                }
-                let partition =
-                    source.partition.max(0) % self.settings.dead_letter_partitions.max(1);
-                let topic = self.topics.dead_letter.clone();
-                let ts = rec.and_then(|r| r.timestamp_ms);
-                self.send(
-                    producer,
-                    &topic,
-                    partition,
+                let spec = dead_letter::Spec {
+                    class: d.class,
+                    message: &d.message,
+                    stage: d.stage,
+                    source: &source,
+                    unit: d.range.start,
+                    failed_at: &failed_at,
+                    lineage_token: d.lineage_token.as_deref(),
                     key,
-                    value,
-                    hs,
+                };
+                let dl = dead_letter::build(
+                    &spec,
+                    Rejected::Bytes(value),
+                    self.settings.limits.dead_letter,
+                    self.settings.plan.dead_letter_prefix,
+                );
+                let ts = rec.and_then(|r| r.timestamp_ms);
+                self.send_dead_letter(
+                    producer,
+                    &source,
+                    dl,
                     ts,
                     AckMeta {
                         ticket: d.ticket,
                         kind: AckKind::DeadLetter(d.class),
                         task: p,
                         state: pos.map_or(AckState::None, AckState::DeadLetter),
+                        unit: u32::try_from(d.range.start).unwrap_or(u32::MAX),
+                        reference: false,
                     },
                 );
             }
         }
+    }
+
+    /// Where a ticket's record was read (`partition` -1 if unknown).
+    fn origin_source(&self, ticket: Ticket) -> SourceRef {
+        match self.trackers.origin(ticket) {
+            Some((t, offset)) => SourceRef {
+                topic: t.topic.clone(),
+                partition: t.partition,
+                offset,
+            },
+            None => SourceRef {
+                topic: self.topics.input.clone(),
+                partition: -1,
+                offset: -1,
+            },
+        }
+    }
+
+    /// Produces a built dead letter on the source's dead-letter partition.
+    fn send_dead_letter(
+        &mut self,
+        producer: &Producer_,
+        source: &SourceRef,
+        dl: dead_letter::DeadLetter<'_>,
+        timestamp_ms: Option<i64>,
+        mut meta: AckMeta,
+    ) {
+        meta.reference = dl.reference;
+        let mut hs = OwnedHeaders::new_with_capacity(dl.headers.len());
+        for (k, v) in &dl.headers {
+            hs = hs.insert(Header {
+                key: k,
+                value: Some(v.as_bytes()),
+            });
+        }
+        let partition = source.partition.max(0) % self.settings.dead_letter_partitions.max(1);
+        let topic = self.topics.dead_letter.clone();
+        self.send(
+            producer,
+            &topic,
+            partition,
+            dl.key.as_deref(),
+            &dl.value,
+            hs,
+            timestamp_ms,
+            meta,
+        );
+    }
+
+    /// The most bytes a record of `kind` may take (`None`: not checked).
+    fn limit(&self, kind: AckKind) -> Option<usize> {
+        let l = &self.settings.limits;
+        match kind {
+            AckKind::Silver => Some(l.silver),
+            AckKind::Late(_) => Some(l.late),
+            AckKind::Forward => Some(l.repartition),
+            AckKind::DeadLetter(_) | AckKind::Marker | AckKind::Changelog => None,
+        }
+    }
+
+    /// An output refused for a reason of its own (too large, invalid) goes
+    /// to the dead-letter topic instead, by reference when it does not fit
+    /// there either, and the run goes on. Its ticket's hold passes to the
+    /// dead letter, so the input offset is committed once that is
+    /// acknowledged, and the dead-letter position joins the changelog, so a
+    /// record read again after a restart is not dead-lettered twice.
+    /// Changelog records, markers and dead letters already by reference
+    /// cannot be replaced: those stop the run.
+    fn reject_output(&mut self, producer: &Producer_, r: Reject) {
+        let Reject {
+            mut meta,
+            topic,
+            error,
+            failed,
+        } = r;
+        let stage = match meta.kind {
+            AckKind::Silver | AckKind::Late(_) => "output",
+            AckKind::Forward => "repartition",
+            AckKind::DeadLetter(_) if !meta.reference => {
+                // A dead letter refused whole: send it again by reference,
+                // with its own headers.
+                tracing::warn!(topic = %topic, size = failed.digest.size, error = %error, "Dead letter refused; sending it by reference.");
+                let mut headers: Vec<(&'static str, String)> = Vec::new();
+                for (k, v) in failed.headers {
+                    if let Some(known) = DEAD_LETTER_HEADERS.iter().find(|h| **h == k) {
+                        headers.push((known, v));
+                    }
+                }
+                headers.push((headers::TRUNCATED, "true".into()));
+                headers.push((headers::ORIGINAL_SIZE, failed.digest.size.to_string()));
+                headers.push((headers::ORIGINAL_SHA256, hex::encode(failed.digest.sha256)));
+                let source = self.origin_source(meta.ticket);
+                let dl = dead_letter::DeadLetter {
+                    key: None,
+                    value: std::borrow::Cow::Owned(failed.digest.prefix),
+                    headers,
+                    reference: true,
+                };
+                self.send_dead_letter(producer, &source, dl, None, meta);
+                return;
+            }
+            _ => {
+                self.metrics
+                    .produce_errors
+                    .with_label_values(&[topic.as_str()])
+                    .inc();
+                if self.fatal.is_none() {
+                    tracing::error!(topic = %topic, error = %error, "Produce failed and the record cannot be dead-lettered; stopping without committing past it.");
+                    self.fatal = Some(format!("producing to {topic} failed: {error}"));
+                }
+                return;
+            }
+        };
+        let pos = self
+            .trackers
+            .origin(meta.ticket)
+            .map(|(t, offset)| DeadLetterPos {
+                repartition: t.role == Role::Repartition,
+                offset,
+                unit: meta.unit,
+            });
+        if let (Some(pos), Some(seen)) = (pos, self.dead_lettered.get(&meta.task)) {
+            if seen.contains(&pos) {
+                self.metrics
+                    .duplicates
+                    .with_label_values(&["dead_letter_replay"])
+                    .inc();
+                self.trackers.release(meta.ticket);
+                return;
+            }
+        }
+        let source = self.origin_source(meta.ticket);
+        tracing::warn!(
+            topic = %topic,
+            class = failed.class,
+            size = failed.digest.size,
+            source_topic = %source.topic,
+            source_partition = source.partition,
+            source_offset = source.offset,
+            "Output record refused; sent to the dead-letter topic instead."
+        );
+        let message = format!(
+            "{stage} record of {} bytes for {topic} refused: {error}",
+            failed.digest.size
+        );
+        let token = failed
+            .headers
+            .iter()
+            .find(|(k, _)| k == headers::LINEAGE_TOKEN)
+            .map(|(_, v)| v.as_str());
+        let failed_at = format_iso_ms(now_ms());
+        let spec = dead_letter::Spec {
+            class: failed.class,
+            message: &message,
+            stage,
+            source: &source,
+            unit: meta.unit as usize,
+            failed_at: &failed_at,
+            lineage_token: token,
+            key: failed.key.as_deref(),
+        };
+        let dl = dead_letter::build(
+            &spec,
+            Rejected::Digest(failed.digest.clone()),
+            self.settings.limits.dead_letter,
+            self.settings.plan.dead_letter_prefix,
+        );
+        meta.kind = AckKind::DeadLetter(failed.class);
+        meta.state = pos.map_or(AckState::None, AckState::DeadLetter);
+        self.send_dead_letter(producer, &source, dl, None, meta);
+    }
+
+    /// Dead-letters queued rejects (not re-entrant: a reject found while
+    /// sending one is queued and taken by the same loop).
+    fn drain_rejects(&mut self, producer: &Producer_) {
+        if self.rejecting {
+            return;
+        }
+        self.rejecting = true;
+        while let Some(r) = self.rejects.pop() {
+            self.reject_output(producer, r);
+        }
+        self.rejecting = false;
     }
 
     /// Produces one record; waits (serving delivery reports) while the
@@ -1026,6 +1266,29 @@ impl Core {
             record = record.timestamp(ts);
         }
         let task = record.delivery_opaque.task;
+        if let Some(limit) = self.limit(record.delivery_opaque.kind) {
+            let size = dead_letter::record_size(
+                key.map_or(0, <[u8]>::len),
+                value.len(),
+                record
+                    .headers
+                    .iter()
+                    .flat_map(|h| h.iter())
+                    .map(|h| (h.key, h.value.unwrap_or_default())),
+            );
+            if size > limit {
+                let error = format!("about {size} bytes exceed the {limit}-byte limit");
+                let failed = self.failed_record(dead_letter::TOO_LARGE, key, value, &record);
+                self.rejects.push(Reject {
+                    meta: *record.delivery_opaque,
+                    topic: topic.to_string(),
+                    error,
+                    failed,
+                });
+                self.drain_rejects(producer);
+                return;
+            }
+        }
         loop {
             match producer.send(record) {
                 Ok(()) => {
@@ -1038,6 +1301,18 @@ impl Core {
                     self.apply_acks(producer);
                 }
                 Err((e, r)) => {
+                    if let Some(class) = e.rdkafka_error_code().and_then(dead_letter::record_level)
+                    {
+                        let failed = self.failed_record(class, key, value, &r);
+                        self.rejects.push(Reject {
+                            meta: *r.delivery_opaque,
+                            topic: topic.to_string(),
+                            error: e.to_string(),
+                            failed,
+                        });
+                        self.drain_rejects(producer);
+                        return;
+                    }
                     let meta = r.delivery_opaque;
                     self.metrics
                         .produce_errors
@@ -1055,6 +1330,26 @@ impl Core {
         }
     }
 
+    /// What a refused record's dead letter needs of it.
+    fn failed_record(
+        &self,
+        class: &'static str,
+        key: Option<&[u8]>,
+        value: &[u8],
+        record: &BaseRecord<'_, [u8], [u8], Box<AckMeta>>,
+    ) -> FailedRecord {
+        FailedRecord {
+            class,
+            digest: Digested::of(value, self.settings.plan.dead_letter_prefix),
+            key: key.map(<[u8]>::to_vec),
+            headers: record
+                .headers
+                .as_ref()
+                .map(header_pairs)
+                .unwrap_or_default(),
+        }
+    }
+
     /// Applies queued delivery reports: releases holds, counts outputs.
     fn apply_acks(&mut self, producer: &Producer_) {
         let acks = std::mem::take(&mut *lock(&producer.context().acks));
@@ -1064,6 +1359,22 @@ impl Core {
                 *n = n.saturating_sub(1);
             }
             if let Some(err) = ack.error {
+                if let Some(failed) = ack.failed {
+                    let topic = match ack.meta.kind {
+                        AckKind::Silver => self.topics.silver.to_string(),
+                        AckKind::Late(_) => self.topics.late.to_string(),
+                        AckKind::DeadLetter(_) => self.topics.dead_letter.to_string(),
+                        AckKind::Forward | AckKind::Marker => self.topics.repartition.to_string(),
+                        AckKind::Changelog => self.settings.plan.changelog_topic.clone(),
+                    };
+                    self.rejects.push(Reject {
+                        topic,
+                        meta: ack.meta,
+                        error: err,
+                        failed,
+                    });
+                    continue;
+                }
                 let label = match ack.meta.kind {
                     AckKind::Silver => OUT_SILVER,
                     AckKind::Late(_) => OUT_LATE,
@@ -1120,6 +1431,7 @@ impl Core {
                 m.e2e_latency.observe(((now - ts).max(0) as f64) / 1000.0);
             }
         }
+        self.drain_rejects(producer);
     }
 
     /// Transactions mode: waits for every output, adds the changelog and the
@@ -1235,6 +1547,8 @@ impl Core {
                 kind: AckKind::Changelog,
                 task: p,
                 state: AckState::None,
+                unit: 0,
+                reference: false,
             },
         );
     }
@@ -1331,6 +1645,8 @@ impl Core {
                         kind: AckKind::Marker,
                         task: q,
                         state: AckState::None,
+                        unit: 0,
+                        reference: false,
                     },
                 );
             }
@@ -1425,7 +1741,10 @@ impl Engine {
         }
         let producer: Producer_ = c
             .with_defaults(&producer_defaults)
-            .create_with_context(AckContext::default())
+            .create_with_context(AckContext {
+                acks: Mutex::default(),
+                prefix_cap: settings.plan.dead_letter_prefix,
+            })
             .map_err(RuntimeError::client("producer"))?;
         if transactional {
             producer
@@ -1483,6 +1802,8 @@ impl Engine {
                 reseeks: Vec::new(),
                 produced_unacked: HashMap::new(),
                 hot: HotCounters::new(&metrics),
+                rejects: Vec::new(),
+                rejecting: false,
             }),
             producer,
             side,

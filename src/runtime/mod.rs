@@ -3,6 +3,7 @@
 //! and [`crate::pipeline`] know nothing of it.
 
 pub mod client;
+pub mod dead_letter;
 pub mod engine;
 pub mod restore;
 pub mod rewind;
@@ -207,6 +208,7 @@ pub async fn run(
             )));
         }
     }
+    let limits = client::output_limits(&client, &plan).await;
     let settings = engine::EngineSettings {
         plan: plan.clone(),
         client: client.clone(),
@@ -215,6 +217,7 @@ pub async fn run(
         silver_partitions: count(&plan.silver_topic)?,
         late_partitions: count(&plan.late_topic)?,
         dead_letter_partitions: count(&plan.dead_letter_topic)?,
+        limits,
         exit_when_idle: opts.exit_when_idle,
         instance_id: opts
             .instance_id
