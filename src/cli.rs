@@ -302,12 +302,28 @@ fn validate(file: &std::path::Path) -> CliResult {
     println!("  dead letter: {}", plan.dead_letter_topic);
     println!("  repartition: {}", plan.repartition_topic);
     println!("  chain:       {}", plan.chain.join(" -> "));
+    let b = &plan.event_time_bounds;
+    println!(
+        "  event time:  at most {} ahead of the record, not before {} (else dead letter implausible_event_time)",
+        b.max_future_skew
+            .map_or("any".to_string(), |d| humantime::format_duration(d).to_string()),
+        b.min_event_time_ms
+            .map_or("any time".to_string(), crate::model::format_iso_ms)
+    );
     if let Some(r) = &plan.reorder {
         println!(
-            "  reorder:     lateness {:?}, idle {:?}, max {} buffered/partition",
-            r.allowed_lateness, r.idle_timeout, r.max_buffered
+            "  reorder:     lateness {:?}, idle {:?}, max {} buffered/partition, watermark jumps over {} need {} events",
+            r.allowed_lateness,
+            r.idle_timeout,
+            r.max_buffered,
+            humantime::format_duration(r.progress.jump),
+            r.progress.quorum
         );
     }
+    println!(
+        "  dead letters: by reference (first {} bytes) when a record would not fit",
+        plan.dead_letter_prefix
+    );
     if let Some(d) = &plan.dedup {
         println!(
             "  dedup:       ttl {:?}, max {} keys/partition",

@@ -355,3 +355,102 @@ fn a_partition_ahead_of_another_pauses_instead_of_force_releasing() {
     );
     common::check_all(&brokers, &plan, &truth, &summary, false);
 }
+
+/// Issue 13: a valid event whose silver record outgrows the output's size
+/// limit, and a junk record too large to dead-letter whole, in the middle of
+/// ordinary traffic. Both are dead-lettered (the first as `too_large` at the
+/// output stage, the second by reference), the run goes on to the end, and
+/// every other event is in silver or late exactly once. The processor's
+/// clients get `message.max.bytes=100000` so the records stay small.
+#[test]
+fn records_too_large_for_their_output_are_dead_lettered_and_the_run_goes_on() {
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    let cluster = MockCluster::new(1).expect("mock cluster");
+    let plan = common::shipped_plan();
+    create_topics(&cluster, &plan, 4);
+    let brokers = cluster.bootstrap_servers();
+    let mut truth = common::produce(
+        &brokers,
+        &plan.input_topic,
+        GenConfig {
+            interactions: 300,
+            seed: 13,
+            collect_truth: true,
+            ..GenConfig::default()
+        },
+    );
+    let conv = "5e1c0a4b-1d2e-4f3a-8b9c-0d1e2f3a4b5c";
+    let mut big: serde_json::Value =
+        serde_json::from_str(include_str!("golden/input/06-acd-start.json")).expect("fixture");
+    big["detail"]["topicName"] = format!("v2.detail.events.conversation.{conv}.acd.start").into();
+    big["detail"]["eventBody"]["conversationId"] = conv.into();
+    big["detail"]["eventBody"]["futureField"] = "x".repeat(150_000).into();
+    big["detail"]["metadata"]["CorrelationId"] = "c0ffee00-0000-4000-8000-000000000013".into();
+    let big = serde_json::to_vec(&big).expect("json");
+    let junk = vec![b'#'; 150_000];
+    let producer: BaseProducer = common::settings(&brokers)
+        .base()
+        .create()
+        .expect("producer");
+    for (key, value) in [(conv.as_bytes(), &big), (b"junk".as_slice(), &junk)] {
+        producer
+            .send(BaseRecord::to(&plan.input_topic).key(key).payload(value))
+            .map_err(|(e, _)| e)
+            .expect("produce");
+    }
+    producer.flush(Duration::from_secs(10)).expect("flush");
+    truth.malformed_records += 2;
+
+    let (summary, metrics) = common::run_pipeline_with(
+        &brokers,
+        plan.clone(),
+        "mock-too-large",
+        Duration::from_secs(3),
+        &[("message.max.bytes", "100000")],
+    );
+    assert_eq!(
+        metrics.dead_letters.with_label_values(&["too_large"]).get(),
+        1
+    );
+    // Exactly once, order, no PII, every dead letter (the reference's hash
+    // and prefix against the input), accounting.
+    common::check_all(&brokers, &plan, &truth, &summary, false);
+
+    let dead = common::read_all(&brokers, &plan.dead_letter_topic);
+    let header = |d: &common::Rec, h: &str| {
+        String::from_utf8_lossy(d.headers.get(h).map_or(&b""[..], |v| v)).into_owned()
+    };
+    let too_large: Vec<_> = dead
+        .iter()
+        .filter(|d| header(d, "cx.error.class") == "too_large")
+        .collect();
+    assert_eq!(too_large.len(), 1);
+    let d = too_large[0];
+    assert_eq!(header(d, "cx.error.stage"), "output");
+    assert_eq!(header(d, "cx.dlq.truncated"), "true");
+    let size: usize = header(d, "cx.original.size").parse().expect("size");
+    assert!(size > 100_000, "the silver record's size: {size}");
+    assert!(
+        d.value.len() <= 1024 && d.value.starts_with(b"{"),
+        "a masked prefix"
+    );
+    assert_eq!(
+        header(d, "cx.lineage.token"),
+        "c0ffee00-0000-4000-8000-000000000013"
+    );
+    let by_ref: Vec<_> = dead
+        .iter()
+        .filter(|d| {
+            header(d, "cx.error.stage") == "decode" && d.headers.contains_key("cx.dlq.truncated")
+        })
+        .collect();
+    assert_eq!(by_ref.len(), 1, "the junk record, by reference");
+    assert_eq!(header(by_ref[0], "cx.original.size"), "150000");
+    let silver = common::read_all(&brokers, &plan.silver_topic);
+    assert!(
+        silver
+            .iter()
+            .all(|r| r.key.as_deref() != Some(conv.as_bytes())),
+        "the oversized event is not in silver"
+    );
+}
