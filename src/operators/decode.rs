@@ -903,13 +903,19 @@ pub fn id_fingerprint(id: &str) -> Fingerprint {
     h.digest128()
 }
 
+/// Longest lineage token taken from a header or `CorrelationId` (a UUID
+/// has 36 characters); a longer one is ignored, since the token travels in
+/// every output's headers and must never make a record too large.
+pub const MAX_LINEAGE_TOKEN_LEN: usize = 256;
+
 /// Header token, else `CorrelationId`, else UUIDv5 of
 /// `"{topic}/{partition}/{offset}/{index}"` (stable across replays).
 fn lineage_token(input: &DecodeInput<'_>, correlation_id: Option<&str>, index: usize) -> String {
-    if let Some(t) = input.header_lineage_token.filter(|t| !t.is_empty()) {
+    let usable = |t: &&str| !t.is_empty() && t.len() <= MAX_LINEAGE_TOKEN_LEN;
+    if let Some(t) = input.header_lineage_token.filter(usable) {
         return t.to_owned();
     }
-    match correlation_id {
+    match correlation_id.filter(usable) {
         Some(c) => c.to_owned(),
         None => generated_token(&input.source, index),
     }
@@ -1912,6 +1918,15 @@ mod tests {
             Some("hdr-token")
         );
         inp.header_lineage_token = Some("");
+        out.clear();
+        decode_record(&inp, &mut out);
+        assert_eq!(
+            out[0].as_event().map(|e| e.lineage.token.as_str()),
+            Some("corr-1")
+        );
+        // Nor does an absurdly long one (it would ride in every header).
+        let huge = "t".repeat(MAX_LINEAGE_TOKEN_LEN + 1);
+        inp.header_lineage_token = Some(&huge);
         out.clear();
         decode_record(&inp, &mut out);
         assert_eq!(

@@ -176,6 +176,11 @@ pub fn build<'a>(
         headers: hs,
         reference: true,
     };
+    if dl.size() > limit {
+        // Headers alone too large (only a hostile lineage token can be):
+        // the token goes, the coordinates stay.
+        dl.headers.retain(|(k, _)| *k != headers::LINEAGE_TOKEN);
+    }
     let room = limit.saturating_sub(dl.size());
     let mut prefix = digest.prefix;
     prefix.truncate(prefix_cap.min(room));
@@ -310,6 +315,18 @@ mod tests {
         assert_eq!(header(&dl, "cx.original.size"), Some("6"));
         let none = build(&spec(&src, None), Rejected::Bytes(&[0u8; 10_000]), 2_000, 0);
         assert!(none.reference && none.value.is_empty());
+    }
+
+    #[test]
+    fn a_huge_lineage_token_is_dropped_rather_than_the_dead_letter_not_fitting() {
+        let src = source();
+        let token = "t".repeat(5_000);
+        let mut s = spec(&src, None);
+        s.lineage_token = Some(&token);
+        let dl = build(&s, Rejected::Bytes(&[b'v'; 10_000]), 4_000, 1024);
+        assert!(dl.reference && dl.size() <= 4_000);
+        assert_eq!(header(&dl, "cx.lineage.token"), None);
+        assert_eq!(header(&dl, "cx.source.offset"), Some("41"));
     }
 
     #[test]
