@@ -11,7 +11,7 @@
 //! a repeated slice, numbers replaced with huge ones, deeper nesting, NUL
 //! and invalid UTF-8, type confusion) — or, one in eight, a seed as is. Each
 //! is fed to `decode_record` and then through the chain (`Pipeline::ingest`
-//! on a long-lived task, `tick` and `flush` every 1,000 inputs) under
+//! on a task, `tick` and `flush` every 1,000 inputs, then a fresh task) under
 //! `catch_unwind`, on a thread with a 2 MiB stack (a spawned thread's
 //! default, like the runtime's workers).
 //!
@@ -576,10 +576,12 @@ fn run(a: Args) -> Stats {
                     "Pipeline::tick/flush",
                 );
                 out.clear();
-                task = new_task();
             }
             count(&mut stats, &mut out);
             batch.clear();
+            // A fresh task per batch: seeds repeat, and one long-lived dedup
+            // cache would drop nearly every event as a duplicate.
+            task = new_task();
         }
         if i + 1 == next_report {
             let secs = started.elapsed().as_secs_f64();
