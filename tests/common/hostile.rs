@@ -381,6 +381,6 @@ pub fn flip_before_2000(t: i64) -> i64 {
         .find(|b| t & (1 << b) != 0 && (t & !(1 << b)) < Y2000_MS)
         .expect("a bit that takes t before 2000");
     let f = t & !(1 << b);
-    assert!(f < Y2000_MS && f >= 0, "{f}");
+    assert!((0..Y2000_MS).contains(&f), "{f}");
     f
 }
