@@ -459,15 +459,19 @@ fn hostile_records_neither_stop_nor_skew_the_stream() {
     f.check("processor exits 0 at idle", status.success(), || {
         format!("{status}; log tail:\n{}", tail(&log, 15))
     });
-    for needle in [
-        "delivery failed permanently",
-        "MessageSizeTooLarge",
-        "Message size too large",
-    ] {
-        f.check("processor log", !log.contains(needle), || {
-            format!("contains {needle:?}")
-        });
-    }
+    // (A too-large record may be logged as such; only a stop is wrong.)
+    f.check(
+        "processor log",
+        !log.contains("delivery failed permanently"),
+        || {
+            let lines: Vec<&str> = log
+                .lines()
+                .filter(|l| l.contains("delivery failed permanently"))
+                .take(3)
+                .collect();
+            format!("the processor stopped on a delivery failure: {lines:?}")
+        },
+    );
 
     let out = common::read_outputs(&tansu.brokers, &plan);
     let bronze = common::read_all(&tansu.brokers, &plan.input_topic);
