@@ -28,6 +28,9 @@ use cxstream::generate::{GenConfig, Generator, Truth};
 /// a reference-form dead letter.
 const DEAD_LETTER_PREFIX: usize = 1024;
 
+/// Input partitions.
+const PARTITIONS: i32 = 4;
+
 /// A record for the bronze topic.
 struct Bronze {
     key: Option<Vec<u8>>,
@@ -77,7 +80,7 @@ fn build_input(cfg: GenConfig) -> (Vec<Bronze>, Vec<Hostile>, Truth) {
     let generated: Vec<_> = gen.by_ref().collect();
     let truth = gen.into_truth();
     let ts = generated[generated.len() / 4].stream_time_ms;
-    let hostile = hostile::Builder::new(13).all(ts);
+    let hostile = hostile::Builder::new(13).all(ts, PARTITIONS);
     let mut values = HashSet::new();
     for h in &hostile {
         assert!(values.insert(h.value.clone()), "{}: not unique", h.kind);
@@ -438,7 +441,7 @@ fn hostile_records_neither_stop_nor_skew_the_stream() {
     let started = Instant::now();
     let tansu = Tansu::start();
     let plan = common::shipped_plan();
-    tansu.create_topic(&plan.input_topic, 4);
+    tansu.create_topic(&plan.input_topic, PARTITIONS);
     let (input, hostile, truth) = build_input(GenConfig {
         interactions: 2_000,
         seed: 1313,
@@ -526,7 +529,11 @@ fn hostile_records_get_their_expected_dead_letter_classes() {
     );
     let ts = 1_767_261_600_000;
     let mut failures = Vec::new();
-    for (i, h) in hostile::Builder::new(13).all(ts).into_iter().enumerate() {
+    for (i, h) in hostile::Builder::new(13)
+        .all(ts, PARTITIONS)
+        .into_iter()
+        .enumerate()
+    {
         let mut task = p.new_task(0, 1);
         let mut out = Vec::new();
         let rec = RecordIn {

@@ -108,9 +108,21 @@ impl Builder {
         (id.into_bytes(), serde_json::to_vec(&v).expect("json"))
     }
 
+    /// A fresh interaction id whose records belong on `partition` (murmur2,
+    /// as the processor and the producer partition).
+    pub fn id_on(&mut self, partition: i32, partitions: i32) -> String {
+        loop {
+            let id = self.fresh_id();
+            if cxstream::partition::partition_for(id.as_bytes(), partitions) == partition {
+                return id;
+            }
+        }
+    }
+
     /// Every hostile kind; `ts` is the record timestamp to use (the stream
-    /// time where the records go), a plausible event time.
-    pub fn all(&mut self, ts: i64) -> Vec<Hostile> {
+    /// time where the records go), a plausible event time; `partitions`:
+    /// the input topic's partition count.
+    pub fn all(&mut self, ts: i64, partitions: i32) -> Vec<Hostile> {
         let mut out = Vec::new();
         let mut push = |kind, key, value, expect| {
             out.push(Hostile {
@@ -287,39 +299,44 @@ impl Builder {
         );
 
         // Bit-flipped event times: more than 1 h after the record, and
-        // before 2000.
-        let future = flip_to_future(ts);
-        let (key, v) = self.event_bytes(json!(future));
-        push(
-            "bitflip_future",
-            Some(key),
-            v,
-            Expect::decode("implausible_event_time"),
-        );
+        // before 2000. The future ones on every partition (one partition's
+        // progress alone does not move the others' watermarks), so that
+        // accepting them would skew every partition's watermark.
+        for p in 0..partitions {
+            let id = self.id_on(p, partitions);
+            let v = self.event(&id, json!(flip_to_future(ts)));
+            push(
+                "bitflip_future",
+                Some(id.into_bytes()),
+                serde_json::to_vec(&v).expect("json"),
+                Expect::decode("implausible_event_time"),
+            );
+            // The same flip in the ISO form.
+            let id = self.id_on(p, partitions);
+            let v = self.event(
+                &id,
+                json!(cxstream::model::format_iso_ms(flip_to_future(ts + 1))),
+            );
+            push(
+                "bitflip_future_iso",
+                Some(id.into_bytes()),
+                serde_json::to_vec(&v).expect("json"),
+                Expect::decode("implausible_event_time"),
+            );
+            // 100 years in the future.
+            let id = self.id_on(p, partitions);
+            let v = self.event(&id, json!(ts + 100 * 365 * 24 * HOUR_MS));
+            push(
+                "century_future",
+                Some(id.into_bytes()),
+                serde_json::to_vec(&v).expect("json"),
+                Expect::decode("implausible_event_time"),
+            );
+        }
         let past = flip_before_2000(ts);
         let (key, v) = self.event_bytes(json!(past));
         push(
             "bitflip_before_2000",
-            Some(key),
-            v,
-            Expect::decode("implausible_event_time"),
-        );
-        // The same flips in the ISO form.
-        let (key, v) = self.event_bytes(json!(cxstream::model::format_iso_ms(flip_to_future(
-            ts + 1
-        ))));
-        push(
-            "bitflip_future_iso",
-            Some(key),
-            v,
-            Expect::decode("implausible_event_time"),
-        );
-
-        // 100 years in the future.
-        let century = ts + 100 * 365 * 24 * HOUR_MS;
-        let (key, v) = self.event_bytes(json!(century));
-        push(
-            "century_future",
             Some(key),
             v,
             Expect::decode("implausible_event_time"),
