@@ -350,6 +350,23 @@ fn check_dead_letters(
                     )
                 });
             }
+            if truncated && e.stage == "decode" && e.units == 1 {
+                // The whole record is the rejected unit: the reference is to
+                // exactly the bytes sent.
+                let size = header(d, "cx.original.size").unwrap_or_default();
+                let sha = header(d, "cx.original.sha256").unwrap_or_default();
+                f.check(
+                    &format!("hostile {}", h.kind),
+                    size == h.value.len().to_string() && sha == sha256_hex(&h.value),
+                    || {
+                        format!(
+                            "reference size {size} sha256 {sha}; sent {} bytes, sha256 {}",
+                            h.value.len(),
+                            sha256_hex(&h.value)
+                        )
+                    },
+                );
+            }
         }
     }
     let expected_units: usize = hostile.iter().map(|h| h.expect.units).sum();
@@ -581,4 +598,89 @@ fn hostile_records_get_their_expected_dead_letter_classes() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The reference-form checks themselves (they cannot meet a reference-form
+/// dead letter on today's processor): a correct reference passes, a wrong
+/// size, hash or prefix does not.
+#[test]
+fn reference_form_checks_accept_a_correct_reference_only() {
+    let src_value: Vec<u8> = (0..5_000u32).map(|i| (i % 251) as u8).collect();
+    let src = Rec {
+        partition: 1,
+        offset: 7,
+        key: None,
+        value: src_value.clone(),
+        headers: HashMap::new(),
+    };
+    let dead = |size: usize, sha: String, prefix: &[u8]| Rec {
+        partition: 0,
+        offset: 0,
+        key: None,
+        value: prefix.to_vec(),
+        headers: [
+            ("cx.dlq.truncated", "true".to_string()),
+            ("cx.original.size", size.to_string()),
+            ("cx.original.sha256", sha),
+            ("cx.source.unit", "0".to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.into_bytes()))
+        .collect(),
+    };
+    let good = dead(
+        src_value.len(),
+        sha256_hex(&src_value),
+        &src_value[..DEAD_LETTER_PREFIX],
+    );
+    let mut f = Failures::default();
+    check_reference_form(&good, &src, "decode", &mut f);
+    assert!(f.0.is_empty(), "{:?}", f.0);
+    for bad in [
+        dead(
+            src_value.len(),
+            sha256_hex(&src_value[1..]),
+            &src_value[..DEAD_LETTER_PREFIX],
+        ),
+        dead(
+            src_value.len(),
+            sha256_hex(&src_value).to_uppercase(),
+            &src_value[..DEAD_LETTER_PREFIX],
+        ),
+        dead(
+            src_value.len() + 1,
+            sha256_hex(&src_value),
+            &src_value[..DEAD_LETTER_PREFIX],
+        ),
+        dead(
+            src_value.len(),
+            sha256_hex(&src_value),
+            &src_value[1..DEAD_LETTER_PREFIX + 1],
+        ),
+        dead(
+            src_value.len(),
+            sha256_hex(&src_value),
+            &src_value[..DEAD_LETTER_PREFIX + 1],
+        ),
+    ] {
+        let mut f = Failures::default();
+        check_reference_form(&bad, &src, "decode", &mut f);
+        assert!(!f.0.is_empty(), "accepted {:?}", bad.headers);
+    }
+    // Output stage: only the size (> 1,000,000) and the prefix length.
+    let mut f = Failures::default();
+    check_reference_form(
+        &dead(2_000_000, sha256_hex(b"x"), &[b'{'; DEAD_LETTER_PREFIX]),
+        &src,
+        "output",
+        &mut f,
+    );
+    assert!(f.0.is_empty(), "{:?}", f.0);
+    check_reference_form(
+        &dead(999_999, sha256_hex(b"x"), &[b'{'; DEAD_LETTER_PREFIX]),
+        &src,
+        "output",
+        &mut f,
+    );
+    assert!(!f.0.is_empty());
 }
