@@ -3,6 +3,7 @@
 //! ground truth.
 #![allow(dead_code)]
 
+pub mod hostile;
 pub mod tansu;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
