@@ -38,6 +38,8 @@ use cxstream::operators::decode::{decode_record, DecodeInput, Decoded};
 use cxstream::operators::dedup::{Dedup, DedupSettings};
 use cxstream::operators::lineage::{self, Stamper};
 use cxstream::operators::mask::{MaskPolicies, Masker};
+use cxstream::operators::plausibility::EventTimeBounds;
+use cxstream::operators::progress::{Progress, ProgressSettings};
 use cxstream::operators::reorder::{Reorder, ReorderSettings};
 use cxstream::pipeline::{Output, Pipeline, RecordIn, Role};
 use cxstream::secret::MaskingKey;
@@ -220,6 +222,56 @@ fn bench<M: Measurement>(c: &mut Criterion<M>) {
             },
             BatchSize::LargeInput,
         )
+    });
+
+    // The same with the plain maximum (no watermark quorum): the rule's
+    // cost is the difference.
+    let plain = ReorderSettings {
+        progress: ProgressSettings {
+            quorum: 1,
+            ..ProgressSettings::default()
+        },
+        ..ReorderSettings::default()
+    };
+    g.bench_function("reorder (watermark quorum off)", |b| {
+        b.iter_batched(
+            || boxed.clone(),
+            |evs| {
+                let mut r: Reorder<Box<Event>> = Reorder::new(&plain);
+                let mut out = Vec::with_capacity(1024);
+                let now = Instant::now();
+                let mut released = 0usize;
+                for e in evs {
+                    r.push(e, now, &mut out);
+                    released += out.len();
+                    out.clear();
+                }
+                r.flush(&mut out);
+                released + out.len()
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    // The guarded maximum alone, over the events' times.
+    let times: Vec<i64> = events.iter().map(|e| e.event_time_ms).collect();
+    g.bench_function("progress (watermark quorum)", |b| {
+        b.iter(|| {
+            let mut p = Progress::new(ProgressSettings::default());
+            let mut last = None;
+            for &t in &times {
+                last = p.observe(t);
+            }
+            last
+        })
+    });
+    let bounds = EventTimeBounds::default();
+    g.bench_function("plausibility", |b| {
+        b.iter(|| {
+            times
+                .iter()
+                .filter(|&&t| bounds.check(t, Some(t + 1_000)).is_ok())
+                .count()
+        })
     });
 
     let masker = Masker::new(b"bench-key", MaskPolicies::default());
