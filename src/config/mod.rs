@@ -627,17 +627,15 @@ mod tests {
         assert_eq!(r.progress, ProgressSettings::default());
 
         let text = SHIPPED
+            .replacen("max_future_skew = \"1h\"", "max_future_skew = \"off\"", 1)
             .replacen(
-                "type = \"decode\"",
-                "type = \"decode\"\nmax_future_skew = \"off\"\nmin_event_time = \"2015-01-01T00:00:00Z\"",
+                "min_event_time = \"2000-01-01T00:00:00Z\"",
+                "min_event_time = \"2015-01-01T00:00:00Z\"",
                 1,
             )
-            .replacen(
-                "allowed_lateness = \"5s\"",
-                "allowed_lateness = \"5s\"\nwatermark_quorum = 5\nwatermark_jump = \"10m\"",
-                1,
-            )
-            .replacen("delivery = \"replay\"", "delivery = \"replay\"\ndead_letter_prefix = 0", 1);
+            .replacen("watermark_quorum = 3", "watermark_quorum = 5", 1)
+            .replacen("watermark_jump = \"1m\"", "watermark_jump = \"10m\"", 1)
+            .replacen("dead_letter_prefix = 1024", "dead_letter_prefix = 0", 1);
         let plan = parse(&text, "t.toml").unwrap();
         assert_eq!(plan.event_time_bounds.max_future_skew, None);
         assert_eq!(
@@ -648,45 +646,80 @@ mod tests {
         assert_eq!(r.progress.quorum, 5);
         assert_eq!(r.progress.jump, Duration::from_secs(600));
         assert_eq!(plan.dead_letter_prefix, 0);
+        // Left out, each takes its default.
+        let bare: String = SHIPPED
+            .lines()
+            .filter(|l| {
+                ![
+                    "max_future_skew",
+                    "min_event_time",
+                    "watermark_",
+                    "dead_letter_prefix",
+                ]
+                .iter()
+                .any(|k| l.starts_with(k))
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let plan = parse(&bare, "t.toml").unwrap();
+        assert_eq!(plan.event_time_bounds, EventTimeBounds::default());
+        assert_eq!(plan.dead_letter_prefix, DEFAULT_DEAD_LETTER_PREFIX);
+        assert_eq!(
+            plan.reorder.as_ref().unwrap().progress,
+            ProgressSettings::default()
+        );
+    }
+
+    /// `SHIPPED` with line `from` replaced by `to`, and the 1-based line
+    /// of the `[[operators]]` header above it.
+    fn with_line(from: &str, to: &str) -> (String, usize) {
+        let text = SHIPPED.replacen(from, to, 1);
+        assert_ne!(text, SHIPPED, "{from} is in the shipped topology");
+        let at = text.lines().position(|l| l.starts_with(to)).unwrap();
+        let header = text
+            .lines()
+            .take(at)
+            .enumerate()
+            .filter(|(_, l)| l.starts_with("[[operators]]"))
+            .last()
+            .map_or(0, |(i, _)| i + 1);
+        (text, header)
     }
 
     #[test]
     fn bad_event_time_bounds_and_quorum_name_the_key_and_line() {
-        for (add, want_key) in [
-            ("max_future_skew = \"soon\"", "operators[0].max_future_skew"),
+        for (from, to, want_key) in [
             (
+                "max_future_skew = \"1h\"",
+                "max_future_skew = \"soon\"",
+                "operators[0].max_future_skew",
+            ),
+            (
+                "min_event_time = \"2000-01-01T00:00:00Z\"",
                 "min_event_time = \"yesterday\"",
                 "operators[0].min_event_time",
             ),
+            (
+                "watermark_quorum = 3",
+                "watermark_quorum = 0",
+                "operators[3].watermark_quorum",
+            ),
+            (
+                "watermark_jump = \"1m\"",
+                "watermark_jump = \"far\"",
+                "operators[3].watermark_jump",
+            ),
         ] {
-            let text =
-                SHIPPED.replacen("type = \"decode\"", &format!("type = \"decode\"\n{add}"), 1);
-            let header = text
-                .lines()
-                .position(|l| l.starts_with("type = \"decode\""))
-                .unwrap();
+            let (text, header) = with_line(from, to);
             match parse(&text, "t.toml").unwrap_err() {
                 ConfigError::Invalid { key, line, .. } => {
                     assert_eq!(key, want_key);
-                    assert_eq!(line, header, "the operator's [[operators]] line");
+                    assert_eq!(line, header, "{key}: the operator's [[operators]] line");
                 }
                 e => panic!("unexpected {e}"),
             }
         }
-        let text = SHIPPED.replacen(
-            "allowed_lateness = \"5s\"",
-            "allowed_lateness = \"5s\"\nwatermark_quorum = 0",
-            1,
-        );
-        match parse(&text, "t.toml").unwrap_err() {
-            ConfigError::Invalid { key, .. } => assert_eq!(key, "operators[3].watermark_quorum"),
-            e => panic!("unexpected {e}"),
-        }
-        let text = SHIPPED.replacen(
-            "delivery = \"replay\"",
-            "delivery = \"replay\"\ndead_letter_prefix = -1",
-            1,
-        );
+        let text = SHIPPED.replacen("dead_letter_prefix = 1024", "dead_letter_prefix = -1", 1);
         let line = text
             .lines()
             .position(|l| l.starts_with("dead_letter_prefix"))
