@@ -1,5 +1,6 @@
 //! Kafka client settings and topic administration.
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
@@ -205,13 +206,47 @@ pub struct OutputLimits {
 }
 
 impl OutputLimits {
-    /// Every output at librdkafka's default.
-    pub const DEFAULT: OutputLimits = OutputLimits {
-        silver: LIBRDKAFKA_MESSAGE_MAX_BYTES,
-        late: LIBRDKAFKA_MESSAGE_MAX_BYTES,
-        dead_letter: LIBRDKAFKA_MESSAGE_MAX_BYTES,
-        repartition: LIBRDKAFKA_MESSAGE_MAX_BYTES,
-    };
+    /// Every output at `n` bytes.
+    pub const fn all(n: usize) -> Self {
+        OutputLimits {
+            silver: n,
+            late: n,
+            dead_letter: n,
+            repartition: n,
+        }
+    }
+}
+
+/// The limits the loop applies: the producer's from the start, each topic's
+/// once the brokers have described it. Describing never delays start-up
+/// (brokers without DescribeConfigs, like librdkafka's mock cluster, make it
+/// wait for a timeout).
+#[derive(Debug, Clone)]
+pub struct Limits {
+    initial: OutputLimits,
+    described: Arc<OnceLock<OutputLimits>>,
+}
+
+impl Limits {
+    /// The producer's limit now; the topics' once `output_limits` for
+    /// `plan` has answered (in the background, on the current runtime).
+    pub fn discover(settings: &ClientSettings, plan: &Plan) -> Self {
+        let limits = Limits {
+            initial: OutputLimits::all(producer_message_max_bytes(settings)),
+            described: Arc::new(OnceLock::new()),
+        };
+        let (settings, plan, cell) = (settings.clone(), plan.clone(), limits.described.clone());
+        tokio::spawn(async move {
+            let _ = cell.set(output_limits(&settings, &plan).await);
+        });
+        limits
+    }
+
+    /// The limits in force.
+    #[inline]
+    pub fn get(&self) -> OutputLimits {
+        *self.described.get().unwrap_or(&self.initial)
+    }
 }
 
 /// The producer's `message.max.bytes` as configured (`[kafka]`, `-X`), else

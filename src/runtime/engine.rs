@@ -20,7 +20,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, Prod
 use rdkafka::statistics::Statistics;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
-use super::client::{ClientSettings, OutputLimits};
+use super::client::{ClientSettings, Limits};
 use super::dead_letter::{self, Digested, Rejected};
 use super::restore::{restore, QuietContext, RestoreOutcome, RestoreSpec};
 use super::rewind::{Rewind, Step, INITIAL_WINDOW, STALL_AFTER};
@@ -76,7 +76,7 @@ pub struct EngineSettings {
     pub late_partitions: i32,
     pub dead_letter_partitions: i32,
     /// The most bytes a record may take on each output.
-    pub limits: OutputLimits,
+    pub limits: Limits,
     /// Stop once no record has arrived for this long and nothing is
     /// buffered or in flight (demo, tests, batch use).
     pub exit_when_idle: Option<Duration>,
@@ -1035,7 +1035,7 @@ impl Core {
                 let dl = dead_letter::build(
                     &spec,
                     Rejected::Bytes(value),
-                    self.settings.limits.dead_letter,
+                    self.settings.limits.get().dead_letter,
                     self.settings.plan.dead_letter_prefix,
                 );
                 let ts = rec.and_then(|r| r.timestamp_ms);
@@ -1106,7 +1106,7 @@ impl Core {
 
     /// The most bytes a record of `kind` may take (`None`: not checked).
     fn limit(&self, kind: AckKind) -> Option<usize> {
-        let l = &self.settings.limits;
+        let l = self.settings.limits.get();
         match kind {
             AckKind::Silver => Some(l.silver),
             AckKind::Late(_) => Some(l.late),
@@ -1219,7 +1219,7 @@ impl Core {
         let dl = dead_letter::build(
             &spec,
             Rejected::Digest(failed.digest.clone()),
-            self.settings.limits.dead_letter,
+            self.settings.limits.get().dead_letter,
             self.settings.plan.dead_letter_prefix,
         );
         meta.kind = AckKind::DeadLetter(failed.class);

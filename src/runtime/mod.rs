@@ -208,7 +208,7 @@ pub async fn run(
             )));
         }
     }
-    let limits = client::output_limits(&client, &plan).await;
+    let limits = client::Limits::discover(&client, &plan);
     let settings = engine::EngineSettings {
         plan: plan.clone(),
         client: client.clone(),
