@@ -2165,8 +2165,6 @@ mod tests {
         }
     }
 
-    /// CPU time of this thread in seconds (Linux), so that timings hold on a
-    /// loaded machine; falls back to 0 elsewhere.
     /// The masking as it was done on `Map` fields and extras before the
     /// payload held JSON text: the reference for [`Masker::mask_event`].
     fn reference_mask(
@@ -2333,65 +2331,6 @@ mod tests {
                 assert_masks_like_reference(m, &ev);
             }
         }
-    }
-
-    fn cpu_seconds() -> f64 {
-        let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
-        let after = stat.rsplit(')').next().unwrap_or("");
-        let f: Vec<&str> = after.split_whitespace().collect();
-        // utime and stime are fields 14 and 15 (index 11 and 12 after the name).
-        let tick = |i: usize| f.get(i).and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0);
-        (tick(11) + tick(12)) / 100.0
-    }
-
-    fn per_op<R>(n: u32, mut f: impl FnMut() -> R) -> String {
-        let t0 = cpu_seconds();
-        for _ in 0..n {
-            std::hint::black_box(f());
-        }
-        format!("{:.0} ns", (cpu_seconds() - t0) * 1e9 / f64::from(n))
-    }
-
-    #[test]
-    #[ignore = "timing, run manually with --ignored --nocapture"]
-    fn timing() {
-        use std::hint::black_box;
-        let m = masker(Policy::Hash);
-        let n = 1_000_000;
-        let phone = "+15555550955";
-        let sha = per_op(n, || Sha256::digest(black_box(phone)));
-        println!("baseline sha256 of 12 bytes: {sha}");
-        let fresh = per_op(n, || reference_token(KEY, black_box(phone)));
-        println!("baseline new_from_slice per value: {fresh}");
-        println!("token: {}", per_op(n, || m.token(black_box(phone))));
-        let uri = "tel:+15555550955";
-        println!(
-            "normalize_address: {}",
-            per_op(n, || normalize_address(black_box(uri)))
-        );
-        let ev = event(
-            json!({"ani": "tel:+15555550955", "dnis": "tel:+15555550000", "queue_id": IDS[4],
-                   "disconnect_type": "TRANSFER", "connected_duration_ms": 39674}),
-            json!({"utilizationLabel": "test-utilization-label-id"}),
-        );
-        println!("clone event: {}", per_op(n / 10, || ev.clone()));
-        let both = per_op(n / 10, || {
-            let mut e = ev.clone();
-            m.mask_event(&mut e);
-            e
-        });
-        println!("clone + mask_event (acd.end, 2 PII fields): {both}");
-        let text =
-            "Customer 2f7bf00a-0fc2-4d6a-9b56-92238191433e called on 2022-04-06 about a refund";
-        println!(
-            "scrub_text, no PII: {}",
-            per_op(n / 10, || m.scrub_text(black_box(text)))
-        );
-        let text = "call me at (555) 555-0955 or jane@example.com";
-        println!(
-            "scrub_text, 2 hits: {}",
-            per_op(n / 10, || m.scrub_text(black_box(text)))
-        );
     }
 
     // ---- property tests ----------------------------------------------------
