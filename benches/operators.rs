@@ -10,6 +10,12 @@
 //! * `dedup_keys`: the cost of one new event's dedup check (two lookups, two
 //!   inserts, amortised evictions) when the cache already holds 10 thousand
 //!   vs 10 million fingerprints.
+//! * `per_call`: single calls on one value: decoding one `acd.end` record
+//!   (the golden fixture), the masking token (with plain SHA-256 and a fresh
+//!   HMAC per value as baselines), address normalization, `mask_event` on
+//!   one decoded `acd.end` (with the clone it needs, and the clone alone) and
+//!   `scrub_text` on a sentence without and with PII. These were `#[ignore]`d
+//!   timing loops in the unit tests.
 //!
 //! Time is **CPU time of the benchmarking thread** (`/proc/thread-self/schedstat`,
 //! nanoseconds), not wall time, so "events/s" is events per CPU-second of one
@@ -25,6 +31,9 @@ use std::time::{Duration, Instant};
 
 use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use criterion::{BatchSize, Criterion, Throughput};
+use hmac::{Hmac, Mac};
+use sha2::{Digest, Sha256};
+use std::hint::black_box;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -37,7 +46,7 @@ use cxstream::model::{now_ms, Event, Fingerprint};
 use cxstream::operators::decode::{decode_record, DecodeInput, Decoded};
 use cxstream::operators::dedup::{Dedup, DedupSettings};
 use cxstream::operators::lineage::{self, Stamper};
-use cxstream::operators::mask::{MaskPolicies, Masker};
+use cxstream::operators::mask::{normalize_address, MaskPolicies, Masker};
 use cxstream::operators::plausibility::EventTimeBounds;
 use cxstream::operators::progress::{Progress, ProgressSettings};
 use cxstream::operators::reorder::{Reorder, ReorderSettings};
@@ -421,12 +430,84 @@ fn bench_dedup_keys<M: Measurement>(c: &mut Criterion<M>) {
     g.finish();
 }
 
+/// Costs of single calls (one element per iteration).
+fn bench_per_call<M: Measurement>(c: &mut Criterion<M>) {
+    let mut g = c.benchmark_group("per_call");
+    g.throughput(Throughput::Elements(1));
+
+    let acd_end: &[u8] = include_bytes!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/golden/input/08-acd-end.json"
+    ));
+    let input = DecodeInput {
+        value: acd_end,
+        source: source(),
+        header_lineage_token: None,
+        record_timestamp_ms: Some(1_765_551_001_000),
+        ticket: 7,
+    };
+    let mut out = Vec::with_capacity(1);
+    g.bench_function(
+        format!("decode_record acd.end fixture ({} bytes)", acd_end.len()),
+        |b| {
+            b.iter(|| {
+                out.clear();
+                decode_record(black_box(&input), &mut out);
+                out.len()
+            })
+        },
+    );
+    let event = out
+        .iter()
+        .find_map(Decoded::as_event)
+        .expect("the acd.end fixture decodes to an event")
+        .clone();
+
+    let key: &[u8] = b"bench-key";
+    let masker = Masker::new(key, MaskPolicies::default());
+    let phone = "+15555550955";
+    g.bench_function("baseline: sha256 of 12 bytes", |b| {
+        b.iter(|| Sha256::digest(black_box(phone)))
+    });
+    g.bench_function("baseline: HMAC-SHA256 keyed per value", |b| {
+        b.iter(|| {
+            let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("any key length");
+            mac.update(black_box(phone).as_bytes());
+            mac.finalize().into_bytes()
+        })
+    });
+    g.bench_function("Masker::token", |b| {
+        b.iter(|| masker.token(black_box(phone)))
+    });
+    g.bench_function("normalize_address tel: URI", |b| {
+        b.iter(|| normalize_address(black_box("tel:+15555550955")))
+    });
+    g.bench_function("clone acd.end event", |b| b.iter(|| event.clone()));
+    g.bench_function("clone + mask_event acd.end", |b| {
+        b.iter(|| {
+            let mut e = event.clone();
+            masker.mask_event(&mut e);
+            e
+        })
+    });
+    let plain = "Customer 2f7bf00a-0fc2-4d6a-9b56-92238191433e called on 2022-04-06 about a refund";
+    g.bench_function("scrub_text, no PII", |b| {
+        b.iter(|| masker.scrub_text(black_box(plain)))
+    });
+    let two = "call me at (555) 555-0955 or jane@example.com";
+    g.bench_function("scrub_text, 2 hits", |b| {
+        b.iter(|| masker.scrub_text(black_box(two)))
+    });
+    g.finish();
+}
+
 fn cpu_benches() {
     let mut c = Criterion::default()
         .with_measurement(ThreadCpu)
         .configure_from_args();
     bench(&mut c);
     bench_dedup_keys(&mut c);
+    bench_per_call(&mut c);
 }
 
 fn wall_benches() {
@@ -435,6 +516,7 @@ fn wall_benches() {
         .configure_from_args();
     bench(&mut c);
     bench_dedup_keys(&mut c);
+    bench_per_call(&mut c);
 }
 
 fn main() {

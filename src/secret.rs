@@ -115,4 +115,78 @@ mod tests {
         let k = MaskingKey::from_bytes("topsecretvalue").unwrap();
         assert!(!format!("{k:?}").contains("topsecret"));
     }
+
+    /// A key file under the temp directory, unique per test.
+    fn key_file(name: &str, bytes: &[u8]) -> PathBuf {
+        let path = std::env::temp_dir().join(format!("cxkey-{}-{name}", std::process::id()));
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    #[test]
+    fn empty_keys_are_refused_from_every_source() {
+        assert!(matches!(
+            MaskingKey::from_bytes(Vec::new()),
+            Err(SecretError::Empty)
+        ));
+        assert!(matches!(
+            MaskingKey::load(None, Some(String::new())),
+            Err(SecretError::Empty)
+        ));
+        // An empty file, or one holding only the newline that is trimmed,
+        // is an empty key (not a fallback to the environment).
+        for (name, bytes) in [("empty", &b""[..]), ("lf", b"\n"), ("crlf", b"\r\n")] {
+            let path = key_file(name, bytes);
+            let r = MaskingKey::load(Some(&path), Some("env-key".into()));
+            std::fs::remove_file(&path).unwrap();
+            assert!(matches!(r, Err(SecretError::Empty)), "{name}: {r:?}");
+        }
+        let msg = SecretError::Empty.to_string();
+        assert!(msg.contains(MASKING_KEY_ENV) && msg.contains("--masking-key-file"));
+    }
+
+    #[test]
+    fn a_file_key_loses_one_trailing_newline_and_nothing_else() {
+        for (name, bytes, want) in [
+            ("plain", &b"s3cret"[..], &b"s3cret"[..]),
+            ("lf", b"s3cret\n", b"s3cret"),
+            ("crlf", b"s3cret\r\n", b"s3cret"),
+            // Only a newline is trimmed: other white space is key material.
+            ("space", b" s3cret \n", b" s3cret "),
+            ("cr", b"s3cret\r", b"s3cret\r"),
+            ("lflf", b"s3cret\n\n", b"s3cret\n"),
+        ] {
+            let path = key_file(&format!("trim-{name}"), bytes);
+            let k = MaskingKey::load(Some(&path), None);
+            std::fs::remove_file(&path).unwrap();
+            assert_eq!(k.unwrap().bytes(), want, "{name}");
+        }
+        // The environment value is taken as given (no trimming).
+        let k = MaskingKey::load(None, Some("s3cret\n".into())).unwrap();
+        assert_eq!(k.bytes(), b"s3cret\n");
+        assert!(!k.is_ephemeral());
+    }
+
+    #[test]
+    fn an_unreadable_key_file_is_an_error_naming_the_file_not_a_fallback() {
+        let missing = std::env::temp_dir().join(format!("cxkey-{}-absent", std::process::id()));
+        let dir = std::env::temp_dir();
+        for path in [missing.as_path(), dir.as_path()] {
+            // The environment key is not used instead.
+            let err = MaskingKey::load(Some(path), Some("env-key".into())).unwrap_err();
+            match &err {
+                SecretError::Unreadable { path: p, .. } => assert_eq!(p, path),
+                other => panic!("{other:?}"),
+            }
+            let msg = err.to_string();
+            assert!(
+                msg.starts_with(&format!(
+                    "cannot read the masking key file {}: ",
+                    path.display()
+                )),
+                "{msg}"
+            );
+            assert!(!msg.contains("env-key"), "{msg}");
+        }
+    }
 }

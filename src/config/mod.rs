@@ -626,6 +626,8 @@ mod tests {
         let r = plan.reorder.as_ref().unwrap();
         assert_eq!(r.progress, ProgressSettings::default());
 
+        // The shipped topology sets these keys: change them in place (a
+        // second `key =` line is a TOML duplicate-key error).
         let text = SHIPPED
             .replacen("max_future_skew = \"1h\"", "max_future_skew = \"off\"", 1)
             .replacen(
@@ -857,5 +859,91 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("--brokers"));
+    }
+
+    /// `text` with `from` replaced once by `to`, and the 1-based line on
+    /// which `to`'s first line now stands.
+    fn edited(from: &str, to: &str) -> (String, usize) {
+        assert!(SHIPPED.contains(from), "{from}");
+        let text = SHIPPED.replacen(from, to, 1);
+        let first = to.lines().next().unwrap();
+        let line = text.lines().position(|l| l.starts_with(first)).unwrap() + 1;
+        (text, line)
+    }
+
+    fn parse_message(text: &str) -> String {
+        match parse(text, "t.toml").unwrap_err() {
+            ConfigError::Parse { path, message } => {
+                assert_eq!(path, "t.toml");
+                message
+            }
+            other => panic!("expected a parse error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn toml_syntax_error_names_the_line_and_shows_the_key() {
+        let (text, line) = edited(
+            "silver = \"cx.silver.events\"",
+            "silver = \"cx.silver.events",
+        );
+        assert_eq!(line, 14);
+        let msg = parse_message(&text);
+        assert!(
+            msg.starts_with("TOML parse error at line 14, column "),
+            "{msg}"
+        );
+        assert!(msg.contains("silver = \"cx.silver.events"), "{msg}");
+    }
+
+    #[test]
+    fn wrong_type_names_the_key_and_its_line() {
+        for (from, to, key, want_line) in [
+            (
+                "max_in_flight = 50000",
+                "max_in_flight = \"lots\"",
+                "max_in_flight",
+                33,
+            ),
+            ("create = true", "create = \"yes\"", "create", 27),
+            ("name = \"genesys-silver\"", "name = 7", "name", 6),
+        ] {
+            let (text, line) = edited(from, to);
+            assert_eq!(line, want_line, "{to}");
+            let msg = parse_message(&text);
+            assert!(
+                msg.starts_with(&format!("TOML parse error at line {line}, column ")),
+                "{to}: {msg}"
+            );
+            assert!(msg.contains(&format!("{line} | {key} = ")), "{to}: {msg}");
+            assert!(msg.contains("invalid type"), "{to}: {msg}");
+        }
+    }
+
+    #[test]
+    fn missing_required_key_is_named_with_its_table_line() {
+        let text = SHIPPED.replacen("topic = \"genesys.bronze.events\"\n", "", 1);
+        assert!(!text.contains("genesys.bronze.events"));
+        let table = text.lines().position(|l| l == "[input]").unwrap() + 1;
+        let msg = parse_message(&text);
+        assert!(msg.contains("missing field `topic`"), "{msg}");
+        assert!(
+            msg.starts_with(&format!("TOML parse error at line {table}, column ")),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn missing_file_names_the_path() {
+        let path =
+            std::env::temp_dir().join(format!("cxstream-absent-{}.toml", std::process::id()));
+        let err = load(&path).unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::Io { path: p, source } if *p == path.display().to_string() && source.kind() == std::io::ErrorKind::NotFound),
+            "{err:?}"
+        );
+        assert!(err
+            .to_string()
+            .starts_with(&format!("cannot read topology {}: ", path.display())));
     }
 }

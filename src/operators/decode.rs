@@ -2158,22 +2158,6 @@ mod tests {
         }
     }
 
-    /// Not a benchmark: a rough per-event cost, run with `--ignored --nocapture`.
-    #[test]
-    #[ignore]
-    fn rough_cost_per_event() {
-        let bytes = fixture!("08-acd-end.json");
-        let n = 20_000;
-        let mut out = Vec::with_capacity(1);
-        let t = std::time::Instant::now();
-        for _ in 0..n {
-            out.clear();
-            decode_record(&input(bytes), &mut out);
-        }
-        let per = t.elapsed().as_secs_f64() * 1e6 / f64::from(n);
-        println!("{} bytes: {per:.2} µs/event", bytes.len());
-    }
-
     fn piece() -> impl Strategy<Value = String> {
         let ev = serde_json::to_string(&envelope("acd.end", body())).unwrap_or_default();
         let bare_ev = serde_json::to_string(&bare("wrapup", body())).unwrap_or_default();
