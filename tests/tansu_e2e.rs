@@ -45,7 +45,11 @@ fn silver_pipeline_end_to_end_on_tansu() {
         "{} unique events",
         truth.unique_events.len()
     );
-    common::check_all(&tansu.brokers, &plan, &truth, &summary, true);
+    // Late events: precision only (each one really delayed). How many
+    // delayed events go late depends on the watermark's lag, i.e. on timing
+    // on a loaded machine; the exact late set is checked in process
+    // (tests/late_oracle.rs).
+    common::check_all(&tansu.brokers, &plan, &truth, &summary, false);
 }
 
 /// Catch-up over a pre-loaded backlog: the same guarantees, and no event is

@@ -409,6 +409,8 @@ pub fn check_late(truth: &Truth, out: &Outputs, recall: bool) {
     if !recall {
         return;
     }
+    // (Timing-dependent: only for runs whose watermark lag is known, e.g.
+    // a backlog. The exact late set is checked in tests/late_oracle.rs.)
     // A delayed event is late only if a newer event of its interaction was
     // already released when it arrived, i.e. the interaction had another
     // event more than the allowed lateness (plus the partitions' progress
@@ -418,6 +420,59 @@ pub fn check_late(truth: &Truth, out: &Outputs, recall: bool) {
         out.late.len() * 5 >= planted * 4,
         "only {} of {planted} delayed events were late",
         out.late.len()
+    );
+}
+
+/// Each late record is explained by its own header values, whatever the
+/// timing: an `older_than_emitted` one names in `late.last_emitted_event_time`
+/// a later event of its interaction that is in silver; a `beyond_retention`
+/// one is older than its `late.watermark`. Holds across restarts, moves and
+/// graceful stops (whose early flushes make later siblings rightly late).
+pub fn check_late_siblings(out: &Outputs) {
+    let mut silver_times: HashMap<String, HashSet<i64>> = HashMap::new();
+    for r in &out.silver {
+        let v: serde_json::Value = serde_json::from_slice(&r.value).expect("silver JSON");
+        let k = key_of(&v);
+        silver_times
+            .entry(k.interaction_id)
+            .or_default()
+            .insert(k.event_time_ms);
+    }
+    let mut bad = Vec::new();
+    for r in &out.late {
+        let v: serde_json::Value = serde_json::from_slice(&r.value).expect("late JSON");
+        let k = key_of(&v);
+        let late = &v["late"];
+        let header_reason = r.headers.get("cx.late.reason").map(Vec::as_slice);
+        let ok = header_reason == late["reason"].as_str().map(str::as_bytes)
+            && match late["reason"].as_str() {
+                Some("older_than_emitted") => late["last_emitted_event_time"]
+                    .as_str()
+                    .map(iso_to_ms)
+                    .is_some_and(|l| {
+                        l > k.event_time_ms
+                            && silver_times
+                                .get(&k.interaction_id)
+                                .is_some_and(|ts| ts.contains(&l))
+                    }),
+                Some("beyond_retention") => late["watermark"]
+                    .as_str()
+                    .map(iso_to_ms)
+                    .is_some_and(|w| w > k.event_time_ms),
+                _ => false,
+            };
+        if !ok {
+            bad.push(format!(
+                "{} {} at {} ({late})",
+                k.interaction_id, k.event_type, k.event_time_ms
+            ));
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "{} late records are not explained by a later sibling in silver (or the retention), e.g. {:?}",
+        bad.len(),
+        &bad[..bad.len().min(3)]
     );
 }
 
@@ -528,9 +583,11 @@ pub fn check_all(
 
 /// Every check that reads the outputs (not the metrics of one process):
 /// exactly once, order, no PII, late events, dead letters.
-/// `late_recall`: `Some(recall)` checks the late topic (see [`check_late`]);
-/// `None` skips that check (a graceful stop flushes reorder buffers early, so
-/// later siblings of flushed events are rightly late without being delayed).
+/// Every late record must be explained by a later sibling in silver
+/// ([`check_late_siblings`]). `late_recall`: `Some(recall)` also checks that
+/// each late event was planted late (see [`check_late`]); `None` does not (a
+/// graceful stop flushes reorder buffers early, so later siblings of flushed
+/// events are rightly late without being delayed).
 pub fn check_outputs(brokers: &str, plan: &Plan, truth: &Truth, late_recall: Option<bool>) {
     let out = read_outputs(brokers, plan);
     let input = read_all(brokers, &plan.input_topic);
@@ -550,6 +607,7 @@ pub fn check_outputs(brokers: &str, plan: &Plan, truth: &Truth, late_recall: Opt
     }
     check_order(&out);
     check_no_pii(truth, &out);
+    check_late_siblings(&out);
     if let Some(recall) = late_recall {
         check_late(truth, &out, recall);
     }
