@@ -250,6 +250,70 @@ impl Processor {
     fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
+
+    /// The instance's `/metrics` address, once it has logged it.
+    pub fn metrics_addr(&self) -> Option<String> {
+        let log = self.log_text();
+        let line = log.lines().find(|l| l.contains("Serving /metrics"))?;
+        let at = line.find("addr=")? + "addr=".len();
+        Some(line[at..].split_whitespace().next()?.to_string())
+    }
+
+    /// Waits until the instance's live `/metrics` shows `series` (a metric
+    /// name with its labels, as exposed) at `min` or more.
+    pub fn wait_for_metric(&self, series: &str, min: f64, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        loop {
+            let value = self
+                .metrics_addr()
+                .and_then(|a| scrape(&a))
+                .and_then(|text| metric(&text, series));
+            if value.is_some_and(|v| v >= min) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "[{}] {series} did not reach {min} within {limit:?} (last {value:?}):\n{}",
+                self.name,
+                tail(&self.log_text(), 20)
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Waits until the instance has written its first silver record.
+    pub fn wait_for_first_output(&self, limit: Duration) {
+        self.wait_for_metric("cxstream_events_out_total{output=\"silver\"}", 1.0, limit);
+    }
+}
+
+/// `GET /metrics` from `addr` (plain HTTP/1.0), the body.
+pub fn scrape(addr: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    let body = text.split_once("\r\n\r\n")?.1;
+    Some(body.to_string())
+}
+
+/// The value of one series in a Prometheus text exposition.
+pub fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// A field of an instance's `Stopped.` summary line (`events_in`,
+/// `silver`, `accounted`, …).
+pub fn stopped_field(log: &str, field: &str) -> Option<String> {
+    let line = log.lines().rev().find(|l| l.contains("Stopped."))?;
+    let key = format!("{field}=");
+    let at = line.find(&key)? + key.len();
+    Some(line[at..].split_whitespace().next()?.to_string())
 }
 
 impl Drop for Processor {
