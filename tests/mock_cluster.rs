@@ -227,7 +227,10 @@ fn scale_out_with_cooperative_sticky_moves_only_what_moves() {
         Duration::from_secs(120),
     );
     let (bs, cs) = (b.stop(), c.stop());
-    assert!(bs.silver > 0 && cs.silver > 0, "both processed");
+    assert!(
+        bs.silver > 0 && cs.silver > 0,
+        "both processed: b {bs:?}, c {cs:?}"
+    );
     common::check_outputs(&brokers, &plan, &truth, None);
     common::tansu::check_committed_to_end(&brokers, group, &plan.input_topic, PARTITIONS);
 }

@@ -11,7 +11,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::tansu::{
-    check_committed_to_end, serial, tail, wait_committed_to_end, Processor, Tansu,
+    check_committed_to_end, serial, stopped_field, tail, wait_committed_to_end, Processor, Tansu,
 };
 use cxstream::generate::{GenConfig, Truth};
 use rand::{Rng, SeedableRng};
@@ -136,7 +136,8 @@ fn two_instances_one_killed_and_restarted_a_third_joins() {
     let run_on = Duration::from_secs(3_600);
     let a = Processor::start_with(&tansu.brokers, group, "a", run_on, EAGER);
     let b = Processor::start_with(&tansu.brokers, group, "b", run_on, EAGER);
-    sleep(Duration::from_secs(6));
+    // Killed while processing: once it has written output.
+    a.wait_for_first_output(Duration::from_secs(120));
     a.kill9();
     let killed = Instant::now();
     sleep(Duration::from_secs(1));
@@ -161,7 +162,17 @@ fn two_instances_one_killed_and_restarted_a_third_joins() {
         let name = p.name.clone();
         let (status, log) = p.terminate();
         assert!(status.success(), "[{name}] failed:\n{}", tail(&log, 30));
-        restored += log.matches("State restored.").count();
+        let own = log.matches("State restored.").count();
+        restored += own;
+        let read: u64 = stopped_field(&log, "events_in")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("[{name}] no stop summary:\n{}", tail(&log, 30)));
+        eprintln!("[{name}] restored {own} partitions, read {read} events");
+        if name != "b" {
+            // The joiners took over partitions and processed them.
+            assert!(own >= 1, "[{name}] restored no partition");
+            assert!(read > 0, "[{name}] read nothing");
+        }
     }
     assert!(
         restored >= PARTITIONS as usize,
@@ -192,7 +203,8 @@ fn broker_restart_mid_stream() {
         Duration::from_secs(15),
         SLOW_BROKER,
     );
-    sleep(Duration::from_secs(6));
+    // Restarted mid-stream, once the instance is writing output.
+    proc.wait_for_first_output(Duration::from_secs(120));
     eprintln!("restarting the broker");
     tansu.restart(Duration::from_secs(3));
     let truth = producer.join().expect("producer");
@@ -211,7 +223,13 @@ fn sigterm_flushes_buffers_and_loses_nothing() {
     let group = "sigterm";
     let idle = Duration::from_secs(10);
     let first = Processor::start(&tansu.brokers, group, "first", idle);
-    sleep(Duration::from_secs(8));
+    // Stopped mid-stream, with state restored everywhere and output flowing.
+    first.wait_for_log(
+        "State restored.",
+        PARTITIONS as usize,
+        Duration::from_secs(120),
+    );
+    first.wait_for_first_output(Duration::from_secs(120));
     let (status, log) = first.terminate();
     assert!(
         status.success(),
@@ -220,12 +238,18 @@ fn sigterm_flushes_buffers_and_loses_nothing() {
     );
     // Everything it read was delivered (buffers flushed, acknowledged,
     // committed) before it exited.
-    assert!(
-        log.contains("Stopped."),
-        "no stop summary:\n{}",
+    // Every event it read ended in an output, a drop or a dead letter
+    // (nothing handed over, nothing unacknowledged).
+    assert_eq!(
+        stopped_field(&log, "accounted").as_deref(),
+        Some("true"),
+        "stop summary:\n{}",
         tail(&log, 30)
     );
-    assert!(!log.contains("not acknowledged"), "{}", tail(&log, 30));
+    let read: u64 = stopped_field(&log, "events_in")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    assert!(read > 0, "the first instance read something before SIGTERM");
     let second = Processor::start(&tansu.brokers, group, "second", idle);
     let truth = producer.join().expect("producer");
     let (status, log) = second.wait(Duration::from_secs(600));
