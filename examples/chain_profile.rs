@@ -51,7 +51,7 @@ fn main() {
         }
     }
     let secs: f64 = args.first().and_then(|s| s.parse().ok()).unwrap_or(10.0);
-    let recs: Vec<Vec<u8>> = Generator::new(GenConfig {
+    let recs: Vec<(Vec<u8>, i64)> = Generator::new(GenConfig {
         interactions: 2_000,
         seed: 3,
         duplicate_pct: 0.0,
@@ -60,9 +60,9 @@ fn main() {
         collect_truth: false,
         ..GenConfig::default()
     })
-    .map(|r| r.value)
+    .map(|r| (r.value, r.stream_time_ms))
     .collect();
-    let bytes: usize = recs.iter().map(Vec::len).sum();
+    let bytes: usize = recs.iter().map(|(v, _)| v.len()).sum();
     let p = pipeline();
     let started = Instant::now();
     let cpu0 = thread_cpu_ns();
@@ -72,7 +72,7 @@ fn main() {
     while started.elapsed().as_secs_f64() < secs {
         let mut task = p.new_task(0, 1);
         let now = Instant::now();
-        for (i, v) in recs.iter().enumerate() {
+        for (i, (v, ts)) in recs.iter().enumerate() {
             let rec = RecordIn {
                 value: v,
                 source: SourceRef {
@@ -83,7 +83,8 @@ fn main() {
                 role: Role::Input,
                 header_token: None,
                 header_hops: None,
-                record_timestamp_ms: None,
+                // As a connector stamps it (the plausibility check runs).
+                record_timestamp_ms: Some(*ts),
                 ticket: i as u64,
             };
             p.ingest(&rec, &mut task, now, &mut out);
@@ -171,13 +172,13 @@ fn record(
 }
 
 fn dump(path: &str) {
-    let recs: Vec<Vec<u8>> = Generator::new(GenConfig {
+    let recs: Vec<(Vec<u8>, i64)> = Generator::new(GenConfig {
         interactions: 3_000,
         seed: 11,
         collect_truth: false,
         ..GenConfig::default()
     })
-    .map(|r| r.value)
+    .map(|r| (r.value, r.stream_time_ms))
     .collect();
     let p = pipeline();
     let mut first = p.new_task(0, 2);
@@ -191,7 +192,7 @@ fn dump(path: &str) {
     second.mark_end_of_partition();
     p.on_marker(&mut second, 0, 0, true, now, &mut out);
     let mut forwards = Vec::new();
-    for (i, v) in recs.iter().enumerate() {
+    for (i, (v, ts)) in recs.iter().enumerate() {
         let rec = RecordIn {
             value: v,
             source: SourceRef {
@@ -202,7 +203,8 @@ fn dump(path: &str) {
             role: Role::Input,
             header_token: None,
             header_hops: None,
-            record_timestamp_ms: Some(1_767_261_600_000),
+            // The generator's stream time, as a connector stamps it.
+            record_timestamp_ms: Some(*ts),
             ticket: i as u64,
         };
         let units = p.ingest(&rec, &mut first, now, &mut out);

@@ -11,7 +11,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::tansu::{
-    check_committed_to_end, serial, stopped_field, tail, wait_committed_to_end, Processor, Tansu,
+    check_committed_to_end, log_field, serial, stopped_field, tail, wait_committed_to_end,
+    Processor, Tansu,
 };
 use cxstream::generate::{GenConfig, Truth};
 use rand::{Rng, SeedableRng};
@@ -236,14 +237,13 @@ fn sigterm_flushes_buffers_and_loses_nothing() {
         "SIGTERM exit: {status:?}\n{}",
         tail(&log, 30)
     );
-    // Everything it read was delivered (buffers flushed, acknowledged,
-    // committed) before it exited.
-    // Every event it read ended in an output, a drop or a dead letter
-    // (nothing handed over, nothing unacknowledged).
+    // Everything it read was delivered (buffers flushed, acknowledged)
+    // before it exited. (Its own accounting need not add up: events it
+    // forwarded may still be on the repartition topic, for the next owner.)
     assert_eq!(
-        stopped_field(&log, "accounted").as_deref(),
-        Some("true"),
-        "stop summary:\n{}",
+        log_field(&log, "Buffers flushed at stop.", "records_not_acknowledged").as_deref(),
+        Some("0"),
+        "stop:\n{}",
         tail(&log, 30)
     );
     let read: u64 = stopped_field(&log, "events_in")

@@ -2356,6 +2356,11 @@ impl Engine {
                 .flush(Duration::from_secs(10))
                 .map_err(RuntimeError::broker("delivering the hand-over records"))?;
         }
+        tracing::info!(
+            records_not_acknowledged = left,
+            partitions = parts.len(),
+            "Buffers flushed at stop."
+        );
         if left > 0 {
             tracing::warn!(
                 records = left,

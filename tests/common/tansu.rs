@@ -308,9 +308,14 @@ pub fn metric(text: &str, series: &str) -> Option<f64> {
 }
 
 /// A field of an instance's `Stopped.` summary line (`events_in`,
-/// `silver`, `accounted`, …).
+/// `silver`, …).
 pub fn stopped_field(log: &str, field: &str) -> Option<String> {
-    let line = log.lines().rev().find(|l| l.contains("Stopped."))?;
+    log_field(log, "Stopped.", field)
+}
+
+/// A field of the last log line with `message`.
+pub fn log_field(log: &str, message: &str, field: &str) -> Option<String> {
+    let line = log.lines().rev().find(|l| l.contains(message))?;
     let key = format!("{field}=");
     let at = line.find(&key)? + key.len();
     Some(line[at..].split_whitespace().next()?.to_string())
