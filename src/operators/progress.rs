@@ -101,12 +101,23 @@ impl Progress {
         self.level
     }
 
+    /// Drops candidates the level has reached (real progress got there:
+    /// not outliers) and those older than [`WINDOW`] events while still
+    /// ahead (outliers: counted).
     fn expire(&mut self, level: i64) {
         let seq = self.seq;
-        let before = self.candidates.len();
-        self.candidates
-            .retain(|&(t, s)| t > level && s + WINDOW > seq);
-        self.unconfirmed += (before - self.candidates.len()) as u64;
+        let mut expired = 0;
+        self.candidates.retain(|&(t, s)| {
+            if t <= level {
+                false
+            } else if s + WINDOW <= seq {
+                expired += 1;
+                false
+            } else {
+                true
+            }
+        });
+        self.unconfirmed += expired;
     }
 
     /// Holds `t` as a candidate; `quorum` of them move the level to the
@@ -201,6 +212,20 @@ mod tests {
         g.observe(6 * MIN);
         g.observe(7 * MIN);
         assert_eq!(g.level(), Some(5 * MIN));
+    }
+
+    #[test]
+    fn a_candidate_the_real_events_catch_up_with_is_no_outlier() {
+        let mut g = p(3);
+        g.observe(0);
+        assert_eq!(g.observe(MIN + 10), Some(0), "a jump: held");
+        // Real progress in small steps passes it.
+        for t in (1_000..=MIN + 20).step_by(1_000) {
+            g.observe(t);
+        }
+        g.observe(MIN + 20);
+        assert_eq!(g.level(), Some(MIN + 20));
+        assert_eq!(g.unconfirmed(), 0, "caught up with, not an outlier");
     }
 
     #[test]
