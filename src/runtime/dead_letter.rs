@@ -329,6 +329,49 @@ mod tests {
         assert_eq!(header(&dl, "cx.source.offset"), Some("41"));
     }
 
+    /// The shipped header schema names exactly the classes and headers the
+    /// code writes (the schema is the contract sinks read).
+    #[test]
+    fn the_header_schema_lists_every_class_and_header_the_code_writes() {
+        use crate::operators::decode::RejectClass;
+        let schema: serde_json::Value = serde_json::from_str(include_str!(
+            "../../schemas/dead-letter/cx.dlq.headers.v1.json"
+        ))
+        .expect("schema JSON");
+        let mut classes: Vec<&str> = RejectClass::ALL.iter().map(|c| c.code()).collect();
+        classes.extend([
+            crate::operators::plausibility::IMPLAUSIBLE_EVENT_TIME,
+            TOO_LARGE,
+            INVALID_RECORD,
+            INVALID_TIMESTAMP,
+        ]);
+        let listed: Vec<&str> = schema["properties"]["cx.error.class"]["enum"]
+            .as_array()
+            .expect("class enum")
+            .iter()
+            .filter_map(|v| v.as_str())
+            .collect();
+        assert_eq!(listed, classes);
+        // Every header a whole or reference dead letter carries is described.
+        let src = source();
+        let mut s = spec(&src, None);
+        s.lineage_token = Some("lt");
+        let dl = build(&s, Rejected::Bytes(&[0u8; 5_000]), 2_000, 16);
+        assert!(dl.reference);
+        let props = schema["properties"].as_object().expect("properties");
+        let mut names: Vec<&str> = dl.headers.iter().map(|(k, _)| *k).collect();
+        names.sort_unstable();
+        let mut described: Vec<&str> = props.keys().map(String::as_str).collect();
+        described.sort_unstable();
+        assert_eq!(names, described);
+        for (k, v) in &dl.headers {
+            if let Some(p) = props[*k]["pattern"].as_str() {
+                let re = regex::Regex::new(p).expect("pattern");
+                assert!(re.is_match(v), "{k}={v} against {p}");
+            }
+        }
+    }
+
     #[test]
     fn record_level_errors_are_told_from_cluster_errors() {
         assert_eq!(

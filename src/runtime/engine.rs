@@ -1266,7 +1266,15 @@ impl Core {
             record = record.timestamp(ts);
         }
         let task = record.delivery_opaque.task;
-        if let Some(limit) = self.limit(record.delivery_opaque.kind) {
+        // The headers this runtime puts on silver, late and forwarded
+        // records are small and bounded (a lineage token of at most 256
+        // bytes, the state header, a reason, one hop): far from the limit,
+        // key and value alone decide, without walking the headers.
+        const HEADER_ALLOWANCE: usize = 4096;
+        if let Some(limit) = self
+            .limit(record.delivery_opaque.kind)
+            .filter(|l| key.map_or(0, <[u8]>::len) + value.len() + HEADER_ALLOWANCE > *l)
+        {
             let size = dead_letter::record_size(
                 key.map_or(0, <[u8]>::len),
                 value.len(),
