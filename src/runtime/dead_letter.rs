@@ -163,26 +163,41 @@ pub fn build<'a>(
         }
         Rejected::Digest(d) => d,
     };
-    hs.push((headers::TRUNCATED, "true".to_string()));
-    hs.push((headers::ORIGINAL_SIZE, digest.size.to_string()));
-    hs.push((headers::ORIGINAL_SHA256, hex::encode(digest.sha256)));
     let key = spec
         .key
         .filter(|k| k.len() <= prefix_cap)
         .map(Cow::Borrowed);
-    let mut dl = DeadLetter {
+    fit_reference(reference(key, hs, digest), limit, prefix_cap)
+}
+
+/// A reference-form dead letter: `headers` plus the three reference
+/// headers, the digest's prefix as value (not yet fitted to a limit).
+pub fn reference<'a>(
+    key: Option<Cow<'a, [u8]>>,
+    mut headers: Vec<(&'static str, String)>,
+    digest: Digested,
+) -> DeadLetter<'a> {
+    headers.push((headers::TRUNCATED, "true".to_string()));
+    headers.push((headers::ORIGINAL_SIZE, digest.size.to_string()));
+    headers.push((headers::ORIGINAL_SHA256, hex::encode(digest.sha256)));
+    DeadLetter {
         key,
-        value: Cow::Owned(Vec::new()),
-        headers: hs,
+        value: Cow::Owned(digest.prefix),
+        headers,
         reference: true,
-    };
+    }
+}
+
+/// Shortens a reference's prefix (to `prefix_cap` and to what `limit`
+/// leaves) and, as a last resort, drops its lineage token header.
+pub fn fit_reference(mut dl: DeadLetter<'_>, limit: usize, prefix_cap: usize) -> DeadLetter<'_> {
+    let mut prefix = std::mem::take(&mut dl.value).into_owned();
     if dl.size() > limit {
         // Headers alone too large (only a hostile lineage token can be):
         // the token goes, the coordinates stay.
         dl.headers.retain(|(k, _)| *k != headers::LINEAGE_TOKEN);
     }
     let room = limit.saturating_sub(dl.size());
-    let mut prefix = digest.prefix;
     prefix.truncate(prefix_cap.min(room));
     dl.value = Cow::Owned(prefix);
     dl

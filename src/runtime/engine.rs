@@ -130,6 +130,23 @@ struct FailedRecord {
     headers: Vec<(String, String)>,
 }
 
+impl FailedRecord {
+    fn new<H: Headers>(
+        class: &'static str,
+        key: Option<&[u8]>,
+        value: &[u8],
+        headers: Option<&H>,
+        prefix_cap: usize,
+    ) -> Self {
+        FailedRecord {
+            class,
+            digest: Digested::of(value, prefix_cap),
+            key: key.map(<[u8]>::to_vec),
+            headers: headers.map(header_pairs).unwrap_or_default(),
+        }
+    }
+}
+
 /// An output to dead-letter instead of failing the run.
 #[derive(Debug)]
 struct Reject {
@@ -193,11 +210,9 @@ impl ProducerContext for AckContext {
                 let failed = e
                     .rdkafka_error_code()
                     .and_then(dead_letter::record_level)
-                    .map(|class| FailedRecord {
-                        class,
-                        digest: Digested::of(m.payload().unwrap_or(&[]), self.prefix_cap),
-                        key: m.key().map(<[u8]>::to_vec),
-                        headers: m.headers().map(header_pairs).unwrap_or_default(),
+                    .map(|class| {
+                        let value = m.payload().unwrap_or(&[]);
+                        FailedRecord::new(class, m.key(), value, m.headers(), self.prefix_cap)
                     });
                 (Some(e.to_string()), failed, None)
             }
@@ -1143,16 +1158,12 @@ impl Core {
                         headers.push((known, v));
                     }
                 }
-                headers.push((headers::TRUNCATED, "true".into()));
-                headers.push((headers::ORIGINAL_SIZE, failed.digest.size.to_string()));
-                headers.push((headers::ORIGINAL_SHA256, hex::encode(failed.digest.sha256)));
                 let source = self.origin_source(meta.ticket);
-                let dl = dead_letter::DeadLetter {
-                    key: None,
-                    value: std::borrow::Cow::Owned(failed.digest.prefix),
-                    headers,
-                    reference: true,
-                };
+                let dl = dead_letter::fit_reference(
+                    dead_letter::reference(None, headers, failed.digest),
+                    self.settings.limits.get().dead_letter,
+                    self.settings.plan.dead_letter_prefix,
+                );
                 self.send_dead_letter(producer, &source, dl, None, meta);
                 return;
             }
@@ -1346,16 +1357,13 @@ impl Core {
         value: &[u8],
         record: &BaseRecord<'_, [u8], [u8], Box<AckMeta>>,
     ) -> FailedRecord {
-        FailedRecord {
+        FailedRecord::new(
             class,
-            digest: Digested::of(value, self.settings.plan.dead_letter_prefix),
-            key: key.map(<[u8]>::to_vec),
-            headers: record
-                .headers
-                .as_ref()
-                .map(header_pairs)
-                .unwrap_or_default(),
-        }
+            key,
+            value,
+            record.headers.as_ref(),
+            self.settings.plan.dead_letter_prefix,
+        )
     }
 
     /// Applies queued delivery reports: releases holds, counts outputs.
