@@ -97,7 +97,7 @@
 //! shorter than 5 characters and none occurs in a non-PII field.
 
 use std::cmp::{Ordering, Reverse};
-use std::collections::{BTreeSet, BinaryHeap, HashSet};
+use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet};
 use std::fmt::Write as _;
 use std::sync::Arc;
 
@@ -260,6 +260,12 @@ pub struct Truth {
     pub batch_records: u64,
     /// Single-event records with a missing or wrong key.
     pub bad_key_records: u64,
+    /// The dead-letter class (`cx.error.class`) each malformed record must
+    /// get, by its exact bytes; only with `collect_truth`.
+    pub malformed_classes: HashMap<Vec<u8>, &'static str>,
+    /// The `mediaType` of each unique event that carries one (attribute
+    /// updates carry none); only with `collect_truth`.
+    pub event_media: HashMap<EventKey, String>,
 }
 
 /// The streaming generator; see the module doc.
@@ -467,6 +473,12 @@ impl Generator {
                 if late[i] {
                     self.truth.planted_late.insert(key.clone());
                 }
+                if let Some(m) = p.fields.iter().find_map(|(k, v)| match (k, v) {
+                    (&"mediaType", Val::S(m)) => Some(m),
+                    _ => None,
+                }) {
+                    self.truth.event_media.insert(key.clone(), m.clone());
+                }
                 self.truth.unique_events.push(key);
             }
             self.truth.unique_event_count += 1;
@@ -637,10 +649,10 @@ impl Generator {
             None
         };
         let env = chance(r, 0.5);
-        let value: Vec<u8> = match r.gen_range(0..7u8) {
+        let (value, class): (Vec<u8>, &'static str) = match r.gen_range(0..7u8) {
             0 => {
                 key = None;
-                match r.gen_range(0..4u8) {
+                let v = match r.gen_range(0..4u8) {
                     0 => b"<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center></body></html>".to_vec(),
                     1 => format!("eventTime={t}&conversationId={cid}&topic=acd.start").into_bytes(),
                     2 => {
@@ -649,7 +661,8 @@ impl Generator {
                         b
                     }
                     _ => b"Internal error: connector task failed, see logs".to_vec(),
-                }
+                };
+                (v, "not_json")
             }
             1 => {
                 let full = fake_record(
@@ -662,28 +675,37 @@ impl Generator {
                     None,
                 );
                 let cut = (full.len() as f64 * (0.15 + 0.75 * r.gen::<f64>())) as usize;
-                full.as_bytes()[..cut.clamp(1, full.len() - 1)].to_vec()
+                (
+                    full.as_bytes()[..cut.clamp(1, full.len() - 1)].to_vec(),
+                    "not_json",
+                )
             }
-            2 => fake_record(
-                r,
-                &self.pools,
-                kind.as_str(),
-                None,
-                FakeTime::Json(t.to_string()),
-                env,
-                None,
-            )
-            .into_bytes(),
-            3 => fake_record(
-                r,
-                &self.pools,
-                kind.as_str(),
-                Some(&cid),
-                FakeTime::Missing,
-                false,
-                None,
-            )
-            .into_bytes(),
+            2 => (
+                fake_record(
+                    r,
+                    &self.pools,
+                    kind.as_str(),
+                    None,
+                    FakeTime::Json(t.to_string()),
+                    env,
+                    None,
+                )
+                .into_bytes(),
+                "missing_conversation_id",
+            ),
+            3 => (
+                fake_record(
+                    r,
+                    &self.pools,
+                    kind.as_str(),
+                    Some(&cid),
+                    FakeTime::Missing,
+                    false,
+                    None,
+                )
+                .into_bytes(),
+                "missing_event_time",
+            ),
             4 => {
                 let bad = *pick(
                     r,
@@ -697,7 +719,7 @@ impl Generator {
                 );
                 let mut j = String::new();
                 push_json_str(&mut j, bad);
-                fake_record(
+                let v = fake_record(
                     r,
                     &self.pools,
                     kind.as_str(),
@@ -706,50 +728,38 @@ impl Generator {
                     env,
                     None,
                 )
-                .into_bytes()
+                .into_bytes();
+                (v, "invalid_event_time")
             }
-            5 => match r.gen_range(0..4u8) {
-                0 => fake_record(
+            5 => {
+                let (time, env, wrong, class) = match r.gen_range(0..4u8) {
+                    0 => ("true".to_string(), true, None, "wrong_type"),
+                    1 => (format!("{{\"epochMs\":{t}}}"), false, None, "wrong_type"),
+                    2 => (
+                        t.to_string(),
+                        true,
+                        Some(WrongType::BodyArray),
+                        "wrong_type",
+                    ),
+                    _ => (
+                        t.to_string(),
+                        false,
+                        Some(WrongType::IdObject),
+                        "wrong_type",
+                    ),
+                };
+                let v = fake_record(
                     r,
                     &self.pools,
                     kind.as_str(),
                     Some(&cid),
-                    FakeTime::Json("true".into()),
-                    true,
-                    None,
+                    FakeTime::Json(time),
+                    env,
+                    wrong,
                 )
-                .into_bytes(),
-                1 => fake_record(
-                    r,
-                    &self.pools,
-                    kind.as_str(),
-                    Some(&cid),
-                    FakeTime::Json(format!("{{\"epochMs\":{t}}}")),
-                    false,
-                    None,
-                )
-                .into_bytes(),
-                2 => fake_record(
-                    r,
-                    &self.pools,
-                    kind.as_str(),
-                    Some(&cid),
-                    FakeTime::Json(t.to_string()),
-                    true,
-                    Some(WrongType::BodyArray),
-                )
-                .into_bytes(),
-                _ => fake_record(
-                    r,
-                    &self.pools,
-                    kind.as_str(),
-                    Some(&cid),
-                    FakeTime::Json(t.to_string()),
-                    false,
-                    Some(WrongType::IdObject),
-                )
-                .into_bytes(),
-            },
+                .into_bytes();
+                (v, class)
+            }
             _ => {
                 let suffix = *pick(
                     r,
@@ -761,7 +771,7 @@ impl Generator {
                         "transcript",
                     ],
                 );
-                fake_record(
+                let v = fake_record(
                     r,
                     &self.pools,
                     suffix,
@@ -770,11 +780,15 @@ impl Generator {
                     env,
                     None,
                 )
-                .into_bytes()
+                .into_bytes();
+                (v, "unsupported_event_kind")
             }
         };
         self.truth.malformed_records += 1;
         self.truth.records += 1;
+        if self.cfg.collect_truth {
+            self.truth.malformed_classes.insert(value.clone(), class);
+        }
         GenRecord {
             key,
             value,
@@ -2890,7 +2904,7 @@ impl<'a> Ix<'a> {
 mod tests {
     use super::*;
     use serde_json::Value;
-    use std::collections::{BTreeMap, HashMap};
+    use std::collections::BTreeMap;
     use std::sync::OnceLock;
 
     const ALLOWED_LATENESS_MS: i64 = 3_000;
@@ -3547,6 +3561,65 @@ mod tests {
                 "{v} listed but not emitted"
             );
         }
+    }
+
+    /// The truth names the class the real decoder gives each malformed
+    /// record (the end-to-end tests check each dead letter's class by it).
+    #[test]
+    fn malformed_records_get_the_class_the_truth_names() {
+        use crate::operators::decode::{decode_record, DecodeInput, Decoded};
+        let (recs, t) = default_run();
+        let mut seen: BTreeMap<&str, u64> = BTreeMap::new();
+        for r in recs.iter().filter(|r| parse_record(&r.value).is_err()) {
+            let want = t
+                .malformed_classes
+                .get(&r.value)
+                .copied()
+                .expect("every malformed record has a class in the truth");
+            let mut out = Vec::new();
+            decode_record(
+                &DecodeInput {
+                    value: &r.value,
+                    source: crate::model::SourceRef {
+                        topic: "t".into(),
+                        partition: 0,
+                        offset: 0,
+                    },
+                    header_lineage_token: None,
+                    record_timestamp_ms: Some(r.stream_time_ms),
+                    ticket: 0,
+                },
+                &mut out,
+            );
+            let classes: Vec<&str> = out
+                .iter()
+                .map(|d| match d {
+                    Decoded::Rejected(rej) => rej.class.code(),
+                    Decoded::Event(_) => "event",
+                })
+                .collect();
+            assert_eq!(classes, [want], "{}", String::from_utf8_lossy(&r.value));
+            *seen.entry(want).or_default() += 1;
+        }
+        // (Some malformed records repeat, e.g. a proxy's error page.)
+        assert_eq!(seen.values().sum::<u64>(), t.malformed_records);
+        assert!(seen.len() >= 6, "{seen:?}");
+    }
+
+    /// The truth's media type of each event is the one its body carries.
+    #[test]
+    fn event_media_is_the_bodys_media_type() {
+        let (recs, t) = default_run();
+        let out = check_consistency(recs, t, true);
+        for (_, p) in &out {
+            assert_eq!(
+                t.event_media.get(&p.key).map(String::as_str),
+                p.body.get("mediaType").and_then(Value::as_str),
+                "{:?}",
+                p.key
+            );
+        }
+        assert!(!t.event_media.is_empty());
     }
 
     #[test]

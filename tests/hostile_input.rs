@@ -571,6 +571,7 @@ fn reference_form_checks_accept_a_correct_reference_only() {
         key: None,
         value: src_value.clone(),
         headers: HashMap::new(),
+        timestamp_ms: None,
     };
     let dead = |size: usize, sha: String, prefix: &[u8]| Rec {
         partition: 0,
@@ -586,6 +587,7 @@ fn reference_form_checks_accept_a_correct_reference_only() {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.into_bytes()))
         .collect(),
+        timestamp_ms: None,
     };
     let good = dead(
         src_value.len(),

@@ -37,6 +37,8 @@ pub struct Rec {
     pub key: Option<Vec<u8>>,
     pub value: Vec<u8>,
     pub headers: HashMap<String, Vec<u8>>,
+    /// The record's timestamp (create or log-append time), in ms.
+    pub timestamp_ms: Option<i64>,
 }
 
 pub fn shipped_plan() -> Plan {
@@ -77,12 +79,22 @@ pub fn produce_paced(
     rate: f64,
 ) -> std::thread::JoinHandle<Truth> {
     let (brokers, topic) = (brokers.to_string(), topic.to_string());
-    std::thread::spawn(move || produce_at(&brokers, &topic, cfg, rate, &mut |_| None))
+    std::thread::spawn(move || produce_at(&brokers, &topic, cfg, rate, &mut |_| None, &[]))
 }
 
 /// Writes the generated stream to `topic`; returns the ground truth.
 pub fn produce(brokers: &str, topic: &str, cfg: GenConfig) -> Truth {
-    produce_at(brokers, topic, cfg, 0.0, &mut |_| None)
+    produce_at(brokers, topic, cfg, 0.0, &mut |_| None, &[])
+}
+
+/// Like [`produce`], with extra producer settings (e.g. `batch.size`).
+pub fn produce_with(
+    brokers: &str,
+    topic: &str,
+    cfg: GenConfig,
+    producer_settings: &[(&str, &str)],
+) -> Truth {
+    produce_at(brokers, topic, cfg, 0.0, &mut |_| None, producer_settings)
 }
 
 /// Like [`produce`], but record `i` goes to partition `partition(i)` (the
@@ -93,7 +105,7 @@ pub fn produce_partitioned(
     cfg: GenConfig,
     partition: &mut dyn FnMut(usize) -> Option<i32>,
 ) -> Truth {
-    produce_at(brokers, topic, cfg, 0.0, partition)
+    produce_at(brokers, topic, cfg, 0.0, partition, &[])
 }
 
 fn produce_at(
@@ -102,8 +114,13 @@ fn produce_at(
     cfg: GenConfig,
     rate: f64,
     partition: &mut dyn FnMut(usize) -> Option<i32>,
+    producer_settings: &[(&str, &str)],
 ) -> Truth {
-    let producer: BaseProducer<CountingContext> = producer_config(&settings(brokers))
+    let mut config = producer_config(&settings(brokers));
+    for (k, v) in producer_settings {
+        config.set(*k, *v);
+    }
+    let producer: BaseProducer<CountingContext> = config
         .create_with_context(CountingContext::default())
         .expect("producer");
     let mut gen = Generator::new(cfg);
@@ -183,45 +200,41 @@ pub fn run_pipeline_with(
     (summary, metrics)
 }
 
-/// Reads every record of `topic` (all partitions, beginning to end).
+/// Reads every record of `topic` (all partitions, beginning to end): each
+/// partition is read until the broker reports its end (partition EOF, from
+/// the fetch responses' high watermark). No quiet period: the tests read a
+/// topic only once every writer has stopped.
 pub fn read_all(brokers: &str, topic: &str) -> Vec<Rec> {
     let consumer: BaseConsumer = settings(brokers)
         .with_defaults(&[
             // librdkafka wants a group id even for assign(); never joined.
             ("group.id", "cxstream-test-reader"),
             ("enable.auto.commit", "false"),
+            ("enable.partition.eof", "true"),
+            ("fetch.wait.max.ms", "10"),
         ])
         .create()
         .expect("consumer");
     let md = consumer
         .fetch_metadata(Some(topic), Duration::from_secs(10))
         .expect("metadata");
-    let parts = md.topics()[0].partitions().len() as i32;
+    let parts = md.topics()[0].partitions().len();
+    assert!(parts > 0, "{topic} has no partitions");
     let mut tpl = TopicPartitionList::new();
-    let mut ends = HashMap::new();
-    for p in 0..parts {
-        let (_, high) = consumer
-            .fetch_watermarks(topic, p, Duration::from_secs(10))
-            .expect("watermarks");
-        if high > 0 {
-            ends.insert(p, high);
-            tpl.add_partition_offset(topic, p, Offset::Beginning)
-                .expect("tpl");
-        }
-    }
-    let mut out = Vec::new();
-    if ends.is_empty() {
-        return out;
+    for p in 0..parts as i32 {
+        tpl.add_partition_offset(topic, p, Offset::Beginning)
+            .expect("tpl");
     }
     consumer.assign(&tpl).expect("assign");
-    // Read until every partition reached its reported end AND nothing new
-    // arrived for 2 s: Tansu 0.6.0 can report a stale high watermark for a
-    // partition, so the end offsets are only a lower bound.
-    let mut reached: HashSet<i32> = HashSet::new();
-    let mut last_msg = Instant::now();
+    let mut at_end = vec![false; parts];
+    let mut out = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(300);
-    while Instant::now() < deadline {
-        match consumer.poll(Duration::from_millis(200)) {
+    while !at_end.iter().all(|e| *e) {
+        assert!(
+            Instant::now() < deadline,
+            "timed out reading {topic}: partitions at their end {at_end:?}"
+        );
+        match consumer.poll(Duration::from_millis(100)) {
             Some(Ok(m)) => {
                 let mut headers = HashMap::new();
                 if let Some(hs) = m.headers() {
@@ -229,30 +242,21 @@ pub fn read_all(brokers: &str, topic: &str) -> Vec<Rec> {
                         headers.insert(h.key.to_string(), h.value.unwrap_or_default().to_vec());
                     }
                 }
+                at_end[m.partition() as usize] = false;
                 out.push(Rec {
                     partition: m.partition(),
                     offset: m.offset(),
                     key: m.key().map(<[u8]>::to_vec),
                     value: m.payload().unwrap_or_default().to_vec(),
                     headers,
+                    timestamp_ms: m.timestamp().to_millis(),
                 });
-                if ends
-                    .get(&m.partition())
-                    .is_some_and(|e| m.offset() + 1 >= *e)
-                {
-                    reached.insert(m.partition());
-                }
-                last_msg = Instant::now();
             }
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) => at_end[p as usize] = true,
             Some(Err(e)) => panic!("reading {topic}: {e}"),
-            None => {
-                if reached.len() == ends.len() && last_msg.elapsed() >= Duration::from_secs(2) {
-                    break;
-                }
-            }
+            None => {}
         }
     }
-    assert_eq!(reached.len(), ends.len(), "timed out reading {topic}");
     out
 }
 
@@ -476,9 +480,13 @@ pub fn check_late_siblings(out: &Outputs) {
     );
 }
 
-/// Every malformed record in the dead-letter topic, with its headers and its
-/// original bytes.
-pub fn check_dead_letters(truth: &Truth, out: &Outputs, input: &[Rec]) {
+/// Every malformed record in the dead-letter topic once, each header at its
+/// exact value: the class the generator planted, stage `decode`, the source
+/// coordinates of the input record it came from, unit 0, the lineage token
+/// (the record's `CorrelationId`, else the generated one), `failed_at`
+/// between the input record's timestamp and now; and the original bytes,
+/// exactly.
+pub fn check_dead_letters(truth: &Truth, out: &Outputs, input: &[Rec], input_topic: &str) {
     assert_eq!(
         out.dead.len() as u64,
         truth.malformed_records,
@@ -486,46 +494,211 @@ pub fn check_dead_letters(truth: &Truth, out: &Outputs, input: &[Rec]) {
     );
     let by_pos: HashMap<(i32, i64), &Rec> =
         input.iter().map(|r| ((r.partition, r.offset), r)).collect();
+    let now_ms = time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64 / 1_000_000;
+    let mut sources = HashSet::new();
     for d in &out.dead {
-        for h in [
-            "cx.error.class",
-            "cx.error.message",
-            "cx.error.stage",
-            "cx.source.topic",
-            "cx.source.partition",
-            "cx.source.offset",
-            "cx.failed_at",
-        ] {
-            assert!(d.headers.contains_key(h), "dead letter without {h}");
-        }
-        let p: i32 = String::from_utf8_lossy(&d.headers["cx.source.partition"])
-            .parse()
-            .expect("partition");
-        let o: i64 = String::from_utf8_lossy(&d.headers["cx.source.offset"])
-            .parse()
-            .expect("offset");
+        let h = |name: &str| -> String {
+            String::from_utf8_lossy(
+                d.headers
+                    .get(name)
+                    .unwrap_or_else(|| panic!("dead letter without {name}: {:?}", d.headers)),
+            )
+            .into_owned()
+        };
+        assert_eq!(h("cx.source.topic"), input_topic);
+        let p: i32 = h("cx.source.partition").parse().expect("partition");
+        let o: i64 = h("cx.source.offset").parse().expect("offset");
+        assert!(
+            sources.insert((p, o)),
+            "two dead letters for input p{p} o{o}"
+        );
         let src = by_pos
             .get(&(p, o))
-            .expect("dead letter points at an input record");
-        if d.headers.get("cx.error.stage").map(Vec::as_slice) == Some(b"output") {
+            .unwrap_or_else(|| panic!("dead letter points at no input record: p{p} o{o}"));
+        if h("cx.error.stage") == "output" {
             // An output record the broker could not take: its bytes are the
             // (masked) output record's, not the input's (README, dead letters).
-            assert_eq!(d.headers["cx.error.class"], b"too_large");
+            assert_eq!(h("cx.error.class"), "too_large");
             continue;
         }
+        assert_eq!(h("cx.error.stage"), "decode");
+        assert!(!h("cx.error.message").is_empty());
+        // The generator's malformed records are whole records: unit 0.
+        assert_eq!(h("cx.source.unit"), "0");
+        let failed_at = iso_to_ms(&h("cx.failed_at"));
+        let produced = src.timestamp_ms.expect("input timestamp");
+        assert!(
+            (produced..=now_ms).contains(&failed_at),
+            "failed_at {failed_at} outside [{produced}, {now_ms}]"
+        );
+        assert_eq!(
+            h("cx.lineage.token"),
+            correlation_id(&src.value).unwrap_or_else(|| generated_token(input_topic, p, o)),
+            "lineage token of p{p} o{o}"
+        );
+        assert_eq!(d.key, src.key, "original key kept");
         if d.headers.contains_key("cx.dlq.truncated") {
             check_reference(d, src);
             continue;
         }
-        assert_eq!(d.key, src.key, "original key kept");
-        assert!(
-            src.value
-                .windows(d.value.len().max(1))
-                .any(|w| w == d.value.as_slice())
-                || d.value.is_empty() && src.value.is_empty(),
+        assert_eq!(
+            d.value, src.value,
             "dead letter bytes are the original bytes"
         );
+        assert_eq!(
+            Some(h("cx.error.class").as_str()),
+            truth.malformed_classes.get(&d.value).copied(),
+            "class of {}",
+            String::from_utf8_lossy(&d.value)
+        );
     }
+}
+
+/// `metadata.CorrelationId` (or `detail.metadata.CorrelationId`) of a
+/// record that is JSON enough to have one, as the decoder reads it.
+fn correlation_id(value: &[u8]) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(value).ok()?;
+    let md = v
+        .get("metadata")
+        .or_else(|| v.get("detail")?.get("metadata"))?;
+    let id = md.get("CorrelationId")?.as_str()?;
+    (!id.is_empty() && id.len() <= 256).then(|| id.to_string())
+}
+
+/// The lineage token generated for unit 0 of an input record: UUIDv5 of
+/// `topic/partition/offset/0` in cxstream's namespace (README, lineage).
+fn generated_token(topic: &str, partition: i32, offset: i64) -> String {
+    let ns = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, b"urn:cxstream:lineage-token");
+    uuid::Uuid::new_v5(&ns, format!("{topic}/{partition}/{offset}/0").as_bytes()).to_string()
+}
+
+/// Silver and late headers agree with the values: `cx.lineage.token` is
+/// `lineage.token`, and a late record's `cx.late.reason` is `late.reason`.
+pub fn check_output_headers(out: &Outputs) {
+    for (topic, recs, late) in [("silver", &out.silver, false), ("late", &out.late, true)] {
+        for r in recs {
+            let v: serde_json::Value = serde_json::from_slice(&r.value).expect("JSON");
+            let header = |k: &str| {
+                r.headers
+                    .get(k)
+                    .map(|b| String::from_utf8_lossy(b).into_owned())
+            };
+            assert_eq!(
+                header("cx.lineage.token").as_deref(),
+                v["lineage"]["token"].as_str(),
+                "{topic} p{} o{}: cx.lineage.token",
+                r.partition,
+                r.offset
+            );
+            if late {
+                assert!(
+                    v["late"]["reason"].is_string(),
+                    "late record without a reason"
+                );
+                assert_eq!(
+                    header("cx.late.reason").as_deref(),
+                    v["late"]["reason"].as_str(),
+                    "late p{} o{}: cx.late.reason",
+                    r.partition,
+                    r.offset
+                );
+            } else {
+                assert_eq!(header("cx.late.reason"), None, "silver with a late reason");
+            }
+        }
+    }
+}
+
+/// Masking tokens are deterministic: each raw `ani`/`dnis` of the input
+/// maps to one token wherever it appears in silver and late, whichever
+/// instance (run, restart) wrote the record, and the field is listed in
+/// `lineage.masked_fields`. Single-event input records are compared (their
+/// event is the record); the check must see repeated values to count.
+pub fn check_token_determinism(out: &Outputs, input: &[Rec], input_topic: &str) {
+    let by_pos: HashMap<(i64, i64), &Rec> = input
+        .iter()
+        .map(|r| ((r.partition as i64, r.offset), r))
+        .collect();
+    let mut token_of: HashMap<String, String> = HashMap::new();
+    let mut raw_of: HashMap<String, String> = HashMap::new();
+    let mut repeats = 0usize;
+    for r in out.silver.iter().chain(&out.late) {
+        let v: serde_json::Value = serde_json::from_slice(&r.value).expect("JSON");
+        let hop = &v["lineage"]["hops"][0];
+        if hop["source_topic"].as_str() != Some(input_topic) {
+            continue;
+        }
+        let (Some(p), Some(o)) = (
+            hop["source_partition"].as_i64(),
+            hop["source_offset"].as_i64(),
+        ) else {
+            panic!("record without a source hop: {hop}");
+        };
+        let src = by_pos
+            .get(&(p, o))
+            .unwrap_or_else(|| panic!("silver names no input record: p{p} o{o}"));
+        let Ok(raw) = serde_json::from_slice::<serde_json::Value>(&src.value) else {
+            continue;
+        };
+        let body = raw
+            .get("eventBody")
+            .or_else(|| raw.get("detail").and_then(|d| d.get("eventBody")));
+        let Some(body) = body else { continue };
+        if body.get("conversationId").and_then(|c| c.as_str()) != v["interaction_id"].as_str() {
+            continue;
+        }
+        for field in ["ani", "dnis"] {
+            let (Some(plain), Some(token)) = (body[field].as_str(), v[field].as_str()) else {
+                continue;
+            };
+            if plain.is_empty() {
+                continue;
+            }
+            assert_ne!(plain, token, "{field} not masked");
+            let masked = v["lineage"]["masked_fields"]
+                .as_array()
+                .is_some_and(|m| m.iter().any(|f| f == field));
+            assert!(
+                masked,
+                "{field} masked but not in masked_fields: {}",
+                v["lineage"]
+            );
+            match token_of.get(plain) {
+                Some(t) => {
+                    assert_eq!(t, token, "one {field} value, two tokens");
+                    repeats += 1;
+                }
+                None => {
+                    token_of.insert(plain.to_string(), token.to_string());
+                }
+            }
+            if let Some(other) = raw_of.insert(token.to_string(), plain.to_string()) {
+                assert!(
+                    normalized_eq(&other, plain),
+                    "two different {field} values share a token: {other:?} {plain:?} (generated test data)"
+                );
+            }
+        }
+    }
+    assert!(
+        repeats > 10 && token_of.len() > 10,
+        "token determinism needs repeated values: {} values, {repeats} repeats",
+        token_of.len()
+    );
+}
+
+/// Two spellings of one address: a phone number as `tel:`/`sip:` URI or
+/// with punctuation and spaces (the digits before any `@` or `;`).
+fn normalized_eq(a: &str, b: &str) -> bool {
+    let digits = |s: &str| -> String {
+        let s = s
+            .trim_start_matches("tel:")
+            .trim_start_matches("sip:")
+            .trim_start_matches("sips:");
+        let s = s.split(['@', ';']).next().unwrap_or(s);
+        s.chars().filter(char::is_ascii_alphanumeric).collect()
+    };
+    digits(a).eq_ignore_ascii_case(&digits(b))
 }
 
 /// A reference-form dead letter of an input unit: its size and SHA-256 are
@@ -607,11 +780,13 @@ pub fn check_outputs(brokers: &str, plan: &Plan, truth: &Truth, late_recall: Opt
     }
     check_order(&out);
     check_no_pii(truth, &out);
+    check_output_headers(&out);
+    check_token_determinism(&out, &input, &plan.input_topic);
     check_late_siblings(&out);
     if let Some(recall) = late_recall {
         check_late(truth, &out, recall);
     }
-    check_dead_letters(truth, &out, &input);
+    check_dead_letters(truth, &out, &input, &plan.input_topic);
 }
 
 /// Diagnostics for a failed exactly-once check: where the missing events'
