@@ -393,6 +393,9 @@ async fn run(args: RunArgs) -> CliResult {
         dead_letters = s.dead_letters,
         duplicates = s.duplicates,
         filtered = s.filtered,
+        handed_over = s.handed_over,
+        repartitioned = s.repartitioned,
+        repartitioned_in = s.repartitioned_in,
         accounted = s.accounted(),
         "Stopped."
     );

@@ -4,9 +4,12 @@
 //! units in names). Labels only ever carry static names (outputs, error
 //! classes, field names, topics, partitions), never values from events.
 //!
-//! Accounting identity, checkable at quiescence:
-//! `events_in = silver + late + dead_letter + duplicates + filtered`
-//! where the right-hand side counts acknowledged deliveries.
+//! Accounting identity, checkable per instance at quiescence:
+//! `events_in + repartitioned_in = silver + late + dead_letter + duplicates + filtered + handed_over + repartitioned`,
+//! where the outputs count acknowledged deliveries. An event forwarded to
+//! its partition's owner counts as `repartitioned` where it was read and as
+//! `repartitioned_in` where it is processed, so each instance's counters
+//! add up on their own, however partitions are spread.
 
 use prometheus::{
     Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
@@ -42,6 +45,7 @@ pub struct Metrics {
     pub late: IntCounterVec,
     /// Events forwarded through the repartition topic.
     pub repartitioned: IntCounter,
+    pub repartitioned_in: IntCounter,
     /// Optional fields absent in input events, by field name.
     pub missing_optional: IntCounterVec,
     /// Events whose `detail.version` is newer than any known version.
@@ -251,6 +255,11 @@ impl Metrics {
                 &r,
                 "cxstream_events_repartitioned_total",
                 "Events forwarded through the repartition topic.",
+            ),
+            repartitioned_in: counter(
+                &r,
+                "cxstream_events_repartitioned_in_total",
+                "Events read back from the repartition topic by their partition's owner.",
             ),
             missing_optional: counter_vec(
                 &r,

@@ -457,6 +457,8 @@ impl Pipeline {
             self.metrics.events_in.inc_by(units as u64);
             task.last_input = Some(now);
             task.at_end = false;
+        } else {
+            self.metrics.repartitioned_in.inc_by(units as u64);
         }
         let partitions = task.partitions;
         let earlier_hops: Vec<Hop> = match rec.header_hops {
