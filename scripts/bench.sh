@@ -4,6 +4,9 @@
 #   scripts/bench.sh [cxstream bench options...]   e.g. --events 200000 --latency-events 50000
 #   scripts/bench.sh --smoke                        CI: operator benches once each + a tiny
 #                                                   end-to-end run (seconds; no timing checked)
+#   scripts/bench.sh --soak                         the crash and restore tests at soak sizes
+#                                                   (CXSTREAM_SOAK=1: 5 kills during 200,000
+#                                                   events; about 5 minutes), not in CI
 #
 # Starts Tansu 0.6.0 (scripts/tansu.sh) on a free local port in a fresh
 # directory, builds the release binary, runs `cxstream bench` against it with
@@ -11,6 +14,11 @@
 # session.timeout.ms), then stops the broker.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+if [ "${1:-}" = "--soak" ]; then
+  shift
+  CXSTREAM_SOAK=1 exec bash scripts/test.sh --test recovery "$@"
+fi
 
 smoke=0
 if [ "${1:-}" = "--smoke" ]; then

@@ -18,33 +18,28 @@ fn silver_pipeline_end_to_end_on_tansu() {
     let tansu = Tansu::start();
     let plan = common::shipped_plan();
     tansu.create_topic(&plan.input_topic, 4);
-    let producer = common::produce_paced(
-        &tansu.brokers,
-        &plan.input_topic,
-        GenConfig {
-            interactions: 11_000,
-            seed: 2026,
-            // Denser event time than the default (one new conversation every
-            // 20 ms), published at 4,000 records/s: event time runs ~40x
-            // faster than the wall clock.
-            interaction_spacing_ms: 20,
-            late_pct: 1.0,
-            late_delay_ms: 30_000,
-            collect_truth: true,
-            ..GenConfig::default()
-        },
-        4_000.0,
-    );
+    let cfg = GenConfig {
+        interactions: 11_000,
+        seed: 2026,
+        // Denser event time than the default (one new conversation every
+        // 20 ms), published at 4,000 records/s: event time runs ~40x
+        // faster than the wall clock.
+        interaction_spacing_ms: 20,
+        late_pct: 1.0,
+        late_delay_ms: 30_000,
+        collect_truth: true,
+        ..GenConfig::default()
+    };
+    // The size precondition, before the slow part.
+    let planned = common::stream_counts(&cfg).unique_event_count;
+    assert!(planned >= 100_000, "{planned} unique events planned");
+    let producer = common::produce_paced(&tansu.brokers, &plan.input_topic, cfg, 4_000.0);
     let started = Instant::now();
     let (summary, _m) =
         common::run_pipeline(&tansu.brokers, plan.clone(), "e2e", Duration::from_secs(5));
     let truth = producer.join().expect("producer thread");
     eprintln!("pipeline: {summary:?} in {:.1?}", started.elapsed());
-    assert!(
-        truth.unique_events.len() >= 100_000,
-        "{} unique events",
-        truth.unique_events.len()
-    );
+    assert_eq!(truth.unique_events.len() as u64, planned);
     // Late events: precision only (each one really delayed). How many
     // delayed events go late depends on the watermark's lag, i.e. on timing
     // on a loaded machine; the exact late set is checked in process

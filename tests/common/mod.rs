@@ -212,6 +212,9 @@ pub fn read_all(brokers: &str, topic: &str) -> Vec<Rec> {
             ("enable.auto.commit", "false"),
             ("enable.partition.eof", "true"),
             ("fetch.wait.max.ms", "10"),
+            // Whole partitions per fetch: Tansu's sqlite engine reads a
+            // partition from the fetch offset to its end for every fetch.
+            ("max.partition.fetch.bytes", "52428800"),
         ])
         .create()
         .expect("consumer");
@@ -760,8 +763,15 @@ pub fn check_all(
 /// ([`check_late_siblings`]). `late_recall`: `Some(recall)` also checks that
 /// each late event was planted late (see [`check_late`]); `None` does not (a
 /// graceful stop flushes reorder buffers early, so later siblings of flushed
-/// events are rightly late without being delayed).
-pub fn check_outputs(brokers: &str, plan: &Plan, truth: &Truth, late_recall: Option<bool>) {
+/// events are rightly late without being delayed). Returns where each input
+/// partition ends (for [`tansu::check_committed_to_end`], without reading
+/// the input again).
+pub fn check_outputs(
+    brokers: &str,
+    plan: &Plan,
+    truth: &Truth,
+    late_recall: Option<bool>,
+) -> Vec<i64> {
     let out = read_outputs(brokers, plan);
     let input = read_all(brokers, &plan.input_topic);
     eprintln!(
@@ -787,6 +797,17 @@ pub fn check_outputs(brokers: &str, plan: &Plan, truth: &Truth, late_recall: Opt
         check_late(truth, &out, recall);
     }
     check_dead_letters(truth, &out, &input, &plan.input_topic);
+    let partitions = input.iter().map(|r| r.partition + 1).max().unwrap_or(0);
+    (0..partitions)
+        .map(|p| {
+            input
+                .iter()
+                .filter(|r| r.partition == p)
+                .map(|r| r.offset + 1)
+                .max()
+                .unwrap_or(0)
+        })
+        .collect()
 }
 
 /// Diagnostics for a failed exactly-once check: where the missing events'
@@ -857,4 +878,124 @@ fn explain_missing(brokers: &str, plan: &Plan, truth: &Truth, out: &Outputs, inp
             }
         }
     }
+}
+
+/// Long soaks (`CXSTREAM_SOAK=1`, set by `scripts/bench.sh --soak`): the
+/// crash and restore tests at their soak sizes instead of the sizes that
+/// prove their property in CI.
+pub fn soak() -> bool {
+    std::env::var_os("CXSTREAM_SOAK").is_some_and(|v| !v.is_empty() && v != "0")
+}
+
+/// Takes out of `truth` the events the plan's media filter drops (a media
+/// type it does not keep; events without a media type pass): they must
+/// appear nowhere. Returns how many unique events that is.
+pub fn drop_filtered(truth: &mut Truth, plan: &Plan) -> usize {
+    let Some(keep) = &plan.media_filter else {
+        return 0;
+    };
+    let dropped = |k: &EventKey| {
+        truth
+            .event_media
+            .get(k)
+            .is_some_and(|m| !keep.iter().any(|x| x.eq_ignore_ascii_case(m)))
+    };
+    let before = truth.unique_events.len();
+    let kept: Vec<EventKey> = truth
+        .unique_events
+        .iter()
+        .filter(|k| !dropped(k))
+        .cloned()
+        .collect();
+    let late: HashSet<EventKey> = truth
+        .planted_late
+        .iter()
+        .filter(|k| !dropped(k))
+        .cloned()
+        .collect();
+    truth.unique_events = kept;
+    truth.planted_late = late;
+    before - truth.unique_events.len()
+}
+
+/// The value of one series (a metric name with its labels, as exposed).
+pub fn metric(text: &str, series: &str) -> Option<f64> {
+    tansu::metric(text, series)
+}
+
+/// The sum of every series of metric `name` (any labels) in a Prometheus
+/// text exposition; `None` if there is none.
+pub fn metric_sum(text: &str, name: &str) -> Option<f64> {
+    let mut found = None;
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let rest = match line.strip_prefix(name) {
+            Some(r) if r.starts_with(' ') || r.starts_with('{') => r,
+            _ => continue,
+        };
+        let value = rest.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok());
+        if let Some(v) = value {
+            *found.get_or_insert(0.0) += v;
+        }
+    }
+    found
+}
+
+/// The accounting identity on a live `/metrics` scrape of a quiescent
+/// instance (its reorder buffers empty): every event read, from the input
+/// or back from the repartition topic, ended in exactly one place:
+/// `events_in + repartitioned_in = out (silver + late + dead_letter) +
+/// duplicates + filtered + handed_over + repartitioned` (see
+/// `cxstream::metrics`). Returns `(filtered, handed_over)`.
+pub fn check_live_accounting(name: &str, text: &str) -> (u64, u64) {
+    let get = |m: &str| metric_sum(text, m).unwrap_or_else(|| panic!("[{name}] no {m}")) as u64;
+    let events_in = get("cxstream_events_in_total");
+    let back_in = get("cxstream_events_repartitioned_in_total");
+    // Outputs only: what goes to the repartition topic is `repartitioned`.
+    let out = ["silver", "late", "dead_letter"]
+        .iter()
+        .map(|o| {
+            metric(
+                text,
+                &format!("cxstream_events_out_total{{output=\"{o}\"}}"),
+            )
+            .unwrap_or(0.0) as u64
+        })
+        .sum::<u64>();
+    let duplicates = get("cxstream_duplicates_dropped_total");
+    let filtered = get("cxstream_events_filtered_total");
+    let handed_over = get("cxstream_events_handed_over_total");
+    let forwarded = get("cxstream_events_repartitioned_total");
+    let buffered = get("cxstream_reorder_buffered_events");
+    assert_eq!(
+        buffered, 0,
+        "[{name}] not quiescent: {buffered} events buffered"
+    );
+    assert_eq!(
+        events_in + back_in,
+        out + duplicates + filtered + handed_over + forwarded,
+        "[{name}] accounting: in {events_in} + back from repartition {back_in}; out {out}, \
+         duplicates {duplicates}, filtered {filtered}, handed over {handed_over}, forwarded {forwarded}"
+    );
+    eprintln!(
+        "[{name}] live accounting: in {events_in} + back {back_in} = out {out} + duplicates \
+         {duplicates} + filtered {filtered} + handed over {handed_over} + forwarded {forwarded}"
+    );
+    (filtered, handed_over)
+}
+
+/// The counts of the stream the generator makes for `cfg` (events sent,
+/// unique events, …; no per-event truth): a dry run, no I/O, for checking a
+/// test's size preconditions before its slow part.
+pub fn stream_counts(cfg: &GenConfig) -> Truth {
+    let mut gen = Generator::new(GenConfig {
+        collect_truth: false,
+        ..cfg.clone()
+    });
+    gen.by_ref().for_each(drop);
+    gen.into_truth()
+}
+
+/// How many events (duplicates included) the generator sends for `cfg`.
+pub fn events_in_stream(cfg: &GenConfig) -> u64 {
+    stream_counts(cfg).events_sent
 }

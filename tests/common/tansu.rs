@@ -55,29 +55,40 @@ impl Tansu {
             std::env::var_os("CXSTREAM_TANSU_BIN").is_some(),
             "Tansu is not installed for this run: use `bash scripts/test.sh`"
         );
-        let port = free_port();
-        let dir =
-            std::env::temp_dir().join(format!("cxstream-tansu-{}-{port}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let mut t = Tansu {
-            child: None,
-            brokers: format!("127.0.0.1:{port}"),
-            port,
-            dir,
-            storage,
-        };
-        t.spawn();
-        t
+        // Tansu binds its listener itself (it takes an address, not a
+        // socket), so the port is picked free and handed over by number: if
+        // something else took it meanwhile, Tansu exits at once and another
+        // port is tried.
+        for attempt in 1..=5 {
+            let port = free_port();
+            let dir =
+                std::env::temp_dir().join(format!("cxstream-tansu-{}-{port}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            let mut t = Tansu {
+                child: None,
+                brokers: format!("127.0.0.1:{port}"),
+                port,
+                dir,
+                storage,
+            };
+            if t.spawn() {
+                return t;
+            }
+            eprintln!("Tansu could not listen on {port} (attempt {attempt}); another port");
+        }
+        panic!("Tansu did not start on any of 5 ports: see tansu-<port>.log in the temp dir");
     }
 
-    fn spawn(&mut self) {
+    /// Starts the broker process; false if it exited before it listened
+    /// (its port taken).
+    fn spawn(&mut self) -> bool {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/tansu.sh");
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(std::env::temp_dir().join(format!("tansu-{}.log", self.port)))
             .expect("log");
-        let child = Command::new("bash")
+        let mut child = Command::new("bash")
             .arg(script)
             .arg("run")
             .arg(self.port.to_string())
@@ -87,9 +98,20 @@ impl Tansu {
             .stderr(Stdio::from(log))
             .spawn()
             .expect("start tansu");
-        self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+        loop {
+            if child.try_wait().ok().flatten().is_some() {
+                return false;
+            }
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                // Still ours: not another process that answered on the port.
+                std::thread::sleep(Duration::from_millis(100));
+                if child.try_wait().ok().flatten().is_some() {
+                    return false;
+                }
+                self.child = Some(child);
+                return true;
+            }
             assert!(
                 Instant::now() < deadline,
                 "Tansu did not listen on {}",
@@ -111,7 +133,11 @@ impl Tansu {
     pub fn restart(&mut self, down_for: Duration) {
         self.kill();
         std::thread::sleep(down_for);
-        self.spawn();
+        assert!(
+            self.spawn(),
+            "Tansu could not listen on {} again after its restart",
+            self.port
+        );
     }
 
     pub fn create_topic(&self, topic: &str, partitions: i32) {
@@ -157,6 +183,29 @@ impl Processor {
         idle: Duration,
         extra: &[(&str, &str)],
     ) -> Processor {
+        let shipped = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/topologies/genesys-silver.toml"
+        );
+        Self::start_topology(
+            std::path::Path::new(shipped),
+            brokers,
+            group,
+            name,
+            idle,
+            extra,
+        )
+    }
+
+    /// As [`Processor::start_with`], on the topology file `topology`.
+    pub fn start_topology(
+        topology: &std::path::Path,
+        brokers: &str,
+        group: &str,
+        name: &str,
+        idle: Duration,
+        extra: &[(&str, &str)],
+    ) -> Processor {
         let log = std::env::temp_dir().join(format!(
             "cxstream-proc-{}-{name}-{}.log",
             std::process::id(),
@@ -166,10 +215,7 @@ impl Processor {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_cxstream"));
         cmd.arg("run")
             .arg("--topology")
-            .arg(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/topologies/genesys-silver.toml"
-            ))
+            .arg(topology)
             .arg("--brokers")
             .arg(brokers)
             .arg("--group-id")
@@ -219,12 +265,39 @@ impl Processor {
         eprintln!("[{}] killed (-9)", self.name);
     }
 
-    /// SIGTERM, then waits for the exit.
-    pub fn terminate(mut self) -> (ExitStatus, String) {
+    /// SIGTERM, then waits (at most a minute) for the exit.
+    pub fn terminate(self) -> (ExitStatus, String) {
+        self.signal("TERM", Duration::from_secs(60))
+    }
+
+    /// Sends `signal` (`TERM`, `INT`), then waits at most `limit` for the
+    /// exit (a hang fails the test instead of eating CI's time).
+    pub fn signal(self, signal: &str, limit: Duration) -> (ExitStatus, String) {
         let pid = self.child.id().to_string();
-        let _ = Command::new("kill").arg("-TERM").arg(&pid).status();
-        let status = self.child.wait().expect("wait");
-        (status, self.log_text())
+        let _ = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(&pid)
+            .status();
+        eprintln!("[{}] SIG{signal}", self.name);
+        self.wait(limit)
+    }
+
+    /// The timestamp (as logged, RFC 3339 UTC) of the first log line with
+    /// `needle`.
+    pub fn first_log_time(&self, needle: &str) -> Option<String> {
+        let log = self.log_text();
+        let line = log.lines().find(|l| l.contains(needle))?;
+        Some(line.split_whitespace().next()?.to_string())
+    }
+
+    /// How many times the instance has logged `needle` so far.
+    pub fn log_count(&self, needle: &str) -> usize {
+        self.log_text().matches(needle).count()
+    }
+
+    /// The instance's live `/metrics`, once it serves them.
+    pub fn scrape_metrics(&self) -> Option<String> {
+        self.metrics_addr().and_then(|a| scrape(&a))
     }
 
     /// Waits (at most `limit`) for the instance to exit by itself.
@@ -328,41 +401,49 @@ impl Drop for Processor {
     }
 }
 
+/// Now, in the processor logs' timestamp format (RFC 3339 UTC with
+/// microseconds), so that it compares with their timestamps as text.
+pub fn log_timestamp_now() -> String {
+    let f = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
+    );
+    time::OffsetDateTime::now_utc()
+        .format(&f)
+        .expect("timestamp")
+}
+
 /// The last `n` lines of a log.
 pub fn tail(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
-/// Asserts the group committed every input partition up to its end: all
-/// partitions were processed.
-pub fn check_committed_to_end(brokers: &str, group: &str, topic: &str, partitions: i32) {
+/// Asserts the group committed every input partition up to its end
+/// (`ends`, from [`super::check_outputs`]): all partitions were processed.
+pub fn check_committed_to_end(brokers: &str, group: &str, topic: &str, ends: &[i64]) {
     let consumer: BaseConsumer = super::settings(brokers)
         .with_defaults(&[("group.id", group), ("enable.auto.commit", "false")])
         .create()
         .expect("consumer");
     let mut tpl = TopicPartitionList::new();
-    for p in 0..partitions {
+    for p in 0..ends.len() as i32 {
         tpl.add_partition(topic, p);
     }
     let committed = consumer
         .committed_offsets(tpl, Duration::from_secs(10))
         .expect("committed offsets");
-    let input = super::read_all(brokers, topic);
-    for p in 0..partitions {
-        let end = input
-            .iter()
-            .filter(|r| r.partition == p)
-            .map(|r| r.offset + 1)
-            .max()
-            .unwrap_or(0);
+    for (p, end) in ends.iter().enumerate() {
         let c = committed
-            .find_partition(topic, p)
+            .find_partition(topic, p as i32)
             .map(|e| e.offset())
             .unwrap_or(Offset::Invalid);
-        assert_eq!(
-            c,
-            Offset::Offset(end),
+        let want = if *end == 0 {
+            Offset::Invalid
+        } else {
+            Offset::Offset(*end)
+        };
+        assert!(
+            c == want || c == Offset::Offset(*end),
             "input partition {p}: committed {c:?}, end {end}"
         );
     }
