@@ -62,7 +62,7 @@
 //!
 //! * `hash`: the value becomes its token. `callback_numbers` (an array) has
 //!   each element tokenized; `attributes` (an object) has each value
-//!   tokenized and its keys kept.
+//!   tokenized and its keys kept (a key holding PII is scrubbed, below).
 //! * `redact`: the value (each element / each attribute value) becomes the
 //!   string `"[REDACTED]"`.
 //! * `keep`: the value is kept; the free-text fields `subject`,
@@ -76,9 +76,11 @@
 //! # Free-text scrubbing
 //!
 //! Free text (`subject`, `wrapup_notes` and `attributes` values under `keep`,
-//! and **every string anywhere in `Event::extras`, under any policy**,
-//! including object keys) is scanned so that no email, phone number or card
-//! number survives:
+//! **every key of `attributes`, under any policy**, and **every string
+//! anywhere in `Event::extras`, under any policy**, including object keys)
+//! is scanned so that no email, phone number or card number survives. A key
+//! is renamed to its scrubbed text (`jane@example.com` → `<email:TOKEN>`);
+//! when that name is already taken, `#2`, `#3`… is appended:
 //!
 //! * payment card numbers → `<card:removed>` (never hashed): 13–19 digits,
 //!   optionally split into groups by spaces or by single dashes, that pass
@@ -108,7 +110,7 @@
 //!
 //! Every changed path is appended to `lineage.masked_fields`: the field name
 //! (`ani`, `callback_numbers`, …), `attributes.<key>` for attribute values
-//! (`attributes` itself if it is not an object),
+//! and renamed attribute keys (`attributes` itself if it is not an object),
 //! and `extras.<path>` for extras (`extras.a.b[2]`; a renamed key is listed
 //! under its new, scrubbed name). Paths never contain PII.
 
@@ -666,7 +668,14 @@ impl Masker {
         text.clear();
         text.push('{');
         let before = out.len();
+        // A key holding PII is renamed, which can change the keys' order:
+        // such a map goes through its `Value` instead.
+        let mut keys_clean = true;
         let well_formed = each_canonical_member(json, |key, value| {
+            keys_clean = keys_clean && self.json_is_clean(key);
+            if !keys_clean {
+                return;
+            }
             if text.len() > 1 {
                 text.push(',');
             }
@@ -703,13 +712,43 @@ impl Masker {
             }
         });
         text.push('}');
-        if !well_formed {
+        if well_formed && !keys_clean {
+            out.truncate(before);
+            self.mask_attributes_renaming_keys(payload, f, out);
+        } else if !well_formed {
             // Cannot happen (the payload holds JSON it wrote); fail closed.
             out.truncate(before);
             payload.set_field_str(f.index, REDACTED);
             out.push(Cow::Borrowed(f.name));
         } else if out.len() > before {
             payload.set_field_json(f.index, |o| o.push_str(text));
+        }
+    }
+
+    /// `attributes` (an object) some key of which holds PII: every key is
+    /// scrubbed as free text (as keys in the extras are, colliding names
+    /// get `#2`, `#3`…), each non-null value masked per the policy; the
+    /// path of a renamed key is listed under its new name even when its
+    /// value did not change.
+    fn mask_attributes_renaming_keys(&self, payload: &mut Payload, f: Field, out: &mut Paths) {
+        let Some(Value::Object(mut map)) = payload.field_value(f.index) else {
+            // Cannot happen (the payload holds JSON it wrote); fail closed.
+            payload.set_field_str(f.index, REDACTED);
+            out.push(Cow::Borrowed(f.name));
+            return;
+        };
+        let renamed = self.scrub_keys(&mut map);
+        let mut changed = !renamed.is_empty();
+        for (key, value) in map.iter_mut() {
+            let masked = !value.is_null() && self.mask_value(value, f.kind, f.policy);
+            changed |= masked;
+            if masked || renamed.contains(key) {
+                out.push(Cow::Owned(format!("attributes.{key}")));
+            }
+        }
+        if changed {
+            let map = Value::Object(map);
+            payload.set_field_json(f.index, |o| write_value(o, &map));
         }
     }
 
@@ -817,6 +856,25 @@ impl Masker {
     }
 
     fn scrub_map(&self, map: &mut Map<String, Value>, path: &mut String, out: &mut Paths) -> bool {
+        let renamed = self.scrub_keys(map);
+        let mut any = !renamed.is_empty();
+        for (key, v) in map.iter_mut() {
+            let len = path.len();
+            path.push('.');
+            path.push_str(key);
+            let before = out.len();
+            any |= self.scrub_value(v, path, out);
+            if renamed.contains(key) && !out[before..].iter().any(|p| p == path) {
+                out.push(Cow::Owned(path.clone()));
+            }
+            path.truncate(len);
+        }
+        any
+    }
+
+    /// Replaces each key of `map` that holds PII by its scrubbed text (a
+    /// name already taken gets `#2`, `#3`…); returns the new names.
+    fn scrub_keys(&self, map: &mut Map<String, Value>) -> Vec<String> {
         let renames: Vec<(String, String)> = map
             .keys()
             .filter_map(|k| self.scrub_text(k).map(|clean| (k.clone(), clean)))
@@ -834,19 +892,7 @@ impl Masker {
                 renamed.push(key);
             }
         }
-        let mut any = !renamed.is_empty();
-        for (key, v) in map.iter_mut() {
-            let len = path.len();
-            path.push('.');
-            path.push_str(key);
-            let before = out.len();
-            any |= self.scrub_value(v, path, out);
-            if renamed.contains(key) && !out[before..].iter().any(|p| p == path) {
-                out.push(Cow::Owned(path.clone()));
-            }
-            path.truncate(len);
-        }
-        any
+        renamed
     }
 
     /// Scrubs free text: card numbers → `<card:removed>`, emails →
@@ -1799,6 +1845,98 @@ mod tests {
         assert_eq!(ev.lineage.masked_fields, vec!["attributes.context.email"]);
     }
 
+    /// A key holding PII (Genesys lets flows name attributes freely) is
+    /// scrubbed like free text under every policy, in the map and in its
+    /// lineage path; other keys stay as they are.
+    #[test]
+    fn attribute_keys_holding_pii_are_scrubbed_in_the_map_and_the_paths() {
+        let attrs = json!({
+            "jane.doe@example.com": "vip",
+            "Jane.Doe@Example.com": "again",
+            "+1 317 555 0148": null,
+            "card 4111 1111 1111 1111": "seen",
+            "lang": "en",
+        });
+        let t = |v: &str| reference_token(KEY, v);
+        let email = format!("<email:{}>", t("jane.doe@example.com"));
+        let phone = format!("<phone:{}>", t("+13175550148"));
+        let card = "card <card:removed>".to_owned();
+        // Keys are renamed in key order: `Jane.Doe@…` sorts first and takes
+        // the plain name, the lowercase spelling gets `#2`.
+        let email2 = format!("{email}#2");
+        for policy in [Policy::Hash, Policy::Redact, Policy::Keep] {
+            let m = masker(policy);
+            let mut ev = event(json!({"attributes": attrs.clone()}), json!({}));
+            m.mask_event(&mut ev);
+            let value = |v: &str| match policy {
+                Policy::Hash => json!(t(v)),
+                Policy::Redact => json!(REDACTED),
+                Policy::Keep => json!(v),
+            };
+            let mut want = Map::new();
+            want.insert(email.clone(), value("again"));
+            want.insert(email2.clone(), value("vip"));
+            want.insert(phone.clone(), Value::Null);
+            want.insert(card.clone(), value("seen"));
+            want.insert("lang".into(), value("en"));
+            let got = &ev.payload.fields_map()["attributes"];
+            assert_eq!(got, &Value::Object(want), "{policy}");
+            // Every renamed key is listed (even with a null value), under
+            // its new name; `lang` only when its value changed.
+            let mut paths: Vec<String> = [&email, &email2, &phone, &card]
+                .iter()
+                .map(|k| format!("attributes.{k}"))
+                .collect();
+            paths.sort();
+            if policy != Policy::Keep {
+                paths.push("attributes.lang".into());
+            }
+            let got: Vec<&str> = ev.lineage.masked_fields.iter().map(|p| &**p).collect();
+            assert_eq!(got, paths, "{policy}");
+            // Neither the silver record nor its lineage carries the keys.
+            let stamper = crate::operators::lineage::Stamper::new("t");
+            let hop = stamper.stamp(
+                crate::operators::lineage::STAGE_SILVER,
+                crate::operators::lineage::STATUS_OK,
+                &ev.source,
+                1_649_237_446_000,
+            );
+            let bytes = crate::operators::lineage::encode(&ev, &hop, None);
+            let text = String::from_utf8(bytes).unwrap().to_lowercase();
+            for pii in ["jane", "doe@", "555 0148", "5550148", "4111"] {
+                assert!(!text.contains(pii), "{policy}: {pii} in {text}");
+            }
+        }
+        // Plain keys next to a PII key keep their names and positions.
+        let m = masker(Policy::Keep);
+        let mut ev = event(
+            json!({"attributes": {"a": "x", "ivr.intent": "billing", "jane@example.com": 1}}),
+            json!({}),
+        );
+        m.mask_event(&mut ev);
+        let got = &ev.payload.fields_map()["attributes"];
+        let key = format!("<email:{}>", t("jane@example.com"));
+        assert_eq!(
+            got,
+            &json!({"a": "x", "ivr.intent": "billing", key.clone(): 1})
+        );
+        assert_eq!(ev.lineage.masked_fields, vec![format!("attributes.{key}")]);
+    }
+
+    /// Attributes that are not a map, or whose keys are plain names, keep
+    /// the fast path's output (nothing renamed, nothing listed for keys).
+    #[test]
+    fn plain_attribute_keys_are_never_renamed() {
+        for policy in [Policy::Hash, Policy::Redact, Policy::Keep] {
+            let m = masker(policy);
+            let attrs = json!({"context.email": null, "ivr.step2": null, "x-y_z": null});
+            let mut ev = event(json!({"attributes": attrs.clone()}), json!({}));
+            m.mask_event(&mut ev);
+            assert_eq!(ev.payload.fields_map()["attributes"], attrs, "{policy}");
+            assert!(ev.lineage.masked_fields.is_empty(), "{policy}");
+        }
+    }
+
     #[test]
     fn callback_number_arrays() {
         let numbers = json!([
@@ -2284,6 +2422,22 @@ mod tests {
         scrub: Scrub,
         out: &mut Vec<String>,
     ) -> bool {
+        let renamed = ref_rename_keys(m, scrub);
+        let mut any = !renamed.is_empty();
+        for (k, v) in m.iter_mut() {
+            let p = format!("{path}.{k}");
+            let changed = ref_scrub_value(v, &p, scrub, out);
+            any |= changed;
+            if renamed.contains(k) && !(changed && matches!(v, Value::String(_))) {
+                out.push(p);
+            }
+        }
+        any
+    }
+
+    /// Renames each key of `m` that `scrub` changes (unchanged keys keep
+    /// their names, a taken name gets `#2`…); returns the new names.
+    fn ref_rename_keys(m: &mut Map<String, Value>, scrub: Scrub) -> Vec<String> {
         let mut renamed = Vec::new();
         let old = std::mem::take(m);
         let mut later = Vec::new();
@@ -2305,16 +2459,7 @@ mod tests {
             m.insert(key.clone(), v);
             renamed.push(key);
         }
-        let mut any = !renamed.is_empty();
-        for (k, v) in m.iter_mut() {
-            let p = format!("{path}.{k}");
-            let changed = ref_scrub_value(v, &p, scrub, out);
-            any |= changed;
-            if renamed.contains(k) && !(changed && matches!(v, Value::String(_))) {
-                out.push(p);
-            }
-        }
-        any
+        renamed
     }
 
     /// The documented masking of `fields` and `extras` (in place); returns
@@ -2345,7 +2490,9 @@ mod tests {
                     any
                 }
                 (RefKind::Attributes, _) if v.is_object() => {
-                    for (k, item) in v.as_object_mut().unwrap() {
+                    let m = v.as_object_mut().unwrap();
+                    let renamed = ref_rename_keys(m, scrub);
+                    for (k, item) in m {
                         let changed = match policy {
                             _ if item.is_null() => false,
                             Policy::Keep => ref_scrub_value(item, "", scrub, &mut Vec::new()),
@@ -2354,7 +2501,7 @@ mod tests {
                                 true
                             }
                         };
-                        if changed {
+                        if changed || renamed.contains(k) {
                             out.push(format!("attributes.{k}"));
                         }
                     }
