@@ -122,7 +122,8 @@ pub struct RunArgs {
     #[arg(long, default_value = "127.0.0.1:9464")]
     pub metrics_addr: SocketAddr,
     /// File holding the masking key (its bytes; one trailing newline trimmed).
-    /// Otherwise the key comes from CXSTREAM_MASKING_KEY.
+    /// Otherwise the key comes from CXSTREAM_MASKING_KEY (one trailing
+    /// newline trimmed too). An empty or white-space-only key is refused.
     #[arg(long)]
     pub masking_key_file: Option<PathBuf>,
     /// librdkafka client setting, as kcat's -X (repeatable), e.g. -X security.protocol=SASL_SSL.

@@ -30,6 +30,53 @@ fn run_refuses_to_start_without_a_masking_key() {
 }
 
 #[test]
+fn run_refuses_an_empty_or_white_space_masking_key_and_names_its_source() {
+    let dir = std::env::temp_dir().join(format!("cxstream-cli-key-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("blank.key");
+    std::fs::write(&file, " \t \n").unwrap();
+    let run = |env: Option<&str>, file: Option<&std::path::Path>| {
+        let mut cmd = cxstream();
+        cmd.args([
+            "run",
+            "--topology",
+            "topologies/genesys-silver.toml",
+            "--brokers",
+            "127.0.0.1:1",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("CXSTREAM_MASKING_KEY");
+        if let Some(v) = env {
+            cmd.env("CXSTREAM_MASKING_KEY", v);
+        }
+        if let Some(f) = file {
+            cmd.arg("--masking-key-file").arg(f);
+        }
+        let out = cmd.output().expect("run cxstream");
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    for v in ["", "   ", "\n"] {
+        let err = run(Some(v), None);
+        assert!(
+            err.contains("the masking key in CXSTREAM_MASKING_KEY is empty or only white space")
+                && err.contains("--masking-key-file"),
+            "{v:?}: {err}"
+        );
+    }
+    let err = run(Some("a-real-env-key"), Some(&file));
+    assert!(
+        err.contains(&format!(
+            "the masking key in the --masking-key-file {} is empty or only white space",
+            file.display()
+        )) && err.contains("CXSTREAM_MASKING_KEY"),
+        "{err}"
+    );
+    assert!(!err.contains("a-real-env-key"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn validate_names_the_bad_key_and_its_line() {
     let dir = std::env::temp_dir().join(format!("cxstream-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

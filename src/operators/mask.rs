@@ -13,7 +13,8 @@
 //!
 //! The token is always 64 lowercase hex characters (the full 32-byte MAC, not
 //! truncated). The masking key is the raw bytes of `CXSTREAM_MASKING_KEY` or
-//! of the `--masking-key-file` (see `secret.rs`). Example: with key `key`,
+//! of the `--masking-key-file`, with one trailing `\n` or `\r\n` removed
+//! from either (see `secret.rs`). Example: with key `key`,
 //! `token("The quick brown fox jumps over the lazy dog")` is
 //! `f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8`.
 //!
@@ -2799,7 +2800,8 @@ mod tests {
             other.token("+15555550955"),
             "7f240e9d8400535acea25a179c26f8973d9c0df014d24435c10901ae8b5cf4a4"
         );
-        // A key file's trailing newline would be another key.
+        // A trailing newline left in the key would be another key (the
+        // loader removes one from the file and the environment alike).
         assert_eq!(
             Masker::new(b"test-masking-key\n", MaskPolicies::default()).token("+15555550955"),
             "98ca8c40b2f0871abaab4ae995cc336b0acab32cb415fdbb2fc7e7b2733276c6"
