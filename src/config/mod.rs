@@ -18,7 +18,7 @@ use crate::operators::mask::{MaskPolicies, Policy};
 use crate::operators::plausibility::EventTimeBounds;
 use crate::operators::progress::ProgressSettings;
 use crate::operators::reorder::ReorderSettings;
-use topology::{RawOperator, RawTopology};
+use topology::{RawEntry, RawOperatorTable, RawTopology, RawValue};
 
 /// Errors loading or validating a topology.
 #[derive(Debug, thiserror::Error)]
@@ -100,14 +100,85 @@ impl Delivery {
     }
 }
 
+/// Which operator a table configures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OpKind {
+    Decode,
+    Filter,
+    Dedup,
+    Reorder,
+    Mask,
+    Lineage,
+}
+
+/// An operator type: its `type` name, whether the chain needs it, and the
+/// keys its table takes besides `type`.
+struct OperatorSpec {
+    name: &'static str,
+    kind: OpKind,
+    required: bool,
+    keys: &'static [&'static str],
+}
+
 /// The required position of each operator type; optional ones may be left out.
-const ORDER: [(&str, bool); 6] = [
-    ("decode", true),
-    ("filter", false),
-    ("dedup", false),
-    ("reorder", false),
-    ("mask", true),
-    ("lineage", true),
+///
+/// * `decode`: `max_future_skew` (reject events more than this far ahead of
+///   their record's broker timestamp, default "1h", "off" disables it) and
+///   `min_event_time` (reject events before this instant, default
+///   "2000-01-01T00:00:00Z", "off" disables it);
+/// * `filter`: `media_types` (required; events without a media type, e.g.
+///   attribute updates, always pass);
+/// * `dedup`: `ttl`, `max_keys`;
+/// * `reorder`: `allowed_lateness`, `idle_timeout`, `max_buffered`,
+///   `state_retention`, `watermark_quorum` (events that must agree before the
+///   watermark jumps, default 3), `watermark_jump` (how far one event may
+///   move it alone, default "1m");
+/// * `mask`: `fields`, a table of field = "hash" (default) | "redact" | "keep";
+/// * `lineage`: no keys.
+const ORDER: [OperatorSpec; 6] = [
+    OperatorSpec {
+        name: "decode",
+        kind: OpKind::Decode,
+        required: true,
+        keys: &["max_future_skew", "min_event_time"],
+    },
+    OperatorSpec {
+        name: "filter",
+        kind: OpKind::Filter,
+        required: false,
+        keys: &["media_types"],
+    },
+    OperatorSpec {
+        name: "dedup",
+        kind: OpKind::Dedup,
+        required: false,
+        keys: &["ttl", "max_keys"],
+    },
+    OperatorSpec {
+        name: "reorder",
+        kind: OpKind::Reorder,
+        required: false,
+        keys: &[
+            "allowed_lateness",
+            "idle_timeout",
+            "max_buffered",
+            "state_retention",
+            "watermark_quorum",
+            "watermark_jump",
+        ],
+    },
+    OperatorSpec {
+        name: "mask",
+        kind: OpKind::Mask,
+        required: true,
+        keys: &["fields"],
+    },
+    OperatorSpec {
+        name: "lineage",
+        kind: OpKind::Lineage,
+        required: true,
+        keys: &[],
+    },
 ];
 
 /// Reads and validates a topology file.
@@ -125,8 +196,9 @@ pub fn parse(text: &str, origin: &str) -> Result<Plan, ConfigError> {
     Validator { text, origin }.plan(raw)
 }
 
-/// toml reports an unknown key inside an operator table at the table's
-/// header (tagged enums lose inner spans); point at the key's own line.
+/// An unknown key outside the operator tables (those are checked by the
+/// validator): reported like a validator error, naming the key and its own
+/// line.
 fn parse_error(text: &str, origin: &str, e: &toml::de::Error) -> ConfigError {
     let message = e.message().trim_end().to_string();
     let unknown = message
@@ -198,23 +270,19 @@ impl Validator<'_> {
         }
     }
 
-    fn duration(
+    fn duration_of(
         &self,
         key: &str,
         span: &Range<usize>,
-        v: Option<&String>,
-        default: Duration,
+        v: &str,
     ) -> Result<Duration, ConfigError> {
-        match v {
-            None => Ok(default),
-            Some(s) => humantime::parse_duration(s).map_err(|e| {
-                self.invalid(
-                    key,
-                    span,
-                    format!("not a duration ({e}); use e.g. \"5s\", \"500ms\", \"24h\""),
-                )
-            }),
-        }
+        humantime::parse_duration(v).map_err(|e| {
+            self.invalid(
+                key,
+                span,
+                format!("not a duration ({e}); use e.g. \"5s\", \"500ms\", \"24h\""),
+            )
+        })
     }
 
     fn instant(&self, key: &str, span: &Range<usize>, v: &str) -> Result<i64, ConfigError> {
@@ -300,12 +368,7 @@ impl Validator<'_> {
         };
         let commit_interval = match &raw.runtime.commit_interval {
             None => Duration::from_secs(1),
-            Some(s) => self.duration(
-                "runtime.commit_interval",
-                &s.span(),
-                Some(s.get_ref()),
-                Duration::from_secs(1),
-            )?,
+            Some(s) => self.duration_of("runtime.commit_interval", &s.span(), s.get_ref())?,
         };
         let max_in_flight = match &raw.runtime.max_in_flight {
             None => 50_000,
@@ -404,68 +467,95 @@ impl Validator<'_> {
         Ok(plan)
     }
 
-    fn operators(&self, ops: &[Spanned<RawOperator>], plan: &mut Plan) -> Result<(), ConfigError> {
+    fn operators(
+        &self,
+        ops: &[Spanned<RawOperatorTable>],
+        plan: &mut Plan,
+    ) -> Result<(), ConfigError> {
         let mut next = 0usize;
-        for (i, op) in ops.iter().enumerate() {
-            let span = op.span();
-            let key = format!("operators[{i}]");
-            let ty = op.get_ref().type_name();
-            let pos = ORDER
-                .iter()
-                .position(|(n, _)| *n == ty)
-                .unwrap_or(ORDER.len());
+        for (index, table) in ops.iter().enumerate() {
+            let header = table.span();
+            let key = format!("operators[{index}]");
+            let entries = &table.get_ref().entries;
+            let pos = self.operator_type(&key, &header, entries)?;
+            let spec = &ORDER[pos];
+            let ty = spec.name;
+            // Keys are checked before values: a typo is named as such, not
+            // as a missing key.
+            if let Some(e) = entries.iter().find(|e| {
+                e.key.get_ref() != "type" && !spec.keys.contains(&e.key.get_ref().as_str())
+            }) {
+                return Err(self.invalid(
+                    &format!("{key}.{}", e.key.get_ref()),
+                    &e.key.span(),
+                    format!(
+                        "unknown key for a `{ty}` operator; expected {}",
+                        expected_keys(spec)
+                    ),
+                ));
+            }
             if pos < next {
                 return Err(self.invalid(
                     &key,
-                    &span,
+                    &header,
                     format!(
                         "operator `{ty}` is out of order or repeated; the chain is {}",
                         chain_help()
                     ),
                 ));
             }
-            if let Some((missing, _)) = ORDER[next..pos].iter().find(|(_, required)| *required) {
+            if let Some(missing) = ORDER[next..pos].iter().find(|s| s.required) {
                 return Err(self.invalid(
                     &key,
-                    &span,
+                    &header,
                     format!(
-                        "operator `{missing}` must come before `{ty}`; the chain is {}",
+                        "operator `{}` must come before `{ty}`; the chain is {}",
+                        missing.name,
                         chain_help()
                     ),
                 ));
             }
             next = pos + 1;
             plan.chain.push(ty);
-            match op.get_ref() {
-                RawOperator::Lineage {} => {}
-                RawOperator::Decode {
-                    max_future_skew,
-                    min_event_time,
-                } => {
+            let op = Op {
+                index,
+                header,
+                entries,
+            };
+            match spec.kind {
+                OpKind::Lineage => {}
+                OpKind::Decode => {
                     let d = EventTimeBounds::default();
+                    let skew = self.op_str(&op, "max_future_skew", DURATION_OR_OFF)?;
+                    let min = self.op_str(&op, "min_event_time", INSTANT_OR_OFF)?;
                     plan.event_time_bounds = EventTimeBounds {
-                        max_future_skew: match max_future_skew.as_deref() {
-                            Some("off") => None,
-                            v => Some(self.duration(
-                                &format!("{key}.max_future_skew"),
-                                &span,
-                                v.map(str::to_string).as_ref(),
-                                d.max_future_skew.unwrap_or_default(),
-                            )?),
+                        max_future_skew: match skew {
+                            None => d.max_future_skew,
+                            Some(("off", _)) => None,
+                            Some((v, span)) => {
+                                Some(self.duration_of(&op.path("max_future_skew"), &span, v)?)
+                            }
                         },
-                        min_event_time_ms: match min_event_time.as_deref() {
+                        min_event_time_ms: match min {
                             None => d.min_event_time_ms,
-                            Some("off") => None,
-                            Some(v) => {
-                                Some(self.instant(&format!("{key}.min_event_time"), &span, v)?)
+                            Some(("off", _)) => None,
+                            Some((v, span)) => {
+                                Some(self.instant(&op.path("min_event_time"), &span, v)?)
                             }
                         },
                     };
                 }
-                RawOperator::Filter { media_types } => {
+                OpKind::Filter => {
+                    let Some((media_types, span)) = self.op_str_list(&op, "media_types")? else {
+                        return Err(self.invalid(
+                            &op.path("media_types"),
+                            &op.header,
+                            "missing key: list the media types to keep, e.g. [\"VOICE\", \"CHAT\"]",
+                        ));
+                    };
                     if media_types.is_empty() {
                         return Err(self.invalid(
-                            &format!("{key}.media_types"),
+                            &op.path("media_types"),
                             &span,
                             "list at least one media type, or remove the filter",
                         ));
@@ -477,79 +567,63 @@ impl Validator<'_> {
                             .collect(),
                     );
                 }
-                RawOperator::Dedup { ttl, max_keys } => {
+                OpKind::Dedup => {
                     let d = DedupSettings::default();
                     plan.dedup = Some(DedupSettings {
-                        ttl: self.duration(&format!("{key}.ttl"), &span, ttl.as_ref(), d.ttl)?,
-                        max_keys: match max_keys {
-                            None => d.max_keys,
-                            Some(n) => self.positive(&format!("{key}.max_keys"), &span, *n)?,
-                        },
+                        ttl: self.op_duration(&op, "ttl", d.ttl)?,
+                        max_keys: self.op_positive(&op, "max_keys")?.unwrap_or(d.max_keys),
                     });
                 }
-                RawOperator::Reorder {
-                    allowed_lateness,
-                    idle_timeout,
-                    max_buffered,
-                    state_retention,
-                    watermark_quorum,
-                    watermark_jump,
-                } => {
+                OpKind::Reorder => {
                     let d = ReorderSettings::default();
+                    let quorum = match self.op_positive(&op, "watermark_quorum")? {
+                        None => d.progress.quorum,
+                        Some(q) if q > 100 => {
+                            let span = op.key_span("watermark_quorum").unwrap_or(op.header.clone());
+                            return Err(self.invalid(
+                                &op.path("watermark_quorum"),
+                                &span,
+                                "must be 1..100",
+                            ));
+                        }
+                        Some(q) => q as usize,
+                    };
                     let progress = ProgressSettings {
-                        quorum: match watermark_quorum {
-                            None => d.progress.quorum,
-                            Some(n) => {
-                                let q =
-                                    self.positive(&format!("{key}.watermark_quorum"), &span, *n)?;
-                                if q > 100 {
-                                    return Err(self.invalid(
-                                        &format!("{key}.watermark_quorum"),
-                                        &span,
-                                        "must be 1..100",
-                                    ));
-                                }
-                                q as usize
-                            }
-                        },
-                        jump: self.duration(
-                            &format!("{key}.watermark_jump"),
-                            &span,
-                            watermark_jump.as_ref(),
-                            d.progress.jump,
-                        )?,
+                        quorum,
+                        jump: self.op_duration(&op, "watermark_jump", d.progress.jump)?,
                     };
                     plan.reorder = Some(ReorderSettings {
-                        allowed_lateness: self.duration(
-                            &format!("{key}.allowed_lateness"),
-                            &span,
-                            allowed_lateness.as_ref(),
+                        allowed_lateness: self.op_duration(
+                            &op,
+                            "allowed_lateness",
                             d.allowed_lateness,
                         )?,
-                        idle_timeout: self.duration(
-                            &format!("{key}.idle_timeout"),
-                            &span,
-                            idle_timeout.as_ref(),
-                            d.idle_timeout,
-                        )?,
-                        max_buffered: match max_buffered {
-                            None => d.max_buffered,
-                            Some(n) => {
-                                self.positive(&format!("{key}.max_buffered"), &span, *n)? as usize
-                            }
-                        },
-                        state_retention: self.duration(
-                            &format!("{key}.state_retention"),
-                            &span,
-                            state_retention.as_ref(),
+                        idle_timeout: self.op_duration(&op, "idle_timeout", d.idle_timeout)?,
+                        max_buffered: self
+                            .op_positive(&op, "max_buffered")?
+                            .map_or(d.max_buffered, |n| n as usize),
+                        state_retention: self.op_duration(
+                            &op,
+                            "state_retention",
                             d.state_retention,
                         )?,
                         progress,
                     });
                 }
-                RawOperator::Mask { fields } => {
-                    for (field, policy) in fields {
-                        let fkey = format!("{key}.fields.{field}");
+                OpKind::Mask => {
+                    for (field, policy) in self.op_table(&op, "fields")? {
+                        let fkey = op.path(&format!("fields.{}", field.get_ref()));
+                        let span = field.span();
+                        let toml::Value::String(policy) = policy else {
+                            return Err(self.invalid(
+                                &fkey,
+                                &span,
+                                format!(
+                                    "policy must be \"hash\", \"redact\" or \"keep\", not {}",
+                                    a_type(policy)
+                                ),
+                            ));
+                        };
                         let p: Policy = policy.parse().map_err(|_| {
                             self.invalid(
                                 &fkey,
@@ -558,35 +632,244 @@ impl Validator<'_> {
                             )
                         })?;
                         plan.mask
-                            .set(field, p)
+                            .set(field.get_ref(), p)
                             .map_err(|e| self.invalid(&fkey, &span, e.to_string()))?;
                     }
                 }
             }
         }
-        if let Some((missing, _)) = ORDER[next..].iter().find(|(_, required)| *required) {
+        if let Some(missing) = ORDER[next..].iter().find(|s| s.required) {
             return Err(ConfigError::Invalid {
                 path: self.origin.to_string(),
                 key: "operators".into(),
                 line: self.line(&(self.text.len()..self.text.len())),
                 message: format!(
-                    "operator `{missing}` is required; the chain is {}",
+                    "operator `{}` is required; the chain is {}",
+                    missing.name,
                     chain_help()
                 ),
             });
         }
         Ok(())
     }
+
+    /// The position in [`ORDER`] of the operator's `type`.
+    fn operator_type(
+        &self,
+        key: &str,
+        header: &Range<usize>,
+        entries: &[RawEntry],
+    ) -> Result<usize, ConfigError> {
+        let types = || {
+            ORDER
+                .iter()
+                .map(|s| format!("\"{}\"", s.name))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let Some(e) = entries.iter().find(|e| e.key.get_ref() == "type") else {
+            return Err(self.invalid(
+                key,
+                header,
+                format!("missing key `type`: one of {}", types()),
+            ));
+        };
+        let tkey = format!("{key}.type");
+        match &e.value {
+            RawValue::Value(toml::Value::String(ty)) => {
+                ORDER.iter().position(|s| s.name == ty).ok_or_else(|| {
+                    self.invalid(
+                        &tkey,
+                        &e.key.span(),
+                        format!("unknown operator type; expected one of {}", types()),
+                    )
+                })
+            }
+            other => Err(self.invalid(
+                &tkey,
+                &e.key.span(),
+                format!(
+                    "must be a string, one of {}, not {}",
+                    types(),
+                    a_raw_type(other)
+                ),
+            )),
+        }
+    }
+
+    /// The value of `key` in `op` with the span of its key, if present.
+    fn op_value<'v>(&self, op: &Op<'v>, key: &str) -> Option<At<&'v RawValue>> {
+        op.entry(key).map(|e| (&e.value, e.key.span()))
+    }
+
+    /// Refuses the value of `key` (of the wrong type), naming the key,
+    /// its line and what it takes.
+    fn op_wrong_type(
+        &self,
+        op: &Op<'_>,
+        key: &str,
+        span: &Range<usize>,
+        v: &RawValue,
+        expected: &str,
+    ) -> ConfigError {
+        self.invalid(
+            &op.path(key),
+            span,
+            format!("must be {expected}, not {}", a_raw_type(v)),
+        )
+    }
+
+    fn op_str<'v>(
+        &self,
+        op: &Op<'v>,
+        key: &str,
+        expected: &str,
+    ) -> Result<Option<At<&'v str>>, ConfigError> {
+        match self.op_value(op, key) {
+            None => Ok(None),
+            Some((RawValue::Value(toml::Value::String(s)), span)) => Ok(Some((s.as_str(), span))),
+            Some((v, span)) => Err(self.op_wrong_type(op, key, &span, v, expected)),
+        }
+    }
+
+    fn op_str_list<'v>(
+        &self,
+        op: &Op<'v>,
+        key: &str,
+    ) -> Result<Option<At<Vec<&'v str>>>, ConfigError> {
+        const EXPECTED: &str = "a list of strings, e.g. [\"VOICE\", \"CHAT\"]";
+        match self.op_value(op, key) {
+            None => Ok(None),
+            Some((v @ RawValue::Value(toml::Value::Array(items)), span)) => {
+                let strs: Option<Vec<&str>> = items.iter().map(toml::Value::as_str).collect();
+                match strs {
+                    Some(strs) => Ok(Some((strs, span))),
+                    None => Err(self.op_wrong_type(op, key, &span, v, EXPECTED)),
+                }
+            }
+            Some((v, span)) => Err(self.op_wrong_type(op, key, &span, v, EXPECTED)),
+        }
+    }
+
+    /// A positive integer under `key`.
+    fn op_positive(&self, op: &Op<'_>, key: &str) -> Result<Option<u64>, ConfigError> {
+        match self.op_value(op, key) {
+            None => Ok(None),
+            Some((RawValue::Value(toml::Value::Integer(n)), span)) => {
+                self.positive(&op.path(key), &span, *n).map(Some)
+            }
+            Some((v, span)) => Err(self.op_wrong_type(op, key, &span, v, "a positive integer")),
+        }
+    }
+
+    /// A duration under `key` (e.g. "5s"), else `default`.
+    fn op_duration(
+        &self,
+        op: &Op<'_>,
+        key: &str,
+        default: Duration,
+    ) -> Result<Duration, ConfigError> {
+        match self.op_str(op, key, DURATION)? {
+            None => Ok(default),
+            Some((v, span)) => self.duration_of(&op.path(key), &span, v),
+        }
+    }
+
+    /// The table under `key` (empty when absent), each key with its span.
+    fn op_table<'v>(
+        &self,
+        op: &Op<'v>,
+        key: &str,
+    ) -> Result<&'v [(Spanned<String>, toml::Value)], ConfigError> {
+        match self.op_value(op, key) {
+            None => Ok(&[]),
+            Some((RawValue::Table(entries), _)) => Ok(entries),
+            Some((v, span)) => Err(self.op_wrong_type(
+                op,
+                key,
+                &span,
+                v,
+                "a table of field = \"policy\" (e.g. `[operators.fields]` then `ani = \"hash\"`)",
+            )),
+        }
+    }
+}
+
+/// What a duration key takes.
+const DURATION: &str = "a duration in quotes, e.g. \"5s\", \"500ms\", \"24h\"";
+/// What `max_future_skew` takes.
+const DURATION_OR_OFF: &str = "a duration in quotes (e.g. \"1h\") or \"off\"";
+/// What `min_event_time` takes.
+const INSTANT_OR_OFF: &str =
+    "an RFC 3339 instant in quotes (e.g. \"2000-01-01T00:00:00Z\") or \"off\"";
+
+/// An operator value with the span of its key.
+type At<T> = (T, Range<usize>);
+
+/// One operator table being validated.
+struct Op<'v> {
+    index: usize,
+    /// The table's span (its `[[operators]]` header first).
+    header: Range<usize>,
+    entries: &'v [RawEntry],
+}
+
+impl<'v> Op<'v> {
+    /// `operators[i].key`.
+    fn path(&self, key: &str) -> String {
+        format!("operators[{}].{key}", self.index)
+    }
+
+    fn entry(&self, key: &str) -> Option<&'v RawEntry> {
+        self.entries.iter().find(|e| e.key.get_ref() == key)
+    }
+
+    fn key_span(&self, key: &str) -> Option<Range<usize>> {
+        self.entry(key).map(|e| e.key.span())
+    }
+}
+
+/// The TOML type of `v`, with its article, for error messages.
+fn a_type(v: &toml::Value) -> &'static str {
+    match v {
+        toml::Value::String(_) => "a string",
+        toml::Value::Integer(_) => "an integer",
+        toml::Value::Float(_) => "a float",
+        toml::Value::Boolean(_) => "a boolean",
+        toml::Value::Datetime(_) => "a date-time",
+        toml::Value::Array(items) if items.iter().all(toml::Value::is_str) => "a list of strings",
+        toml::Value::Array(_) => "a list holding other values than strings",
+        toml::Value::Table(_) => "a table",
+    }
+}
+
+fn a_raw_type(v: &RawValue) -> &'static str {
+    match v {
+        RawValue::Value(v) => a_type(v),
+        RawValue::Table(_) => "a table",
+    }
+}
+
+/// The keys an operator takes, for error messages.
+fn expected_keys(spec: &OperatorSpec) -> String {
+    if spec.keys.is_empty() {
+        return "no key besides `type`".into();
+    }
+    let keys: Vec<String> = std::iter::once("type")
+        .chain(spec.keys.iter().copied())
+        .map(|k| format!("`{k}`"))
+        .collect();
+    format!("one of {}", keys.join(", "))
 }
 
 fn chain_help() -> String {
     ORDER
         .iter()
-        .map(|(n, req)| {
-            if *req {
-                n.to_string()
+        .map(|s| {
+            if s.required {
+                s.name.to_string()
             } else {
-                format!("[{n}]")
+                format!("[{}]", s.name)
             }
         })
         .collect::<Vec<_>>()
@@ -672,22 +955,6 @@ mod tests {
         );
     }
 
-    /// `SHIPPED` with line `from` replaced by `to`, and the 1-based line
-    /// of the `[[operators]]` header above it.
-    fn with_line(from: &str, to: &str) -> (String, usize) {
-        let text = SHIPPED.replacen(from, to, 1);
-        assert_ne!(text, SHIPPED, "{from} is in the shipped topology");
-        let at = text.lines().position(|l| l.starts_with(to)).unwrap();
-        let header = text
-            .lines()
-            .take(at)
-            .enumerate()
-            .filter(|(_, l)| l.starts_with("[[operators]]"))
-            .last()
-            .map_or(0, |(i, _)| i + 1);
-        (text, header)
-    }
-
     #[test]
     fn bad_event_time_bounds_and_quorum_name_the_key_and_line() {
         for (from, to, want_key) in [
@@ -712,14 +979,9 @@ mod tests {
                 "operators[3].watermark_jump",
             ),
         ] {
-            let (text, header) = with_line(from, to);
-            match parse(&text, "t.toml").unwrap_err() {
-                ConfigError::Invalid { key, line, .. } => {
-                    assert_eq!(key, want_key);
-                    assert_eq!(line, header, "{key}: the operator's [[operators]] line");
-                }
-                e => panic!("unexpected {e}"),
-            }
+            let (text, want_line) = edited(from, to);
+            let (key, line, _) = invalid(&text);
+            assert_eq!((key.as_str(), line), (want_key, want_line), "{to}");
         }
         let text = SHIPPED.replacen("dead_letter_prefix = 1024", "dead_letter_prefix = -1", 1);
         let line = text
@@ -751,14 +1013,247 @@ mod tests {
                 message,
                 ..
             } => {
-                assert_eq!((key.as_str(), l), ("idle_timout", line));
+                assert_eq!((key.as_str(), l), ("operators[3].idle_timout", line));
+                assert_eq!(line, 67);
                 assert!(
-                    message.contains("idle_timeout"),
+                    message.starts_with("unknown key for a `reorder` operator; expected one of `type`, `allowed_lateness`, `idle_timeout`,"),
                     "suggests the known keys: {message}"
                 );
             }
             other => panic!("{other}"),
         }
+    }
+
+    /// The key path, line and message of an `Invalid` error.
+    fn invalid(text: &str) -> (String, usize, String) {
+        match parse(text, "t.toml").unwrap_err() {
+            ConfigError::Invalid {
+                path,
+                key,
+                line,
+                message,
+            } => {
+                assert_eq!(path, "t.toml");
+                (key, line, message)
+            }
+            other => panic!("expected an invalid key, got {other:?}"),
+        }
+    }
+
+    /// A wrong type inside an operator table used to be reported by toml
+    /// at the first `[[operators]]` header (line 48), without the operator
+    /// or the key: now each names `operators[i].key` and the key's line.
+    #[test]
+    fn wrong_type_inside_an_operator_names_its_key_path_and_line() {
+        for (from, to, want_key, want_line, want_message) in [
+            // The second operator.
+            (
+                "media_types = [\"VOICE\", \"CALLBACK\", \"CHAT\", \"EMAIL\", \"MESSAGE\"]",
+                "media_types = \"VOICE\"",
+                "operators[1].media_types",
+                57,
+                "must be a list of strings, e.g. [\"VOICE\", \"CHAT\"], not a string",
+            ),
+            (
+                "media_types = [\"VOICE\", \"CALLBACK\", \"CHAT\", \"EMAIL\", \"MESSAGE\"]",
+                "media_types = [\"VOICE\", 2]",
+                "operators[1].media_types",
+                57,
+                "must be a list of strings, e.g. [\"VOICE\", \"CHAT\"], not a list holding other values than strings",
+            ),
+            (
+                "type = \"filter\" ",
+                "type = 2 ",
+                "operators[1].type",
+                56,
+                "must be a string, one of \"decode\", \"filter\", \"dedup\", \"reorder\", \"mask\", \"lineage\", not an integer",
+            ),
+            (
+                "max_keys = 1000000",
+                "max_keys = \"lots\"",
+                "operators[2].max_keys",
+                62,
+                "must be a positive integer, not a string",
+            ),
+            (
+                "ttl = \"24h\"",
+                "ttl = 24",
+                "operators[2].ttl",
+                61,
+                "must be a duration in quotes, e.g. \"5s\", \"500ms\", \"24h\", not an integer",
+            ),
+            // A TOML date-time where a quoted instant belongs.
+            (
+                "min_event_time = \"2000-01-01T00:00:00Z\"",
+                "min_event_time = 2000-01-01T00:00:00Z",
+                "operators[0].min_event_time",
+                53,
+                "must be an RFC 3339 instant in quotes (e.g. \"2000-01-01T00:00:00Z\") or \"off\", not a date-time",
+            ),
+            (
+                "watermark_quorum = 3",
+                "watermark_quorum = 3.5",
+                "operators[3].watermark_quorum",
+                70,
+                "must be a positive integer, not a float",
+            ),
+            (
+                "address_to = \"hash\"",
+                "address_to = true",
+                "operators[4].fields.address_to",
+                82,
+                "policy must be \"hash\", \"redact\" or \"keep\", not a boolean",
+            ),
+        ] {
+            let (text, line) = edited(from, to);
+            assert_eq!(line, want_line, "{to}");
+            let (key, line, message) = invalid(&text);
+            assert_eq!(
+                (key.as_str(), line, message.as_str()),
+                (want_key, want_line, want_message),
+                "{to}"
+            );
+        }
+        // The whole message, as `validate` prints it.
+        let (text, _) = edited(
+            "media_types = [\"VOICE\", \"CALLBACK\", \"CHAT\", \"EMAIL\", \"MESSAGE\"]",
+            "media_types = \"VOICE\"",
+        );
+        assert_eq!(
+            parse(&text, "t.toml").unwrap_err().to_string(),
+            "t.toml: line 57: `operators[1].media_types`: \
+             must be a list of strings, e.g. [\"VOICE\", \"CHAT\"], not a string"
+        );
+    }
+
+    /// Validator errors used to point at the operator's `[[operators]]`
+    /// line; now at the key's own line.
+    #[test]
+    fn validator_errors_name_the_key_path_and_its_line() {
+        for (from, to, want_key, want_line) in [
+            (
+                "media_types = [\"VOICE\", \"CALLBACK\", \"CHAT\", \"EMAIL\", \"MESSAGE\"]",
+                "media_types = []",
+                "operators[1].media_types",
+                57,
+            ),
+            ("ttl = \"24h\"", "ttl = \"a day\"", "operators[2].ttl", 61),
+            (
+                "max_keys = 1000000",
+                "max_keys = 0",
+                "operators[2].max_keys",
+                62,
+            ),
+            (
+                "idle_timeout = \"2s\"",
+                "idle_timeout = \"2 fortnights\"",
+                "operators[3].idle_timeout",
+                67,
+            ),
+            (
+                "max_buffered = 100000",
+                "max_buffered = -5",
+                "operators[3].max_buffered",
+                68,
+            ),
+            (
+                "state_retention = \"1h\"",
+                "state_retention = \"\"",
+                "operators[3].state_retention",
+                69,
+            ),
+            (
+                "watermark_quorum = 3",
+                "watermark_quorum = 101",
+                "operators[3].watermark_quorum",
+                70,
+            ),
+            (
+                "attributes = \"hash\"",
+                "attributes = \"scramble\"",
+                "operators[4].fields.attributes",
+                87,
+            ),
+            (
+                "wrapup_notes = \"hash\"",
+                "queue_id = \"hash\"",
+                "operators[4].fields.queue_id",
+                86,
+            ),
+            // A key that belongs to another operator type.
+            (
+                "allowed_lateness = \"5s\"",
+                "ttl = \"5s\"",
+                "operators[3].ttl",
+                66,
+            ),
+        ] {
+            let (text, line) = edited(from, to);
+            assert_eq!(line, want_line, "{to}");
+            let (key, line, message) = invalid(&text);
+            assert_eq!(
+                (key.as_str(), line),
+                (want_key, want_line),
+                "{to}: {message}"
+            );
+        }
+        let (text, _) = edited(
+            "media_types = [\"VOICE\", \"CALLBACK\", \"CHAT\", \"EMAIL\", \"MESSAGE\"]",
+            "media_types = []",
+        );
+        assert_eq!(
+            parse(&text, "t.toml").unwrap_err().to_string(),
+            "t.toml: line 57: `operators[1].media_types`: \
+             list at least one media type, or remove the filter"
+        );
+    }
+
+    /// Operators written as inline tables or with dotted keys are located
+    /// just as well; a table without `type` is named by its header line.
+    #[test]
+    fn other_operator_spellings_and_missing_or_unknown_types_name_their_line() {
+        let base = "name = \"t\"\n[input]\ntopic = \"a\"\n[output]\nsilver = \"b\"\nlate = \"c\"\ndead_letter = \"d\"\n";
+        // An array of inline tables (top-level keys come before the tables).
+        let text = format!(
+            "operators = [\n  {{ type = \"decode\" }},\n  {{ type = \"dedup\", ttl = \"soon\" }},\n]\n{base}"
+        );
+        assert_eq!(
+            (invalid(&text).0.as_str(), invalid(&text).1),
+            ("operators[1].ttl", 3)
+        );
+        // Line 8 onwards.
+        let text = format!(
+            "{base}[[operators]]\ntype = \"decode\"\n[[operators]]\ntype = \"mask\"\nfields.ani = \"hash\"\nfields.dnis = \"nope\"\n"
+        );
+        assert_eq!(
+            (invalid(&text).0.as_str(), invalid(&text).1),
+            ("operators[1].fields.dnis", 13)
+        );
+        let text = format!("{base}[[operators]]\ntype = \"decode\"\n[[operators]]\ntype = \"mask\"\nfields = \"hash\"\n");
+        let (key, line, message) = invalid(&text);
+        assert_eq!((key.as_str(), line), ("operators[1].fields", 12));
+        assert!(message.ends_with(", not a string"), "{message}");
+        let text = format!("{base}[[operators]]\ntype = \"decode\"\n[[operators]]\nmax_keys = 3\n");
+        let (key, line, message) = invalid(&text);
+        assert_eq!((key.as_str(), line), ("operators[1]", 10));
+        assert!(message.starts_with("missing key `type`"), "{message}");
+        let text =
+            format!("{base}[[operators]]\ntype = \"decode\"\n[[operators]]\n\ntype = \"sort\"\n");
+        let (key, line, message) = invalid(&text);
+        assert_eq!((key.as_str(), line), ("operators[1].type", 12));
+        assert!(message.starts_with("unknown operator type"), "{message}");
+        let text =
+            format!("{base}[[operators]]\ntype = \"decode\"\n[[operators]]\ntype = \"filter\"\n");
+        let (key, line, message) = invalid(&text);
+        assert_eq!((key.as_str(), line), ("operators[1].media_types", 10));
+        assert!(message.starts_with("missing key"), "{message}");
+        let text = format!("{base}[[operators]]\ntype = \"decode\"\n[[operators]]\ntype = \"lineage\"\nfields = 1\n");
+        let (key, line, message) = invalid(&text);
+        assert_eq!((key.as_str(), line), ("operators[1].fields", 12));
+        assert!(
+            message.ends_with("expected no key besides `type`"),
+            "{message}"
+        );
     }
 
     #[test]
@@ -801,21 +1296,15 @@ mod tests {
             "allowed_lateness = \"soon\"",
             1,
         );
-        let err = parse(&text, "t.toml").unwrap_err();
-        match err {
-            ConfigError::Invalid { key, line, .. } => {
-                assert_eq!(key, "operators[3].allowed_lateness");
-                assert!(text
-                    .lines()
-                    .nth(line - 1)
-                    .unwrap()
-                    .contains("[[operators]]"));
-            }
-            other => panic!("{other}"),
-        }
-        let text = SHIPPED.replacen("ani = \"hash\"", "ani = \"scramble\"", 1);
+        let (key, line, _) = invalid(&text);
+        assert_eq!((key.as_str(), line), ("operators[3].allowed_lateness", 66));
+        let text = SHIPPED.replacen("dnis = \"hash\"", "dnis = \"scramble\"", 1);
         let err = parse(&text, "t.toml").unwrap_err().to_string();
-        assert!(err.contains("fields.ani") && err.contains("hash"), "{err}");
+        assert_eq!(
+            err,
+            "t.toml: line 80: `operators[4].fields.dnis`: \
+             policy must be \"hash\", \"redact\" or \"keep\""
+        );
     }
 
     #[test]

@@ -2,10 +2,13 @@
 //!
 //! These types stay as close to the file as possible; [`super::Plan`] is
 //! built from them only after parsing has completely finished. Every struct
-//! denies unknown keys so that a typo is an error naming the key and line.
+//! denies unknown keys so that a typo is an error naming the key and line;
+//! operator tables keep each key's span and are checked by the validator.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -28,7 +31,7 @@ pub struct RawTopology {
     #[serde(default)]
     pub kafka: BTreeMap<String, Spanned<toml::Value>>,
     /// The operator chain, in order.
-    pub operators: Vec<Spanned<RawOperator>>,
+    pub operators: Vec<Spanned<RawOperatorTable>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -87,55 +90,100 @@ pub struct RawRuntime {
     pub dead_letter_prefix: Option<Spanned<i64>>,
 }
 
-/// One operator of the chain, tagged by `type`.
-#[derive(Debug, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-pub enum RawOperator {
-    Decode {
-        /// Reject events more than this far ahead of their record's broker
-        /// timestamp (default "1h"; "off" disables the check).
-        max_future_skew: Option<String>,
-        /// Reject events before this instant (default
-        /// "2000-01-01T00:00:00Z"; "off" disables the check).
-        min_event_time: Option<String>,
-    },
-    Filter {
-        /// Media types to keep (e.g. VOICE, CHAT, EMAIL). Events that carry no
-        /// media type (attribute updates) always pass.
-        media_types: Vec<String>,
-    },
-    Dedup {
-        ttl: Option<String>,
-        max_keys: Option<i64>,
-    },
-    Reorder {
-        allowed_lateness: Option<String>,
-        idle_timeout: Option<String>,
-        max_buffered: Option<i64>,
-        state_retention: Option<String>,
-        /// Events that must agree before the watermark jumps (default 3;
-        /// 1 trusts every event).
-        watermark_quorum: Option<i64>,
-        /// How far ahead one event may move the watermark alone (default "1m").
-        watermark_jump: Option<String>,
-    },
-    Mask {
-        /// Per-field policy: "hash" (default), "redact" or "keep".
-        #[serde(default)]
-        fields: BTreeMap<String, String>,
-    },
-    Lineage {},
+/// One `[[operators]]` table as written: its keys in document order, each
+/// with its span, so that every error about an operator names the key's own
+/// line. The operator's type and its keys are checked by the validator
+/// (`ORDER` in the parent module), not by serde: serde's internally tagged enums
+/// buffer the table and lose every span inside it.
+#[derive(Debug, Default)]
+pub struct RawOperatorTable {
+    pub entries: Vec<RawEntry>,
 }
 
-impl RawOperator {
-    pub fn type_name(&self) -> &'static str {
-        match self {
-            RawOperator::Decode { .. } => "decode",
-            RawOperator::Filter { .. } => "filter",
-            RawOperator::Dedup { .. } => "dedup",
-            RawOperator::Reorder { .. } => "reorder",
-            RawOperator::Mask { .. } => "mask",
-            RawOperator::Lineage {} => "lineage",
+/// One key of an operator table.
+#[derive(Debug)]
+pub struct RawEntry {
+    pub key: Spanned<String>,
+    pub value: RawValue,
+}
+
+/// The value of an operator key.
+#[derive(Debug)]
+pub enum RawValue {
+    /// Any TOML value (types are checked by the validator).
+    Value(toml::Value),
+    /// The table under `fields` (the mask operator's policies), its keys
+    /// with their spans.
+    Table(Vec<(Spanned<String>, toml::Value)>),
+}
+
+/// The one operator key whose value is a table of its own.
+const TABLE_KEY: &str = "fields";
+
+impl<'de> Deserialize<'de> for RawOperatorTable {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct TableVisitor;
+        impl<'de> Visitor<'de> for TableVisitor {
+            type Value = RawOperatorTable;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an operator table (`[[operators]]` with a `type` key)")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(key) = map.next_key::<Spanned<String>>()? {
+                    let value = if key.get_ref() == TABLE_KEY {
+                        map.next_value::<SpannedTable>()?.0
+                    } else {
+                        RawValue::Value(map.next_value()?)
+                    };
+                    entries.push(RawEntry { key, value });
+                }
+                Ok(RawOperatorTable { entries })
+            }
         }
+        d.deserialize_map(TableVisitor)
+    }
+}
+
+/// A table whose keys keep their spans; any other value as it is (the
+/// validator then reports that it is not a table).
+struct SpannedTable(RawValue);
+
+impl<'de> Deserialize<'de> for SpannedTable {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct ValueVisitor;
+        impl<'de> Visitor<'de> for ValueVisitor {
+            type Value = SpannedTable;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a table")
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+                Ok(SpannedTable(RawValue::Value(v.into())))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(SpannedTable(RawValue::Value(v.into())))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+                Ok(SpannedTable(RawValue::Value(v.into())))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(SpannedTable(RawValue::Value(v.into())))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut items = Vec::new();
+                while let Some(v) = seq.next_element::<toml::Value>()? {
+                    items.push(v);
+                }
+                Ok(SpannedTable(RawValue::Value(toml::Value::Array(items))))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(key) = map.next_key::<Spanned<String>>()? {
+                    entries.push((key, map.next_value()?));
+                }
+                Ok(SpannedTable(RawValue::Table(entries)))
+            }
+        }
+        d.deserialize_any(ValueVisitor)
     }
 }
