@@ -9,18 +9,7 @@ fn cxstream() -> Command {
 
 #[test]
 fn run_refuses_to_start_without_a_masking_key() {
-    let out = cxstream()
-        .args([
-            "run",
-            "--topology",
-            "topologies/genesys-silver.toml",
-            "--brokers",
-            "127.0.0.1:1",
-        ])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env_remove("CXSTREAM_MASKING_KEY")
-        .output()
-        .expect("run cxstream");
+    let out = run_silver_without_a_key().output().expect("run cxstream");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -36,16 +25,7 @@ fn run_refuses_an_empty_or_white_space_masking_key_and_names_its_source() {
     let file = dir.join("blank.key");
     std::fs::write(&file, " \t \n").unwrap();
     let run = |env: Option<&str>, file: Option<&std::path::Path>| {
-        let mut cmd = cxstream();
-        cmd.args([
-            "run",
-            "--topology",
-            "topologies/genesys-silver.toml",
-            "--brokers",
-            "127.0.0.1:1",
-        ])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env_remove("CXSTREAM_MASKING_KEY");
+        let mut cmd = run_silver_without_a_key();
         if let Some(v) = env {
             cmd.env("CXSTREAM_MASKING_KEY", v);
         }
@@ -117,4 +97,20 @@ fn validate_names_the_bad_key_and_its_line() {
     );
     assert!(String::from_utf8_lossy(&ok.stdout)
         .contains("decode -> filter -> dedup -> reorder -> mask -> lineage"));
+}
+
+/// `cxstream run` of the silver topology against an unreachable broker, with
+/// no masking key in the environment: start-up must stop before any network.
+fn run_silver_without_a_key() -> std::process::Command {
+    let mut cmd = cxstream();
+    cmd.args([
+        "run",
+        "--topology",
+        "topologies/genesys-silver.toml",
+        "--brokers",
+        "127.0.0.1:1",
+    ])
+    .current_dir(env!("CARGO_MANIFEST_DIR"))
+    .env_remove("CXSTREAM_MASKING_KEY");
+    cmd
 }

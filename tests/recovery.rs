@@ -173,22 +173,7 @@ fn two_instances_one_killed_and_restarted_a_third_joins() {
     sleep(Duration::from_secs(1));
     let signalled_at = common::tansu::log_timestamp_now();
     let (status, b_log) = b.terminate();
-    assert!(
-        status.success(),
-        "[b] SIGTERM in a rebalance:\n{}",
-        tail(&b_log, 30)
-    );
-    assert_eq!(
-        log_field(
-            &b_log,
-            "Buffers flushed at stop.",
-            "records_not_acknowledged"
-        )
-        .as_deref(),
-        Some("0"),
-        "[b] stop:\n{}",
-        tail(&b_log, 30)
-    );
+    assert_clean_stop("b, SIGTERM in a rebalance", status, &b_log);
     let c_assigned = c.first_log_time("Partitions assigned;");
     assert!(
         c_assigned
@@ -277,20 +262,10 @@ fn broker_restart_then_sigterm_mid_stream() {
         .unwrap_or(0.0);
     first.wait_for_metric(silver, before + 100.0, Duration::from_secs(120));
     let (status, log) = first.terminate();
-    assert!(
-        status.success(),
-        "SIGTERM exit: {status:?}\n{}",
-        tail(&log, 30)
-    );
     // Everything it read was delivered (buffers flushed, acknowledged)
     // before it exited. (Its own accounting need not add up: events it
     // forwarded may still be on the repartition topic, for the next owner.)
-    assert_eq!(
-        log_field(&log, "Buffers flushed at stop.", "records_not_acknowledged").as_deref(),
-        Some("0"),
-        "stop:\n{}",
-        tail(&log, 30)
-    );
+    assert_clean_stop("first, SIGTERM after a broker restart", status, &log);
     let read: u64 = stopped_field(&log, "events_in")
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
@@ -428,4 +403,20 @@ fn restore_of_one_million_dedup_keys_and_sigint_during_restore() {
     common::check_exactly_once(&truth, &out);
     assert_eq!(out.dead.len() as u64, truth.malformed_records);
     let _ = std::fs::remove_file(&topology);
+}
+
+/// A signalled instance exited 0 and had acknowledged every record it read
+/// (its buffers flushed and every output delivered) before it did.
+fn assert_clean_stop(what: &str, status: std::process::ExitStatus, log: &str) {
+    assert!(
+        status.success(),
+        "[{what}] exit {status:?}:\n{}",
+        tail(log, 30)
+    );
+    assert_eq!(
+        log_field(log, "Buffers flushed at stop.", "records_not_acknowledged").as_deref(),
+        Some("0"),
+        "[{what}] stop:\n{}",
+        tail(log, 30)
+    );
 }

@@ -918,11 +918,6 @@ pub fn drop_filtered(truth: &mut Truth, plan: &Plan) -> usize {
     before - truth.unique_events.len()
 }
 
-/// The value of one series (a metric name with its labels, as exposed).
-pub fn metric(text: &str, series: &str) -> Option<f64> {
-    tansu::metric(text, series)
-}
-
 /// The sum of every series of metric `name` (any labels) in a Prometheus
 /// text exposition; `None` if there is none.
 pub fn metric_sum(text: &str, name: &str) -> Option<f64> {
@@ -954,7 +949,7 @@ pub fn check_live_accounting(name: &str, text: &str) -> (u64, u64) {
     let out = ["silver", "late", "dead_letter"]
         .iter()
         .map(|o| {
-            metric(
+            tansu::metric(
                 text,
                 &format!("cxstream_events_out_total{{output=\"{o}\"}}"),
             )

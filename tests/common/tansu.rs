@@ -246,11 +246,21 @@ impl Processor {
 
     /// Waits until the instance has logged `needle` `count` times.
     pub fn wait_for_log(&self, needle: &str, count: usize, limit: Duration) {
+        self.poll_until(limit, || {
+            (self.log_text().matches(needle).count() >= count)
+                .then_some(())
+                .ok_or_else(|| format!("did not log {needle:?}"))
+        });
+    }
+
+    /// Polls `ready` every 100 ms until it returns `Ok`; fails after `limit`
+    /// with its last complaint and the tail of the instance's log.
+    fn poll_until(&self, limit: Duration, mut ready: impl FnMut() -> Result<(), String>) {
         let deadline = Instant::now() + limit;
-        while self.log_text().matches(needle).count() < count {
+        while let Err(why) = ready() {
             assert!(
                 Instant::now() < deadline,
-                "[{}] did not log {needle:?} within {limit:?}:\n{}",
+                "[{}] {why} within {limit:?}:\n{}",
                 self.name,
                 tail(&self.log_text(), 20)
             );
@@ -335,23 +345,17 @@ impl Processor {
     /// Waits until the instance's live `/metrics` shows `series` (a metric
     /// name with its labels, as exposed) at `min` or more.
     pub fn wait_for_metric(&self, series: &str, min: f64, limit: Duration) {
-        let deadline = Instant::now() + limit;
-        loop {
+        self.poll_until(limit, || {
             let value = self
                 .metrics_addr()
                 .and_then(|a| scrape(&a))
                 .and_then(|text| metric(&text, series));
             if value.is_some_and(|v| v >= min) {
-                return;
+                Ok(())
+            } else {
+                Err(format!("{series} did not reach {min} (last {value:?})"))
             }
-            assert!(
-                Instant::now() < deadline,
-                "[{}] {series} did not reach {min} within {limit:?} (last {value:?}):\n{}",
-                self.name,
-                tail(&self.log_text(), 20)
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        });
     }
 
     /// Waits until the instance has written its first silver record.
