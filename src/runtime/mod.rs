@@ -5,6 +5,7 @@
 pub mod client;
 pub mod dead_letter;
 pub mod engine;
+pub mod headers;
 pub mod restore;
 pub mod rewind;
 pub mod tracker;

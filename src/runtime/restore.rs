@@ -16,7 +16,7 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaErrorCode;
 
 use super::client::ClientSettings;
-use super::engine::headers;
+use super::headers;
 use super::rewind::{Rewind, Step, INITIAL_WINDOW, STALL_AFTER};
 use super::RuntimeError;
 use crate::model::now_ms;

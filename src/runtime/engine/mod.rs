@@ -1,0 +1,284 @@
+//! The processing loop: one group consumer on the input topic, one
+//! assign-only consumer on the repartition partitions of the same numbers, one
+//! idempotent producer for every output.
+//!
+//! All state lives in [`Core`] behind a mutex that the loop holds while it
+//! processes and that the rebalance callbacks take while they flush (they run
+//! inside `poll`, when the loop holds nothing). Delivery reports are queued by
+//! the producer context and applied by whoever holds the core.
+//!
+//! | file | role |
+//! |---|---|
+//! | `mod.rs` | the shared types: settings, [`Core`], the contexts, acknowledgement metadata |
+//! | `run.rs` | [`Engine`]: clients, the loop, backpressure, watermark alignment, the stop |
+//! | `route.rs` | one consumed record through the pipeline, and each output to a produce |
+//! | `send.rs` | the produce call, size limits, refused outputs sent as dead letters |
+//! | `acks.rs` | delivery reports: queued by the producer context, applied to state and offsets |
+//! | `commit.rs` | transaction commits, changelog records, the hand-over release |
+//! | `group.rs` | rebalance and commit callbacks, the hand-over of revoked partitions |
+//! | `partitions.rs` | an owned partition's life: restore, install, unassign, resume |
+//! | `tick.rs` | periodic work: watermark markers, idle flushes, gauges |
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use rdkafka::client::ClientContext;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
+use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+use rdkafka::statistics::Statistics;
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+
+use super::client::{ClientSettings, Limits};
+use super::dead_letter::{self, Digested, Rejected};
+use super::headers;
+use super::restore::{restore, QuietContext, RestoreOutcome, RestoreSpec};
+use super::rewind::{Rewind, Step, INITIAL_WINDOW, STALL_AFTER};
+use super::tracker::Trackers;
+use super::RuntimeError;
+use crate::config::Delivery;
+use crate::config::Plan;
+use crate::http::Health;
+use crate::metrics::{Metrics, OUT_DEAD_LETTER, OUT_LATE, OUT_SILVER};
+use crate::model::Fingerprint;
+use crate::model::{format_iso_ms, now_ms, SourceRef, Ticket};
+use crate::partition::partition_for;
+use crate::pipeline::{Encoded, Output, Pipeline, RecordIn, Role, Task};
+use crate::state::{owner_record, write_state_header, DeadLetterPos, Delta};
+
+mod acks;
+mod commit;
+mod group;
+mod partitions;
+mod route;
+mod run;
+mod send;
+mod tick;
+
+/// Everything the loop needs to know about topics and limits.
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    pub plan: Arc<Plan>,
+    pub client: ClientSettings,
+    pub group_id: String,
+    /// Input partition count (= repartition partition count).
+    pub partitions: i32,
+    pub silver_partitions: i32,
+    pub late_partitions: i32,
+    pub dead_letter_partitions: i32,
+    /// The most bytes a record may take on each output.
+    pub limits: Limits,
+    /// Stop once no record has arrived for this long and nothing is
+    /// buffered or in flight (demo, tests, batch use).
+    pub exit_when_idle: Option<Duration>,
+    /// Names this instance (transactional id suffix).
+    pub instance_id: String,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum AckKind {
+    Silver,
+    Late(&'static str),
+    DeadLetter(&'static str),
+    Forward,
+    Marker,
+    Changelog,
+}
+
+/// What an acknowledged output adds to its task's changelog.
+#[derive(Debug)]
+enum AckState {
+    None,
+    Emitted {
+        interaction: String,
+        event_time_ms: i64,
+        content_fp: Fingerprint,
+        id_fp: Option<Fingerprint>,
+    },
+    DeadLetter(DeadLetterPos),
+}
+
+#[derive(Debug)]
+struct AckMeta {
+    ticket: Ticket,
+    kind: AckKind,
+    /// The task (input partition) that produced it.
+    task: i32,
+    state: AckState,
+    /// Byte offset of the event's unit in its source record.
+    unit: u32,
+    /// A dead letter that already carries a reference (not the bytes).
+    reference: bool,
+}
+
+/// What is kept of a record whose delivery failed with an error that
+/// belongs to that record alone (see [`dead_letter::record_level`]).
+#[derive(Debug)]
+struct FailedRecord {
+    class: &'static str,
+    digest: Digested,
+    key: Option<Vec<u8>>,
+    headers: Vec<(String, String)>,
+}
+
+/// An output to dead-letter instead of failing the run.
+#[derive(Debug)]
+struct Reject {
+    meta: AckMeta,
+    topic: String,
+    error: String,
+    failed: FailedRecord,
+}
+
+#[derive(Debug)]
+struct Ack {
+    meta: AckMeta,
+    error: Option<String>,
+    /// Set when `error` belongs to this record alone.
+    failed: Option<FailedRecord>,
+    /// Where it landed (partition, offset); the topic follows from the kind.
+    position: Option<(i32, i64)>,
+}
+
+/// Producer context: queues delivery reports for the loop.
+#[derive(Debug, Default)]
+struct AckContext {
+    acks: Mutex<Vec<Ack>>,
+    /// Bytes of a failed record kept for its reference-form dead letter.
+    prefix_cap: usize,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+type Producer_ = BaseProducer<AckContext>;
+
+/// Consumer context: owns the state so rebalance callbacks can flush it.
+struct GroupContext {
+    core: Mutex<Core>,
+    producer: Producer_,
+    side: BaseConsumer<QuietContext>,
+    metrics: Arc<Metrics>,
+    /// Commits that failed (topic, partition, offset), reported by the
+    /// commit callback and sent again by the loop. Not in [`Core`]: the
+    /// callback can run inside a synchronous commit made with it locked.
+    failed_commits: Mutex<Vec<(String, i32, i64)>>,
+    input_topic: Arc<str>,
+    repartition_topic: Arc<str>,
+    /// `runtime.delivery = "transactions"`.
+    transactional: bool,
+}
+
+/// A watermark marker: input partition `from` has read events up to
+/// `event_time_ms` (or has been idle). Sent to every other repartition
+/// partition after the events it forwarded there, so a task knows how far
+/// each upstream has progressed before it lets its watermark pass.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Marker {
+    from: i32,
+    event_time_ms: i64,
+    idle: bool,
+}
+
+/// One record being handled, for dead-letter bytes and headers.
+struct RecordCtx<'a> {
+    key: Option<&'a [u8]>,
+    value: &'a [u8],
+    source: &'a SourceRef,
+    timestamp_ms: Option<i64>,
+}
+
+/// A partition whose state is being restored.
+struct Restoring {
+    handle: std::thread::JoinHandle<Result<RestoreOutcome, RuntimeError>>,
+    attempt: u32,
+    /// Set when the partition is revoked before its restore finished.
+    cancel: Arc<AtomicBool>,
+}
+
+/// The state of this instance.
+struct Core {
+    pipeline: Pipeline,
+    settings: EngineSettings,
+    metrics: Arc<Metrics>,
+    tasks: HashMap<i32, Task>,
+    trackers: Trackers,
+    topics: Topics,
+    /// Repartition partitions to assign on the side consumer.
+    pending_side: Vec<i32>,
+    out: Vec<Output>,
+    fatal: Option<String>,
+    last_record: Option<Instant>,
+    last_evictions: u64,
+    /// Last marker sent per owned input partition: ((progress, idle), when).
+    markers_sent: HashMap<i32, ((i64, bool), Instant)>,
+    /// Partitions assigned whose state is still being restored.
+    restoring: HashMap<i32, Restoring>,
+    /// Per task: what was acknowledged since its last changelog record.
+    deltas: HashMap<i32, Delta>,
+    /// Per task: positions already dead-lettered before a restart.
+    dead_lettered: HashMap<i32, HashSet<DeadLetterPos>>,
+    /// Consumption paused for backpressure.
+    paused: bool,
+    /// This process's owner id in changelog owner marks (fresh per start).
+    owner_id: String,
+    /// Reused for each record's `cx.state` header.
+    header_buf: String,
+    /// Partitions being resumed at an offset (see [`Rewind`]).
+    rewinds: HashMap<(Role, i32), Rewind>,
+    /// Seeks a rewind asked for, done by the run loop.
+    reseeks: Vec<(Role, i32, i64)>,
+    /// Per task: records produced and not yet acknowledged (every kind).
+    produced_unacked: HashMap<i32, usize>,
+    /// Counters bumped per record, resolved once (a labelled look-up per
+    /// record hashes and locks).
+    hot: HotCounters,
+    /// Outputs refused for a reason of their own, to dead-letter.
+    rejects: Vec<Reject>,
+    /// `rejects` is being drained (delivery reports served meanwhile only
+    /// queue more).
+    rejecting: bool,
+}
+
+/// Per-record counters, resolved from their labelled families once.
+struct HotCounters {
+    read_input: prometheus::IntCounter,
+    read_repartition: prometheus::IntCounter,
+    out_silver: prometheus::IntCounter,
+}
+
+impl HotCounters {
+    fn new(m: &Metrics) -> Self {
+        Self {
+            read_input: m.records_read.with_label_values(&["input"]),
+            read_repartition: m.records_read.with_label_values(&["repartition"]),
+            out_silver: m.events_out.with_label_values(&[OUT_SILVER]),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Topics {
+    input: Arc<str>,
+    repartition: Arc<str>,
+    silver: Arc<str>,
+    late: Arc<str>,
+    dead_letter: Arc<str>,
+}
+
+/// Why the loop ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    Signal,
+    Idle,
+}
+
+/// The running engine.
+pub struct Engine {
+    consumer: BaseConsumer<GroupContext>,
+    settings: EngineSettings,
+}

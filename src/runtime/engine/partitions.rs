@@ -1,0 +1,212 @@
+//! The life of an owned partition: restore on assignment, install as a task,
+//! unassign, end-of-partition and stalled-resume handling, in-flight counts.
+
+use super::*;
+
+impl Core {
+    pub(super) fn restore_spec(&self, p: i32) -> RestoreSpec {
+        let s = &self.settings;
+        let plan = &s.plan;
+        RestoreSpec {
+            client: s.client.clone(),
+            group_id: s.group_id.clone(),
+            partition: p,
+            partitions: s.partitions,
+            input_topic: plan.input_topic.clone(),
+            repartition_topic: plan.repartition_topic.clone(),
+            changelog_topic: plan.changelog_topic.clone(),
+            silver: (plan.silver_topic.clone(), s.silver_partitions),
+            late: (plan.late_topic.clone(), s.late_partitions),
+            dead_letter: (plan.dead_letter_topic.clone(), s.dead_letter_partitions),
+            ttl: plan
+                .dedup
+                .as_ref()
+                .map_or(Duration::from_secs(24 * 3600), |d| d.ttl),
+            read_committed: plan.delivery == Delivery::Transactions,
+            timeout: Duration::from_secs(300),
+            owner_id: self.owner_id.clone(),
+            lease: self.lease(),
+            max_handover_wait: self.lease() * 10,
+            cancel: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// How long an owner's changelog lease lasts without renewal: the
+    /// group's session timeout (the broker's own verdict on a silent
+    /// member), at least three commit intervals.
+    pub(super) fn lease(&self) -> Duration {
+        let session = self
+            .settings
+            .client
+            .extra
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "session.timeout.ms")
+            .and_then(|(_, v)| v.parse::<u64>().ok())
+            .map_or(Duration::from_secs(45), Duration::from_millis);
+        session.max(self.settings.plan.commit_interval * 3)
+    }
+
+    /// Starts restoring partition `p`'s state on its own thread.
+    pub(super) fn assign(&mut self, p: i32) {
+        self.start_restore(p, 0);
+    }
+
+    pub(super) fn start_restore(&mut self, p: i32, attempt: u32) {
+        let spec = self.restore_spec(p);
+        let cancel = spec.cancel.clone();
+        let delay = Duration::from_secs(u64::from(attempt.min(10)));
+        let handle = std::thread::spawn(move || {
+            std::thread::sleep(delay);
+            restore(&spec)
+        });
+        self.restoring.insert(
+            p,
+            Restoring {
+                handle,
+                attempt,
+                cancel,
+            },
+        );
+    }
+
+    /// Turns finished restores into tasks; returns the partitions now ready.
+    pub(super) fn finish_restores(&mut self) -> Vec<i32> {
+        let done: Vec<i32> = self
+            .restoring
+            .iter()
+            .filter(|(_, r)| r.handle.is_finished())
+            .map(|(p, _)| *p)
+            .collect();
+        let mut ready = Vec::new();
+        for p in done {
+            let Some(r) = self.restoring.remove(&p) else {
+                continue;
+            };
+            let result = r
+                .handle
+                .join()
+                .unwrap_or_else(|_| Err(RuntimeError::Join("restore thread panicked".into())));
+            match result {
+                Ok(outcome) => {
+                    self.install(outcome);
+                    ready.push(p);
+                }
+                Err(e) => {
+                    self.metrics.restore_failures.inc();
+                    tracing::warn!(partition = p, attempt = r.attempt + 1, error = %e, "State restore failed; retrying.");
+                    self.start_restore(p, r.attempt + 1);
+                }
+            }
+        }
+        ready
+    }
+
+    /// A restored partition becomes a task.
+    pub(super) fn install(&mut self, outcome: RestoreOutcome) {
+        let p = outcome.partition;
+        let mut st = outcome.state;
+        let mut task = self.pipeline.new_task(p, self.settings.partitions);
+        task.restore(&st);
+        let m = &self.metrics;
+        m.restore_seconds.observe(outcome.took.as_secs_f64());
+        m.restores.inc();
+        m.restored_records
+            .with_label_values(&["changelog"])
+            .inc_by(st.changelog_records);
+        m.restored_records
+            .with_label_values(&["output"])
+            .inc_by(st.output_records);
+        tracing::info!(
+            partition = p,
+            took_ms = outcome.took.as_millis() as u64,
+            handover_wait_ms = outcome.waited.as_millis() as u64,
+            changelog_records = st.changelog_records,
+            output_records = st.output_records,
+            dedup_keys = st.keys.len(),
+            interactions = st.emitted.len(),
+            dead_letters = st.dead_letters.len(),
+            "State restored."
+        );
+        self.tasks.insert(p, task);
+        let input = self.topics.input.clone();
+        self.trackers.open(Role::Input, input, p);
+        self.pending_side.push(p);
+        self.deltas.insert(p, st.into_delta());
+        self.dead_lettered.insert(p, st.dead_letters);
+        self.metrics
+            .assigned_partitions
+            .set(self.tasks.len() as i64);
+    }
+
+    pub(super) fn unassign(&mut self, p: i32) {
+        if let Some(r) = self.restoring.remove(&p) {
+            r.cancel.store(true, Ordering::Relaxed);
+        }
+        self.deltas.remove(&p);
+        self.dead_lettered.remove(&p);
+        self.tasks.remove(&p);
+        self.markers_sent.remove(&p);
+        self.rewinds.remove(&(Role::Input, p));
+        self.rewinds.remove(&(Role::Repartition, p));
+        self.reseeks.retain(|(_, q, _)| *q != p);
+        self.trackers.close(Role::Input, p);
+        self.trackers.close(Role::Repartition, p);
+        self.pending_side.retain(|x| *x != p);
+    }
+
+    /// End of input partition `p`: the task is caught up (idle detection),
+    /// and a resumption that has seen no record yet may need to start
+    /// further back (see [`Rewind`]).
+    pub(super) fn end_of_input_partition(&mut self, p: i32) {
+        if let Some(task) = self.tasks.get_mut(&p) {
+            task.mark_end_of_partition();
+        }
+        if let Some(Step::Reseek(from)) = self
+            .rewinds
+            .get_mut(&(Role::Input, p))
+            .map(Rewind::end_of_partition)
+        {
+            self.reseeks.push((Role::Input, p, from));
+        }
+    }
+
+    /// Resumptions that have seen nothing for a while: the broker may be
+    /// answering a fetch inside the last batch with nothing (see [`Rewind`]).
+    /// Not while consumption is paused (nothing can arrive then).
+    pub(super) fn check_stalled_rewinds(&mut self) {
+        if self.paused || self.rewinds.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        for ((role, p), rw) in self.rewinds.iter_mut() {
+            if let Step::Reseek(from) = rw.stalled(now, STALL_AFTER) {
+                tracing::debug!(
+                    partition = p,
+                    ?role,
+                    target = rw.target(),
+                    from,
+                    "No record at the resume offset; reading from further back."
+                );
+                self.reseeks.push((*role, *p, from));
+            }
+        }
+    }
+
+    pub(super) fn partition_in_flight(&self, p: i32) -> usize {
+        self.trackers.in_flight_of(Role::Input, p)
+            + self.trackers.in_flight_of(Role::Repartition, p)
+    }
+
+    /// Whether partition `p` still has outputs on their way to the broker.
+    /// `flushed`: its buffers were flushed, so every record in flight is
+    /// waiting for an acknowledgement; otherwise records whose events are
+    /// buffered stay in flight, and only the produces are waited for.
+    pub(super) fn partition_unacknowledged(&self, p: i32, flushed: bool) -> bool {
+        if flushed {
+            self.partition_in_flight(p) > 0
+        } else {
+            self.produced_unacked.get(&p).is_some_and(|n| *n > 0)
+        }
+    }
+}

@@ -1,0 +1,312 @@
+//! One consumed record through the stage, and each of its outputs to a produce.
+
+use super::*;
+
+impl Core {
+    pub(super) fn handle(&mut self, producer: &Producer_, role: Role, msg: &BorrowedMessage<'_>) {
+        let p = msg.partition();
+        if role == Role::Input && self.restoring.contains_key(&p) {
+            // Fetched before the pause took hold: read again after the
+            // restore (which seeks to the committed offset).
+            return;
+        }
+        let Some(slot) = self.trackers.slot(role, p) else {
+            return; // not (or no longer) ours
+        };
+        if !self.tasks.contains_key(&p) {
+            return;
+        }
+        if let Some(rw) = self.rewinds.get_mut(&(role, p)) {
+            match rw.step(msg.offset()) {
+                Step::Skip => {
+                    return;
+                }
+                Step::Reseek(from) => {
+                    tracing::debug!(partition = p, ?role, target = rw.target(), from, "Broker skipped records up to the resume offset; reading from further back.");
+                    self.reseeks.push((role, p, from));
+                    return;
+                }
+                Step::Process => {
+                    self.rewinds.remove(&(role, p));
+                }
+            }
+        }
+        let ts = msg.timestamp().to_millis();
+        let now = Instant::now();
+        let Some(ticket) = self.trackers.begin(slot, msg.offset(), ts, now) else {
+            return;
+        };
+        match role {
+            Role::Input => self.hot.read_input.inc(),
+            Role::Repartition => self.hot.read_repartition.inc(),
+        }
+        let mut token = None;
+        let mut hops = None;
+        let mut marker = false;
+        if let Some(hs) = msg.headers() {
+            for h in hs.iter() {
+                match h.key {
+                    headers::LINEAGE_TOKEN => {
+                        token = h.value.and_then(|v| std::str::from_utf8(v).ok())
+                    }
+                    headers::LINEAGE_HOPS => hops = h.value,
+                    headers::MARKER => marker = true,
+                    _ => {}
+                }
+            }
+        }
+        if !marker {
+            self.last_record = Some(now);
+        }
+        if marker {
+            if let (Role::Repartition, Some(m)) = (
+                role,
+                msg.payload()
+                    .and_then(|v| serde_json::from_slice::<Marker>(v).ok()),
+            ) {
+                let mut out = std::mem::take(&mut self.out);
+                if let Some(task) = self.tasks.get_mut(&p) {
+                    self.pipeline
+                        .on_marker(task, m.from, m.event_time_ms, m.idle, now, &mut out);
+                }
+                for o in out.drain(..) {
+                    self.route(producer, p, o, None);
+                }
+                self.out = out;
+            }
+            self.trackers.release(ticket);
+            return;
+        }
+        let source = SourceRef {
+            topic: match role {
+                Role::Input => self.topics.input.clone(),
+                Role::Repartition => self.topics.repartition.clone(),
+            },
+            partition: p,
+            offset: msg.offset(),
+        };
+        let value = msg.payload().unwrap_or(&[]);
+        let rec = RecordIn {
+            value,
+            source: source.clone(),
+            role,
+            header_token: token,
+            header_hops: hops,
+            record_timestamp_ms: ts,
+            ticket,
+        };
+        let mut out = std::mem::take(&mut self.out);
+        let units = match self.tasks.get_mut(&p) {
+            Some(task) => self.pipeline.ingest(&rec, task, now, &mut out),
+            None => 0,
+        };
+        self.trackers.hold(ticket, units);
+        let ctx = RecordCtx {
+            key: msg.key(),
+            value,
+            source: &source,
+            timestamp_ms: ts,
+        };
+        for o in out.drain(..) {
+            self.route(producer, p, o, Some(&ctx));
+        }
+        self.out = out;
+        self.trackers.release(ticket);
+    }
+
+    /// Turns one output into a produce, or releases its hold.
+    pub(super) fn route(
+        &mut self,
+        producer: &Producer_,
+        p: i32,
+        o: Output,
+        rec: Option<&RecordCtx<'_>>,
+    ) {
+        match o {
+            Output::Done { ticket } => {
+                self.trackers.release(ticket);
+            }
+            Output::Silver(e) | Output::Late(e) => {
+                // Late records carry their reason; silver records none.
+                let (topic, partitions, kind) = match e.late_reason {
+                    None => (
+                        self.topics.silver.clone(),
+                        self.settings.silver_partitions,
+                        AckKind::Silver,
+                    ),
+                    Some(reason) => (
+                        self.topics.late.clone(),
+                        self.settings.late_partitions,
+                        AckKind::Late(reason),
+                    ),
+                };
+                write_state_header(&mut self.header_buf, e.event_time_ms, e.content_fp, e.id_fp);
+                // Headers copy their values: the buffer is free again after.
+                let mut hs = OwnedHeaders::new_with_capacity(3)
+                    .insert(Header {
+                        key: headers::LINEAGE_TOKEN,
+                        value: Some(e.lineage_token.as_bytes()),
+                    })
+                    .insert(Header {
+                        key: headers::STATE,
+                        value: Some(self.header_buf.as_bytes()),
+                    });
+                if let Some(reason) = e.late_reason {
+                    hs = hs.insert(Header {
+                        key: headers::LATE_REASON,
+                        value: Some(reason.as_bytes()),
+                    });
+                }
+                let partition = partition_for(e.key.as_bytes(), partitions);
+                if let Some(d) = self.trackers.since_read(e.ticket, Instant::now()) {
+                    self.metrics.processing_latency.observe(d.as_secs_f64());
+                }
+                let Encoded {
+                    key,
+                    value,
+                    ticket,
+                    event_time_ms,
+                    content_fp,
+                    id_fp,
+                    unit,
+                    ..
+                } = e;
+                self.send(
+                    producer,
+                    &topic,
+                    partition,
+                    Some(key.as_bytes()),
+                    &value,
+                    hs,
+                    None,
+                    AckMeta {
+                        ticket,
+                        kind,
+                        task: p,
+                        state: AckState::Emitted {
+                            interaction: key.clone(),
+                            event_time_ms,
+                            content_fp,
+                            id_fp,
+                        },
+                        unit: u32::try_from(unit).unwrap_or(u32::MAX),
+                        reference: false,
+                    },
+                );
+            }
+            Output::Forward(f) => {
+                let Some(rec) = rec else {
+                    // Forwards are only made while their record is in hand.
+                    self.trackers.release(f.ticket);
+                    return;
+                };
+                let hops = serde_json::to_vec(&f.hops).unwrap_or_default();
+                let hs = OwnedHeaders::new_with_capacity(2)
+                    .insert(Header {
+                        key: headers::LINEAGE_TOKEN,
+                        value: Some(f.lineage_token.as_bytes()),
+                    })
+                    .insert(Header {
+                        key: headers::LINEAGE_HOPS,
+                        value: Some(&hops),
+                    });
+                let value = rec.value.get(f.range.clone()).unwrap_or(rec.value);
+                let topic = self.topics.repartition.clone();
+                self.send(
+                    producer,
+                    &topic,
+                    f.home,
+                    Some(f.key.as_bytes()),
+                    value,
+                    hs,
+                    rec.timestamp_ms,
+                    AckMeta {
+                        ticket: f.ticket,
+                        kind: AckKind::Forward,
+                        task: p,
+                        state: AckState::None,
+                        unit: u32::try_from(f.range.start).unwrap_or(u32::MAX),
+                        reference: false,
+                    },
+                );
+            }
+            Output::DeadLetter(d) => {
+                let pos = self
+                    .trackers
+                    .origin(d.ticket)
+                    .map(|(t, offset)| DeadLetterPos {
+                        repartition: t.role == Role::Repartition,
+                        offset,
+                        unit: u32::try_from(d.range.start).unwrap_or(u32::MAX),
+                    });
+                if let (Some(pos), Some(seen)) = (pos, self.dead_lettered.get(&p)) {
+                    if seen.contains(&pos) {
+                        // Already dead-lettered before a restart.
+                        self.metrics
+                            .duplicates
+                            .with_label_values(&["dead_letter_replay"])
+                            .inc();
+                        self.trackers.release(d.ticket);
+                        return;
+                    }
+                }
+                let (key, value, source) = match rec {
+                    Some(r) => (
+                        r.key,
+                        r.value.get(d.range.clone()).unwrap_or(r.value),
+                        r.source.clone(),
+                    ),
+                    None => (None, &[][..], self.origin_source(d.ticket)),
+                };
+                let failed_at = format_iso_ms(now_ms());
+                let spec = dead_letter::Spec {
+                    class: d.class,
+                    message: &d.message,
+                    stage: d.stage,
+                    source: &source,
+                    unit: d.range.start,
+                    failed_at: &failed_at,
+                    lineage_token: d.lineage_token.as_deref(),
+                    key,
+                };
+                let dl = dead_letter::build(
+                    &spec,
+                    Rejected::Bytes(value),
+                    self.settings.limits.get().dead_letter,
+                    self.settings.plan.dead_letter_prefix,
+                );
+                let ts = rec.and_then(|r| r.timestamp_ms);
+                self.send_dead_letter(
+                    producer,
+                    &source,
+                    dl,
+                    ts,
+                    AckMeta {
+                        ticket: d.ticket,
+                        kind: AckKind::DeadLetter(d.class),
+                        task: p,
+                        state: pos.map_or(AckState::None, AckState::DeadLetter),
+                        unit: u32::try_from(d.range.start).unwrap_or(u32::MAX),
+                        reference: false,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Where a ticket's record was read (`partition` -1 if unknown).
+    pub(super) fn origin_source(&self, ticket: Ticket) -> SourceRef {
+        match self.trackers.origin(ticket) {
+            Some((t, offset)) => SourceRef {
+                topic: t.topic.clone(),
+                partition: t.partition,
+                offset,
+            },
+            None => SourceRef {
+                topic: self.topics.input.clone(),
+                partition: -1,
+                offset: -1,
+            },
+        }
+    }
+}
