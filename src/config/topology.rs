@@ -77,8 +77,9 @@ pub struct RawTopics {
 pub struct RawRuntime {
     /// How often acknowledged input offsets are committed (default "1s").
     pub commit_interval: Option<Spanned<String>>,
-    /// Input records in flight (read but not fully acknowledged) before
-    /// consumption pauses (default 200000).
+    /// Records produced (outputs, forwards, changelog) and not yet
+    /// acknowledged by the broker before consumption pauses; it resumes
+    /// below half (default 50000).
     pub max_in_flight: Option<Spanned<i64>>,
     /// Exactly-once mechanism: "replay" (default, any broker) or
     /// "transactions" (brokers with full transaction support).
