@@ -12,7 +12,9 @@
 //! | [`model`] | the canonical event, lineage, time formatting | no |
 //! | [`config`] | topology TOML → validated [`config::Plan`] | no |
 //! | [`operators`] | decode, upcast, dedup, reorder, mask, lineage | no |
-//! | [`pipeline`] | the operator chain and per-partition [`pipeline::Task`] state | no |
+//! | [`stage`] | what a stage and the runtime exchange: records in, output ports, outputs | no |
+//! | [`headers`] | header names of the lineage, dead-letter and state contract | no |
+//! | [`pipeline`] | the silver stage: the operator chain and per-partition [`pipeline::Task`] state | no |
 //! | [`state`] | recoverable state: changelog deltas, `cx.state` headers, restore folding | no |
 //! | [`partition`] | Java-compatible murmur2 partitioning by interaction id | no |
 //! | [`secret`] | the masking key | no |
@@ -27,6 +29,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod generate;
+pub mod headers;
 pub mod http;
 pub mod metrics;
 pub mod model;
@@ -35,4 +38,5 @@ pub mod partition;
 pub mod pipeline;
 pub mod runtime;
 pub mod secret;
+pub mod stage;
 pub mod state;

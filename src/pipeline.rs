@@ -9,15 +9,15 @@
 //! the benchmarks.
 
 use std::collections::{HashMap, HashSet};
-use std::ops::Range;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use prometheus::IntCounter;
 
 use crate::config::Plan;
-use crate::metrics::Metrics;
-use crate::model::{format_iso_ms, now_ms, Event, Fingerprint, Hop, SourceRef, Ticket};
+use crate::headers;
+use crate::metrics::{Metrics, OUT_LATE, OUT_SILVER};
+use crate::model::{format_iso_ms, now_ms, Event, Fingerprint, Hop, Ticket};
 use crate::operators::decode::{decode_record, DecodeInput, Decoded};
 use crate::operators::dedup::{Dedup, Verdict};
 use crate::operators::lineage::{self, LateInfo, Stamper};
@@ -28,30 +28,9 @@ use crate::operators::reorder::{Release, Reorder};
 use crate::operators::upcast::{CHAIN, HEADER_FIELDS};
 use crate::partition::partition_for;
 use crate::secret::MaskingKey;
+use crate::stage::{self, Emit, EmitState, Port, PortId};
+pub use crate::stage::{DeadLetterOut, ForwardOut, RecordIn, Role};
 use crate::state::Restored;
-
-/// Which topic a record was read from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Role {
-    /// The bronze input topic.
-    Input,
-    /// The internal repartition topic (events already counted at ingest).
-    Repartition,
-}
-
-/// One Kafka record as the pipeline sees it.
-#[derive(Debug)]
-pub struct RecordIn<'a> {
-    pub value: &'a [u8],
-    pub source: SourceRef,
-    pub role: Role,
-    /// Header `cx.lineage.token`.
-    pub header_token: Option<&'a str>,
-    /// Header `cx.lineage.hops` (JSON array), set on repartitioned records.
-    pub header_hops: Option<&'a [u8]>,
-    pub record_timestamp_ms: Option<i64>,
-    pub ticket: Ticket,
-}
 
 /// An encoded silver or late record.
 #[derive(Debug)]
@@ -71,32 +50,6 @@ pub struct Encoded {
     /// Byte offset of the event's unit in its source record (identifies a
     /// dead letter made of this output, see the runtime's `too_large`).
     pub unit: usize,
-}
-
-/// A rejected unit: the runtime sends the original bytes to the dead-letter
-/// topic with `cx.error.*` and `cx.source.*` headers.
-#[derive(Debug)]
-pub struct DeadLetterOut {
-    pub class: &'static str,
-    /// Never quotes field values.
-    pub message: String,
-    pub stage: &'static str,
-    /// The rejected bytes within the record value.
-    pub range: Range<usize>,
-    pub lineage_token: Option<String>,
-    pub ticket: Ticket,
-}
-
-/// An event whose record is not on its interaction's partition: the runtime
-/// produces its raw bytes to the repartition topic, partition `home`.
-#[derive(Debug)]
-pub struct ForwardOut {
-    pub home: i32,
-    pub key: String,
-    pub range: Range<usize>,
-    pub lineage_token: String,
-    pub hops: Vec<Hop>,
-    pub ticket: Ticket,
 }
 
 /// What the chain asks the runtime to do.
@@ -119,6 +72,41 @@ impl Output {
             Output::DeadLetter(d) => d.ticket,
             Output::Forward(f) => f.ticket,
             Output::Done { ticket } => *ticket,
+        }
+    }
+}
+
+/// Silver's output ports, in [`Pipeline::ports`] order.
+pub const PORT_SILVER: PortId = PortId(0);
+pub const PORT_LATE: PortId = PortId(1);
+
+impl Encoded {
+    fn into_emit(self, port: PortId) -> Emit {
+        Emit {
+            port,
+            key: self.key,
+            value: self.value,
+            lineage_token: self.lineage_token,
+            tag: self.late_reason.map(|r| (headers::LATE_REASON, r)),
+            ticket: self.ticket,
+            unit: self.unit,
+            state: EmitState {
+                event_time_ms: self.event_time_ms,
+                content_fp: self.content_fp,
+                id_fp: self.id_fp,
+            },
+        }
+    }
+}
+
+impl From<Output> for stage::Output {
+    fn from(o: Output) -> Self {
+        match o {
+            Output::Silver(e) => stage::Output::Emit(e.into_emit(PORT_SILVER)),
+            Output::Late(e) => stage::Output::Emit(e.into_emit(PORT_LATE)),
+            Output::DeadLetter(d) => stage::Output::DeadLetter(d),
+            Output::Forward(f) => stage::Output::Forward(f),
+            Output::Done { ticket } => stage::Output::Done { ticket },
         }
     }
 }
@@ -284,6 +272,22 @@ impl Pipeline {
 
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
+    }
+
+    /// The output ports, indexed by [`PORT_SILVER`] and [`PORT_LATE`].
+    pub fn ports(&self) -> Vec<Port> {
+        vec![
+            Port {
+                name: OUT_SILVER,
+                topic: self.plan.silver_topic.clone(),
+                tag_counter: None,
+            },
+            Port {
+                name: OUT_LATE,
+                topic: self.plan.late_topic.clone(),
+                tag_counter: Some(self.metrics.late.clone()),
+            },
+        ]
     }
 
     /// A fresh task for `partition` of an input with `partitions` partitions.
@@ -697,6 +701,7 @@ fn min_bound(a: Option<i64>, b: Option<i64>) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::SourceRef;
     use serde_json::Value;
 
     const T: i64 = 1_765_555_800_000;

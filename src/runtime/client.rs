@@ -197,24 +197,32 @@ pub const LIBRDKAFKA_MESSAGE_MAX_BYTES: usize = 1_000_000;
 /// The most bytes one record may take on each output, from the producer's
 /// `message.max.bytes` and each topic's `max.message.bytes` (the lower
 /// wins). Records over it are dead-lettered (see [`super::dead_letter`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutputLimits {
-    pub silver: usize,
-    pub late: usize,
+    /// Per output port, in port order.
+    pub ports: Vec<usize>,
     pub dead_letter: usize,
     pub repartition: usize,
 }
 
 impl OutputLimits {
-    /// Every output at `n` bytes.
-    pub const fn all(n: usize) -> Self {
+    /// Every output (of `ports` ports) at `n` bytes.
+    pub fn all(ports: usize, n: usize) -> Self {
         OutputLimits {
-            silver: n,
-            late: n,
+            ports: vec![n; ports],
             dead_letter: n,
             repartition: n,
         }
     }
+}
+
+/// The topics whose limits apply: the stage's ports (in port order), its
+/// dead-letter and repartition topics.
+#[derive(Debug, Clone)]
+pub struct OutputTopics {
+    pub ports: Vec<String>,
+    pub dead_letter: String,
+    pub repartition: String,
 }
 
 /// The limits the loop applies: the producer's from the start, each topic's
@@ -223,29 +231,32 @@ impl OutputLimits {
 /// wait for a timeout).
 #[derive(Debug, Clone)]
 pub struct Limits {
-    initial: OutputLimits,
+    initial: Arc<OutputLimits>,
     described: Arc<OnceLock<OutputLimits>>,
 }
 
 impl Limits {
     /// The producer's limit now; the topics' once `output_limits` for
-    /// `plan` has answered (in the background, on the current runtime).
-    pub fn discover(settings: &ClientSettings, plan: &Plan) -> Self {
+    /// `topics` has answered (in the background, on the current runtime).
+    pub fn discover(settings: &ClientSettings, topics: OutputTopics) -> Self {
         let limits = Limits {
-            initial: OutputLimits::all(producer_message_max_bytes(settings)),
+            initial: Arc::new(OutputLimits::all(
+                topics.ports.len(),
+                producer_message_max_bytes(settings),
+            )),
             described: Arc::new(OnceLock::new()),
         };
-        let (settings, plan, cell) = (settings.clone(), plan.clone(), limits.described.clone());
+        let (settings, cell) = (settings.clone(), limits.described.clone());
         tokio::spawn(async move {
-            let _ = cell.set(output_limits(&settings, &plan).await);
+            let _ = cell.set(output_limits(&settings, &topics).await);
         });
         limits
     }
 
     /// The limits in force.
     #[inline]
-    pub fn get(&self) -> OutputLimits {
-        *self.described.get().unwrap_or(&self.initial)
+    pub fn get(&self) -> &OutputLimits {
+        self.described.get().unwrap_or(&self.initial)
     }
 }
 
@@ -295,27 +306,30 @@ pub async fn topic_max_message_bytes(
     out
 }
 
-/// The output limits of a plan: producer and topic limits, the lower.
-pub async fn output_limits(settings: &ClientSettings, plan: &Plan) -> OutputLimits {
+/// The output limits of a stage's topics: producer and topic limits, the
+/// lower.
+pub async fn output_limits(settings: &ClientSettings, topics: &OutputTopics) -> OutputLimits {
     let producer = producer_message_max_bytes(settings);
-    let topics = [
-        plan.silver_topic.as_str(),
-        plan.late_topic.as_str(),
-        plan.dead_letter_topic.as_str(),
-        plan.repartition_topic.as_str(),
-    ];
-    let found = topic_max_message_bytes(settings, &topics).await;
-    let limit = |i: usize| found[i].map_or(producer, |t| t.min(producer));
+    let mut names: Vec<&str> = topics.ports.iter().map(String::as_str).collect();
+    names.push(&topics.dead_letter);
+    names.push(&topics.repartition);
+    let found = topic_max_message_bytes(settings, &names).await;
+    let limit = |i: usize| {
+        found
+            .get(i)
+            .copied()
+            .flatten()
+            .map_or(producer, |t| t.min(producer))
+    };
+    let n = topics.ports.len();
     let limits = OutputLimits {
-        silver: limit(0),
-        late: limit(1),
-        dead_letter: limit(2),
-        repartition: limit(3),
+        ports: (0..n).map(limit).collect(),
+        dead_letter: limit(n),
+        repartition: limit(n + 1),
     };
     tracing::info!(
         producer_message_max_bytes = producer,
-        silver = limits.silver,
-        late = limits.late,
+        ports = ?topics.ports.iter().zip(&limits.ports).collect::<Vec<_>>(),
         dead_letter = limits.dead_letter,
         repartition = limits.repartition,
         "Output record size limits (larger records are dead-lettered)."

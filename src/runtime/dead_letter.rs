@@ -15,7 +15,7 @@ use std::borrow::Cow;
 use rdkafka::types::RDKafkaErrorCode;
 use sha2::{Digest, Sha256};
 
-use super::headers;
+use crate::headers;
 use crate::model::SourceRef;
 
 /// Dead-letter class of an output record over its topic's size limit.

@@ -5,7 +5,6 @@
 pub mod client;
 pub mod dead_letter;
 pub mod engine;
-pub mod headers;
 pub mod restore;
 pub mod rewind;
 pub mod tracker;
@@ -179,19 +178,13 @@ pub async fn run(
     .map_err(|e| RuntimeError::Join(e.to_string()))??
     .ok_or_else(|| RuntimeError::MissingInput(plan.input_topic.clone()))?;
 
+    let pipeline = Pipeline::new(plan.clone(), key, metrics.clone());
+    let ports = pipeline.ports();
     let out_partitions = plan.partitions.unwrap_or(partitions);
     if plan.create_topics {
-        client::ensure_topics(
-            &client,
-            &[
-                &plan.silver_topic,
-                &plan.late_topic,
-                &plan.dead_letter_topic,
-            ],
-            out_partitions,
-            plan.replication_factor,
-        )
-        .await?;
+        let mut outputs: Vec<&str> = ports.iter().map(|p| p.topic.as_str()).collect();
+        outputs.push(&plan.dead_letter_topic);
+        client::ensure_topics(&client, &outputs, out_partitions, plan.replication_factor).await?;
         client::ensure_topics(
             &client,
             &[&plan.repartition_topic, &plan.changelog_topic],
@@ -215,14 +208,24 @@ pub async fn run(
             )));
         }
     }
-    let limits = client::Limits::discover(&client, &plan);
+    let limits = client::Limits::discover(
+        &client,
+        client::OutputTopics {
+            ports: ports.iter().map(|p| p.topic.clone()).collect(),
+            dead_letter: plan.dead_letter_topic.clone(),
+            repartition: plan.repartition_topic.clone(),
+        },
+    );
+    let ports = ports
+        .into_iter()
+        .map(|p| count(&p.topic).map(|n| (p, n)))
+        .collect::<Result<Vec<_>, _>>()?;
     let settings = engine::EngineSettings {
         plan: plan.clone(),
         client: client.clone(),
         group_id: opts.group_id.clone(),
         partitions,
-        silver_partitions: count(&plan.silver_topic)?,
-        late_partitions: count(&plan.late_topic)?,
+        ports,
         dead_letter_partitions: count(&plan.dead_letter_topic)?,
         limits,
         exit_when_idle: opts.exit_when_idle,
@@ -239,7 +242,6 @@ pub async fn run(
         chain = %plan.chain.join(" -> "),
         "Starting."
     );
-    let pipeline = Pipeline::new(plan.clone(), key, metrics.clone());
     let m2 = metrics.clone();
     let stop2 = stop.clone();
     let h2 = health.clone();

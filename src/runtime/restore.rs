@@ -16,9 +16,9 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaErrorCode;
 
 use super::client::ClientSettings;
-use super::headers;
 use super::rewind::{Rewind, Step, INITIAL_WINDOW, STALL_AFTER};
 use super::RuntimeError;
+use crate::headers;
 use crate::model::now_ms;
 use crate::partition::partition_for;
 use crate::state::{DeadLetterPos, Restored};
@@ -35,9 +35,9 @@ pub struct RestoreSpec {
     pub input_topic: String,
     pub repartition_topic: String,
     pub changelog_topic: String,
-    /// (topic, partition count) of silver and late.
-    pub silver: (String, i32),
-    pub late: (String, i32),
+    /// (topic, partition count) of each output port, whose records carry
+    /// the `cx.state` header.
+    pub outputs: Vec<(String, i32)>,
     pub dead_letter: (String, i32),
     /// Dedup TTL: changelog fingerprints older than this are not restored.
     pub ttl: Duration,
@@ -82,14 +82,14 @@ pub fn restore(spec: &RestoreSpec) -> Result<RestoreOutcome, RuntimeError> {
     let deadline = started + spec.timeout;
     let p = spec.partition;
     // One consumer per topic: the changelog first (it says where the output
-    // scan starts), then the three outputs in parallel.
-    let consumers = [
-        restore_consumer(spec)?,
-        restore_consumer(spec)?,
-        restore_consumer(spec)?,
-        restore_consumer(spec)?,
-    ];
-    let [changelog_consumer, silver_consumer, late_consumer, dlq_consumer] = &consumers;
+    // scan starts), then the outputs and the dead letters in parallel.
+    let changelog_consumer = &restore_consumer(spec)?;
+    let output_consumers = spec
+        .outputs
+        .iter()
+        .map(|_| restore_consumer(spec))
+        .collect::<Result<Vec<_>, _>>()?;
+    let dlq_consumer = &restore_consumer(spec)?;
 
     let mut state = Restored::default();
     let oldest_live_ms = now_ms() - i64::try_from(spec.ttl.as_millis()).unwrap_or(i64::MAX);
@@ -191,22 +191,23 @@ pub fn restore(spec: &RestoreSpec) -> Result<RestoreOutcome, RuntimeError> {
             .map(|q| (q, start(topic, q)))
             .collect()
     };
-    let silver_parts = emitted_parts(&spec.silver.0, spec.silver.1);
-    let late_parts = emitted_parts(&spec.late.0, spec.late.1);
+    let output_parts: Vec<Vec<(i32, Offset)>> = spec
+        .outputs
+        .iter()
+        .map(|(topic, n)| emitted_parts(topic, *n))
+        .collect();
     let dlq_q = p % spec.dead_letter.1.max(1);
     let dlq_parts = [(dlq_q, start(&spec.dead_letter.0, dlq_q))];
-    let (silver, late, dead) = std::thread::scope(|s| {
-        let silver = s.spawn(|| {
-            scan_emitted(
-                silver_consumer,
-                spec,
-                &spec.silver.0,
-                &silver_parts,
-                deadline,
-            )
-        });
-        let late =
-            s.spawn(|| scan_emitted(late_consumer, spec, &spec.late.0, &late_parts, deadline));
+    let (outputs, dead) = std::thread::scope(|s| {
+        let scans: Vec<_> = spec
+            .outputs
+            .iter()
+            .zip(&output_consumers)
+            .zip(&output_parts)
+            .map(|(((topic, _), consumer), parts)| {
+                s.spawn(move || scan_emitted(consumer, spec, topic, parts, deadline))
+            })
+            .collect();
         let dead = s.spawn(|| {
             let mut found = HashSet::new();
             let reached = read_to_end(
@@ -223,15 +224,15 @@ pub fn restore(spec: &RestoreSpec) -> Result<RestoreOutcome, RuntimeError> {
             Ok::<_, RuntimeError>((found, reached))
         });
         let panicked = || RuntimeError::Join("restore reader panicked".into());
-        (
-            silver.join().unwrap_or_else(|_| Err(panicked())),
-            late.join().unwrap_or_else(|_| Err(panicked())),
-            dead.join().unwrap_or_else(|_| Err(panicked())),
-        )
+        let outputs: Vec<_> = scans
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(panicked())))
+            .collect();
+        (outputs, dead.join().unwrap_or_else(|_| Err(panicked())))
     });
     let mut ends: BTreeMap<(String, i32), i64> = BTreeMap::new();
-    for (topic, result) in [(&spec.silver.0, silver?), (&spec.late.0, late?)] {
-        let (found, reached) = result;
+    for ((topic, _), result) in spec.outputs.iter().zip(outputs) {
+        let (found, reached) = result?;
         for (id, h) in found {
             if let Err(e) = state.apply_output(&id, &h) {
                 tracing::warn!(partition = p, topic = %topic, error = %e, "Skipping an output record without readable state.");

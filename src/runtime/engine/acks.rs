@@ -32,11 +32,8 @@ impl ProducerContext for AckContext {
     fn delivery(&self, result: &DeliveryResult<'_>, meta: Box<AckMeta>) {
         let (error, failed, position) = match result {
             Ok(m) => {
-                let position = matches!(
-                    meta.kind,
-                    AckKind::Silver | AckKind::Late(_) | AckKind::DeadLetter(_)
-                )
-                .then(|| (m.partition(), m.offset()));
+                let position = matches!(meta.kind, AckKind::Emit(..) | AckKind::DeadLetter(_))
+                    .then(|| (m.partition(), m.offset()));
                 (None, None, position)
             }
             Err((e, m)) => {
@@ -97,8 +94,7 @@ impl Core {
             if let Some(err) = ack.error {
                 if let Some(failed) = ack.failed {
                     let topic = match ack.meta.kind {
-                        AckKind::Silver => self.topics.silver.to_string(),
-                        AckKind::Late(_) => self.topics.late.to_string(),
+                        AckKind::Emit(port, _) => self.port_topic(port).to_string(),
                         AckKind::DeadLetter(_) => self.topics.dead_letter.to_string(),
                         AckKind::Forward | AckKind::Marker => self.topics.repartition.to_string(),
                         AckKind::Changelog => self.settings.plan.changelog_topic.clone(),
@@ -112,8 +108,7 @@ impl Core {
                     continue;
                 }
                 let label = match ack.meta.kind {
-                    AckKind::Silver => OUT_SILVER,
-                    AckKind::Late(_) => OUT_LATE,
+                    AckKind::Emit(port, _) => self.port_name(port),
                     AckKind::DeadLetter(_) => OUT_DEAD_LETTER,
                     AckKind::Forward | AckKind::Marker => "repartition",
                     AckKind::Changelog => "changelog",
@@ -133,17 +128,19 @@ impl Core {
                 (ack.position, self.deltas.get_mut(&ack.meta.task))
             {
                 let topic = match ack.meta.kind {
-                    AckKind::Late(_) => &self.topics.late,
-                    AckKind::DeadLetter(_) => &self.topics.dead_letter,
-                    _ => &self.topics.silver,
+                    AckKind::Emit(port, _) => self
+                        .ports
+                        .get(usize::from(port.0))
+                        .map_or(&self.topics.dead_letter, |p| &p.topic),
+                    _ => &self.topics.dead_letter,
                 };
                 match &ack.meta.state {
-                    AckState::Emitted {
-                        interaction,
-                        event_time_ms,
-                        content_fp,
-                        id_fp,
-                    } => delta.record_emitted(interaction, *event_time_ms, *content_fp, *id_fp),
+                    AckState::Emitted { key, state } => delta.record_emitted(
+                        key,
+                        state.event_time_ms,
+                        state.content_fp,
+                        state.id_fp,
+                    ),
                     AckState::DeadLetter(pos) => delta.record_dead_letter(*pos),
                     AckState::None => {}
                 }
@@ -152,10 +149,13 @@ impl Core {
             let ts = self.trackers.release(ack.meta.ticket).flatten();
             let m = &self.metrics;
             match ack.meta.kind {
-                AckKind::Silver => self.hot.out_silver.inc(),
-                AckKind::Late(reason) => {
-                    m.events_out.with_label_values(&[OUT_LATE]).inc();
-                    m.late.with_label_values(&[reason]).inc();
+                AckKind::Emit(port, tag) => {
+                    if let Some(out) = self.ports.get(usize::from(port.0)) {
+                        out.out.inc();
+                        if let (Some(tag), Some(c)) = (tag, &out.tag_counter) {
+                            c.with_label_values(&[tag]).inc();
+                        }
+                    }
                 }
                 AckKind::DeadLetter(class) => {
                     m.events_out.with_label_values(&[OUT_DEAD_LETTER]).inc();
@@ -168,5 +168,22 @@ impl Core {
             }
         }
         self.drain_rejects(producer);
+    }
+}
+
+impl Core {
+    /// The topic of `port` (the dead-letter topic's if the stage never
+    /// declared it, which [`Core::route`] refuses before any produce).
+    pub(super) fn port_topic(&self, port: PortId) -> &Arc<str> {
+        self.ports
+            .get(usize::from(port.0))
+            .map_or(&self.topics.dead_letter, |p| &p.topic)
+    }
+
+    /// The `output` label of `port`.
+    pub(super) fn port_name(&self, port: PortId) -> &'static str {
+        self.ports
+            .get(usize::from(port.0))
+            .map_or("undeclared", |p| p.name)
     }
 }

@@ -34,19 +34,19 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
 use super::client::{ClientSettings, Limits};
 use super::dead_letter::{self, Digested, Rejected};
-use super::headers;
 use super::restore::{restore, QuietContext, RestoreOutcome, RestoreSpec};
 use super::rewind::{Rewind, Step, INITIAL_WINDOW, STALL_AFTER};
 use super::tracker::Trackers;
 use super::RuntimeError;
 use crate::config::Delivery;
 use crate::config::Plan;
+use crate::headers;
 use crate::http::Health;
-use crate::metrics::{Metrics, OUT_DEAD_LETTER, OUT_LATE, OUT_SILVER};
-use crate::model::Fingerprint;
+use crate::metrics::{Metrics, OUT_DEAD_LETTER};
 use crate::model::{format_iso_ms, now_ms, SourceRef, Ticket};
 use crate::partition::partition_for;
-use crate::pipeline::{Encoded, Output, Pipeline, RecordIn, Role, Task};
+use crate::pipeline::{Pipeline, Task};
+use crate::stage::{Emit, EmitState, Output, Port, PortId, RecordIn, Role};
 use crate::state::{owner_record, write_state_header, DeadLetterPos, Delta};
 
 mod acks;
@@ -66,8 +66,9 @@ pub struct EngineSettings {
     pub group_id: String,
     /// Input partition count (= repartition partition count).
     pub partitions: i32,
-    pub silver_partitions: i32,
-    pub late_partitions: i32,
+    /// The stage's output ports with their topics' partition counts, in
+    /// [`PortId`] order.
+    pub ports: Vec<(Port, i32)>,
     pub dead_letter_partitions: i32,
     /// The most bytes a record may take on each output.
     pub limits: Limits,
@@ -80,8 +81,8 @@ pub struct EngineSettings {
 
 #[derive(Debug, Clone, Copy)]
 enum AckKind {
-    Silver,
-    Late(&'static str),
+    /// An emit to a port, with its tag's value if it has one.
+    Emit(PortId, Option<&'static str>),
     DeadLetter(&'static str),
     Forward,
     Marker,
@@ -92,12 +93,7 @@ enum AckKind {
 #[derive(Debug)]
 enum AckState {
     None,
-    Emitted {
-        interaction: String,
-        event_time_ms: i64,
-        content_fp: Fingerprint,
-        id_fp: Option<Fingerprint>,
-    },
+    Emitted { key: String, state: EmitState },
     DeadLetter(DeadLetterPos),
 }
 
@@ -208,9 +204,11 @@ struct Core {
     tasks: HashMap<i32, Task>,
     trackers: Trackers,
     topics: Topics,
+    /// The output ports, indexed by [`PortId`].
+    ports: Vec<PortOut>,
     /// Repartition partitions to assign on the side consumer.
     pending_side: Vec<i32>,
-    out: Vec<Output>,
+    out: Vec<crate::pipeline::Output>,
     fatal: Option<String>,
     last_record: Option<Instant>,
     last_evictions: u64,
@@ -248,7 +246,6 @@ struct Core {
 struct HotCounters {
     read_input: prometheus::IntCounter,
     read_repartition: prometheus::IntCounter,
-    out_silver: prometheus::IntCounter,
 }
 
 impl HotCounters {
@@ -256,7 +253,6 @@ impl HotCounters {
         Self {
             read_input: m.records_read.with_label_values(&["input"]),
             read_repartition: m.records_read.with_label_values(&["repartition"]),
-            out_silver: m.events_out.with_label_values(&[OUT_SILVER]),
         }
     }
 }
@@ -265,9 +261,30 @@ impl HotCounters {
 struct Topics {
     input: Arc<str>,
     repartition: Arc<str>,
-    silver: Arc<str>,
-    late: Arc<str>,
     dead_letter: Arc<str>,
+}
+
+/// One output port as the loop uses it.
+#[derive(Debug)]
+struct PortOut {
+    name: &'static str,
+    topic: Arc<str>,
+    partitions: i32,
+    /// `cxstream_events_out_total{output=<name>}`, resolved once.
+    out: prometheus::IntCounter,
+    tag_counter: Option<prometheus::IntCounterVec>,
+}
+
+impl PortOut {
+    fn new(port: &Port, partitions: i32, m: &Metrics) -> Self {
+        PortOut {
+            name: port.name,
+            topic: Arc::from(port.topic.as_str()),
+            partitions,
+            out: m.events_out.with_label_values(&[port.name]),
+            tag_counter: port.tag_counter.clone(),
+        }
+    }
 }
 
 /// Why the loop ended.

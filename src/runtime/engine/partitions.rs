@@ -15,8 +15,11 @@ impl Core {
             input_topic: plan.input_topic.clone(),
             repartition_topic: plan.repartition_topic.clone(),
             changelog_topic: plan.changelog_topic.clone(),
-            silver: (plan.silver_topic.clone(), s.silver_partitions),
-            late: (plan.late_topic.clone(), s.late_partitions),
+            outputs: self
+                .ports
+                .iter()
+                .map(|o| (o.topic.to_string(), o.partitions))
+                .collect(),
             dead_letter: (plan.dead_letter_topic.clone(), s.dead_letter_partitions),
             ttl: plan
                 .dedup

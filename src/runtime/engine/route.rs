@@ -70,7 +70,7 @@ impl Core {
                         .on_marker(task, m.from, m.event_time_ms, m.idle, now, &mut out);
                 }
                 for o in out.drain(..) {
-                    self.route(producer, p, o, None);
+                    self.route(producer, p, o.into(), None);
                 }
                 self.out = out;
             }
@@ -108,7 +108,7 @@ impl Core {
             timestamp_ms: ts,
         };
         for o in out.drain(..) {
-            self.route(producer, p, o, Some(&ctx));
+            self.route(producer, p, o.into(), Some(&ctx));
         }
         self.out = out;
         self.trackers.release(ticket);
@@ -126,48 +126,34 @@ impl Core {
             Output::Done { ticket } => {
                 self.trackers.release(ticket);
             }
-            Output::Silver(e) | Output::Late(e) => {
-                // Late records carry their reason; silver records none.
-                let (topic, partitions, kind) = match e.late_reason {
-                    None => (
-                        self.topics.silver.clone(),
-                        self.settings.silver_partitions,
-                        AckKind::Silver,
-                    ),
-                    Some(reason) => (
-                        self.topics.late.clone(),
-                        self.settings.late_partitions,
-                        AckKind::Late(reason),
-                    ),
+            Output::Emit(e) => {
+                let Some(port) = self.ports.get(usize::from(e.port.0)) else {
+                    // A stage names only the ports it declared.
+                    self.fatal
+                        .get_or_insert_with(|| format!("output to undeclared port {}", e.port.0));
+                    self.trackers.release(e.ticket);
+                    return;
                 };
-                write_state_header(&mut self.header_buf, e.event_time_ms, e.content_fp, e.id_fp);
-                // Headers copy their values: the buffer is free again after.
-                let mut hs = OwnedHeaders::new_with_capacity(3)
-                    .insert(Header {
-                        key: headers::LINEAGE_TOKEN,
-                        value: Some(e.lineage_token.as_bytes()),
-                    })
-                    .insert(Header {
-                        key: headers::STATE,
-                        value: Some(self.header_buf.as_bytes()),
-                    });
-                if let Some(reason) = e.late_reason {
-                    hs = hs.insert(Header {
-                        key: headers::LATE_REASON,
-                        value: Some(reason.as_bytes()),
-                    });
-                }
-                let partition = partition_for(e.key.as_bytes(), partitions);
+                let (topic, partition) = (
+                    port.topic.clone(),
+                    partition_for(e.key.as_bytes(), port.partitions),
+                );
+                write_state_header(
+                    &mut self.header_buf,
+                    e.state.event_time_ms,
+                    e.state.content_fp,
+                    e.state.id_fp,
+                );
+                let hs = emit_headers(&e, &self.header_buf);
                 if let Some(d) = self.trackers.since_read(e.ticket, Instant::now()) {
                     self.metrics.processing_latency.observe(d.as_secs_f64());
                 }
-                let Encoded {
+                let kind = AckKind::Emit(e.port, e.tag.map(|(_, v)| v));
+                let Emit {
                     key,
                     value,
                     ticket,
-                    event_time_ms,
-                    content_fp,
-                    id_fp,
+                    state,
                     unit,
                     ..
                 } = e;
@@ -184,10 +170,8 @@ impl Core {
                         kind,
                         task: p,
                         state: AckState::Emitted {
-                            interaction: key.clone(),
-                            event_time_ms,
-                            content_fp,
-                            id_fp,
+                            key: key.clone(),
+                            state,
                         },
                         unit: u32::try_from(unit).unwrap_or(u32::MAX),
                         reference: false,
@@ -308,5 +292,82 @@ impl Core {
                 offset: -1,
             },
         }
+    }
+}
+
+/// The headers of an emitted record: its lineage token, its state (the
+/// `cx.state` text, see [`crate::state::state_header`]) and its tag, if any.
+/// The values are copied: `state` is free again after.
+fn emit_headers(e: &Emit, state: &str) -> OwnedHeaders {
+    let hs = OwnedHeaders::new_with_capacity(3)
+        .insert(Header {
+            key: headers::LINEAGE_TOKEN,
+            value: Some(e.lineage_token.as_bytes()),
+        })
+        .insert(Header {
+            key: headers::STATE,
+            value: Some(state.as_bytes()),
+        });
+    match e.tag {
+        Some((name, value)) => hs.insert(Header {
+            key: name,
+            value: Some(value.as_bytes()),
+        }),
+        None => hs,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stage::{EmitState, PortId};
+
+    fn emit(tag: Option<(&'static str, &'static str)>) -> Emit {
+        Emit {
+            port: PortId(1),
+            key: "conv-1".into(),
+            value: b"{}".to_vec(),
+            lineage_token: "tok-1".into(),
+            tag,
+            ticket: crate::runtime::tracker::ticket(0, 7),
+            unit: 0,
+            state: EmitState {
+                event_time_ms: 1,
+                content_fp: 2,
+                id_fp: None,
+            },
+        }
+    }
+
+    fn pairs(hs: &OwnedHeaders) -> Vec<(String, String)> {
+        hs.iter()
+            .map(|h| {
+                (
+                    h.key.to_string(),
+                    String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_emit_carries_its_token_and_state_and_its_tag_only_when_it_has_one() {
+        let plain = pairs(&emit_headers(&emit(None), "1;0002"));
+        assert_eq!(
+            plain,
+            vec![
+                ("cx.lineage.token".to_string(), "tok-1".to_string()),
+                ("cx.state".to_string(), "1;0002".to_string()),
+            ]
+        );
+        let tagged = pairs(&emit_headers(
+            &emit(Some((headers::LATE_REASON, "behind_watermark"))),
+            "1;0002",
+        ));
+        assert_eq!(tagged.len(), 3);
+        assert_eq!(
+            tagged[2],
+            ("cx.late.reason".to_string(), "behind_watermark".to_string())
+        );
     }
 }

@@ -63,8 +63,6 @@ impl Engine {
         let topics = Topics {
             input: Arc::from(plan.input_topic.as_str()),
             repartition: Arc::from(plan.repartition_topic.as_str()),
-            silver: Arc::from(plan.silver_topic.as_str()),
-            late: Arc::from(plan.late_topic.as_str()),
             dead_letter: Arc::from(plan.dead_letter_topic.as_str()),
         };
         let ctx = GroupContext {
@@ -75,6 +73,11 @@ impl Engine {
                 tasks: HashMap::new(),
                 trackers: Trackers::default(),
                 topics: topics.clone(),
+                ports: settings
+                    .ports
+                    .iter()
+                    .map(|(port, n)| PortOut::new(port, *n, &metrics))
+                    .collect(),
                 pending_side: Vec::new(),
                 out: Vec::new(),
                 fatal: None,

@@ -52,8 +52,7 @@ impl Core {
     pub(super) fn limit(&self, kind: AckKind) -> Option<usize> {
         let l = self.settings.limits.get();
         match kind {
-            AckKind::Silver => Some(l.silver),
-            AckKind::Late(_) => Some(l.late),
+            AckKind::Emit(port, _) => l.ports.get(usize::from(port.0)).copied(),
             AckKind::Forward => Some(l.repartition),
             AckKind::DeadLetter(_) | AckKind::Marker | AckKind::Changelog => None,
         }
@@ -75,7 +74,7 @@ impl Core {
             failed,
         } = r;
         let stage = match meta.kind {
-            AckKind::Silver | AckKind::Late(_) => "output",
+            AckKind::Emit(..) => "output",
             AckKind::Forward => "repartition",
             AckKind::DeadLetter(_) if !meta.reference => {
                 // A dead letter refused whole: send it again by reference,

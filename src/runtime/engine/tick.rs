@@ -14,7 +14,7 @@ impl Core {
                 self.pipeline.tick(task, now, &mut out);
             }
             for o in out.drain(..) {
-                self.route(producer, p, o, None);
+                self.route(producer, p, o.into(), None);
             }
         }
         self.out = out;
@@ -26,7 +26,7 @@ impl Core {
             self.pipeline.flush(task, &mut out);
         }
         for o in out.drain(..) {
-            self.route(producer, p, o, None);
+            self.route(producer, p, o.into(), None);
         }
         self.out = out;
     }

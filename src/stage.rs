@@ -1,0 +1,132 @@
+//! What a stage and the Kafka runtime exchange, without Kafka: the record a
+//! stage is given ([`RecordIn`]), the output ports it declares ([`Port`]) and
+//! what it asks the runtime to do ([`Output`]).
+//!
+//! The runtime routes an [`Emit`] by its [`PortId`] to that port's topic,
+//! partitioned by the emit's key; it knows ports by index and name, not by
+//! what they carry. Forwards (re-keying through the repartition topic),
+//! dead letters and releases are the runtime's own, for every stage.
+
+use std::ops::Range;
+
+use prometheus::IntCounterVec;
+
+use crate::model::{Fingerprint, Hop, SourceRef, Ticket};
+
+/// Which topic a record was read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// The stage's input topic.
+    Input,
+    /// The stage's internal repartition topic (events already counted at
+    /// ingest).
+    Repartition,
+}
+
+/// One Kafka record as a stage sees it.
+#[derive(Debug)]
+pub struct RecordIn<'a> {
+    pub value: &'a [u8],
+    pub source: SourceRef,
+    pub role: Role,
+    /// Header `cx.lineage.token`.
+    pub header_token: Option<&'a str>,
+    /// Header `cx.lineage.hops` (JSON array), set on repartitioned records.
+    pub header_hops: Option<&'a [u8]>,
+    pub record_timestamp_ms: Option<i64>,
+    pub ticket: Ticket,
+}
+
+/// Index of an output port, in the order the stage lists its ports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PortId(pub u8);
+
+/// One output port of a stage.
+#[derive(Debug, Clone)]
+pub struct Port {
+    /// The `output` label of `cxstream_events_out_total` (and of produce
+    /// errors) for records of this port.
+    pub name: &'static str,
+    pub topic: String,
+    /// Counted per [`Emit::tag`] value when an emit that carries a tag is
+    /// acknowledged (e.g. late events by reason).
+    pub tag_counter: Option<IntCounterVec>,
+}
+
+/// A record for one of the stage's output ports.
+#[derive(Debug)]
+pub struct Emit {
+    pub port: PortId,
+    /// Kafka key; the record goes to the port partition this key hashes to.
+    pub key: String,
+    pub value: Vec<u8>,
+    /// Header `cx.lineage.token`.
+    pub lineage_token: String,
+    /// One more header, `(name, value)` (e.g. the late reason).
+    pub tag: Option<(&'static str, &'static str)>,
+    pub ticket: Ticket,
+    /// Byte offset of the event's unit in its source record (identifies a
+    /// dead letter made of this output).
+    pub unit: usize,
+    /// What the output adds to the task's state once acknowledged; it is
+    /// also written in the record's `cx.state` header for restore.
+    pub state: EmitState,
+}
+
+/// State an acknowledged emit implies: the key's latest event time and the
+/// fingerprints it has seen (the replay guard and dedup of a restore).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EmitState {
+    pub event_time_ms: i64,
+    pub content_fp: Fingerprint,
+    pub id_fp: Option<Fingerprint>,
+}
+
+/// A rejected unit: the runtime sends the original bytes to the dead-letter
+/// topic with `cx.error.*` and `cx.source.*` headers.
+#[derive(Debug)]
+pub struct DeadLetterOut {
+    pub class: &'static str,
+    /// Never quotes field values.
+    pub message: String,
+    pub stage: &'static str,
+    /// The rejected bytes within the record value.
+    pub range: Range<usize>,
+    pub lineage_token: Option<String>,
+    pub ticket: Ticket,
+}
+
+/// An event whose record is not on its key's partition: the runtime
+/// produces its raw bytes to the repartition topic, partition `home`.
+#[derive(Debug)]
+pub struct ForwardOut {
+    pub home: i32,
+    pub key: String,
+    pub range: Range<usize>,
+    pub lineage_token: String,
+    pub hops: Vec<Hop>,
+    pub ticket: Ticket,
+}
+
+/// What a stage asks the runtime to do.
+#[derive(Debug)]
+pub enum Output {
+    Emit(Emit),
+    DeadLetter(DeadLetterOut),
+    Forward(ForwardOut),
+    /// Dropped (duplicate or filtered): nothing to produce, release the hold.
+    Done {
+        ticket: Ticket,
+    },
+}
+
+impl Output {
+    pub fn ticket(&self) -> Ticket {
+        match self {
+            Output::Emit(e) => e.ticket,
+            Output::DeadLetter(d) => d.ticket,
+            Output::Forward(f) => f.ticket,
+            Output::Done { ticket } => *ticket,
+        }
+    }
+}
