@@ -14,7 +14,8 @@
 //! | [`operators`] | decode, upcast, dedup, reorder, mask, lineage | no |
 //! | [`stage`] | what a stage and the runtime exchange: records in, output ports, outputs | no |
 //! | [`headers`] | header names of the lineage, dead-letter and state contract | no |
-//! | [`pipeline`] | the silver stage: the operator chain and per-partition [`pipeline::Task`] state | no |
+//! | [`pipeline`] | silver's operator chain and per-partition [`pipeline::Task`] state | no |
+//! | [`silver`] | the silver stage: the chain as a [`stage::Stage`] of the runtime | no |
 //! | [`state`] | recoverable state: changelog deltas, `cx.state` headers, restore folding | no |
 //! | [`partition`] | Java-compatible murmur2 partitioning by interaction id | no |
 //! | [`secret`] | the masking key | no |
@@ -38,5 +39,6 @@ pub mod partition;
 pub mod pipeline;
 pub mod runtime;
 pub mod secret;
+pub mod silver;
 pub mod stage;
 pub mod state;

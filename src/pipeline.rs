@@ -153,6 +153,9 @@ pub struct Task {
     /// Reading of this input partition is paused because it ran ahead of
     /// another partition (see [`Task::runs_ahead`]): not idle meanwhile.
     pub held_back: bool,
+    /// Outputs of one call, before the silver stage turns them into port
+    /// emits (kept to reuse its allocation).
+    pub(crate) scratch: Vec<Output>,
     started: Instant,
     /// Without a dedup operator: fingerprints restored from what was already
     /// emitted, so records re-read after a crash are not emitted twice.
@@ -320,6 +323,7 @@ impl Pipeline {
             upstream: HashMap::new(),
             others_cap: None,
             held_back: false,
+            scratch: Vec::new(),
             started: Instant::now(),
             replay_guard: None,
         };

@@ -6,12 +6,19 @@
 //! partitioned by the emit's key; it knows ports by index and name, not by
 //! what they carry. Forwards (re-keying through the repartition topic),
 //! dead letters and releases are the runtime's own, for every stage.
+//!
+//! A [`Stage`] holds what its partitions share (settings, keys, metrics) and
+//! makes one [`StageTask`] per owned input partition; the runtime calls the
+//! stage with the task of the record's partition. Nothing here knows Kafka:
+//! a stage is unit-tested by feeding it [`RecordIn`]s.
 
 use std::ops::Range;
+use std::time::{Duration, Instant};
 
 use prometheus::IntCounterVec;
 
 use crate::model::{Fingerprint, Hop, SourceRef, Ticket};
+use crate::state::Restored;
 
 /// Which topic a record was read from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -129,4 +136,92 @@ impl Output {
             Output::Done { ticket } => *ticket,
         }
     }
+}
+
+/// How the runtime spreads a stage's progress between its partitions
+/// (watermark markers on the repartition topic) and holds back a partition
+/// that runs ahead of the others (alignment).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Watermarks {
+    /// A marker round whenever a partition's progress moved this far.
+    pub step_ms: i64,
+    /// A partition with nothing read for this long says it is idle.
+    pub idle: Duration,
+    /// A task that buffers this many events because it runs ahead is
+    /// paused until it has drained to half ([`StageTask::runs_ahead`]).
+    pub hold_limit: usize,
+}
+
+/// A keyed stage: what every partition shares.
+pub trait Stage: Send + Sync + 'static {
+    type Task: StageTask;
+
+    /// The output ports, in [`PortId`] order.
+    fn ports(&self) -> Vec<Port>;
+
+    /// A fresh task for input partition `partition` of `partitions`.
+    fn new_task(&self, partition: i32, partitions: i32) -> Self::Task;
+
+    /// One record in; returns how many units (events) of it stay held by
+    /// outputs not yet pushed (the runtime releases the record's offset
+    /// once all are acknowledged).
+    fn ingest(
+        &self,
+        task: &mut Self::Task,
+        rec: &RecordIn<'_>,
+        now: Instant,
+        out: &mut Vec<Output>,
+    ) -> usize;
+
+    /// A watermark marker from upstream partition `from`.
+    fn on_marker(
+        &self,
+        task: &mut Self::Task,
+        from: i32,
+        event_time_ms: i64,
+        idle: bool,
+        now: Instant,
+        out: &mut Vec<Output>,
+    );
+
+    /// Processing-time housekeeping (idle partitions, timeouts).
+    fn tick(&self, task: &mut Self::Task, now: Instant, out: &mut Vec<Output>);
+
+    /// Releases everything the task buffers (hand-over, stop).
+    fn flush(&self, task: &mut Self::Task, out: &mut Vec<Output>);
+
+    /// Marker and alignment settings.
+    fn watermarks(&self) -> Watermarks;
+
+    /// Changelog entries older than this are not restored.
+    fn state_ttl(&self) -> Duration;
+
+    /// Sets the stage's own gauges from its tasks (called twice a second).
+    fn update_gauges<'a>(&self, tasks: impl Iterator<Item = &'a Self::Task>)
+    where
+        Self::Task: 'a;
+}
+
+/// One input partition's state in a [`Stage`].
+pub trait StageTask: Send {
+    /// Loads restored state, before any record of the partition.
+    fn restore(&mut self, restored: &Restored);
+
+    /// This partition's progress (event time, idle), once it has one.
+    fn progress(&self, now: Instant, idle: Duration) -> Option<(i64, bool)>;
+
+    /// True while the task buffers `limit` events or more because its input
+    /// runs ahead of another partition's: the runtime pauses the partition.
+    fn runs_ahead(&self, limit: usize) -> bool;
+
+    /// Whether the runtime paused this partition for alignment (a held-back
+    /// partition is not idle, whatever its input says).
+    fn held_back(&self) -> bool;
+    fn set_held_back(&mut self, held: bool);
+
+    /// The consumer reached the end of this input partition.
+    fn mark_end_of_partition(&mut self);
+
+    /// Events the task buffers.
+    fn buffered(&self) -> usize;
 }

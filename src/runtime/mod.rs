@@ -21,6 +21,8 @@ use crate::http::{self, Health, HttpError};
 use crate::metrics::{Metrics, OUT_DEAD_LETTER, OUT_LATE, OUT_SILVER};
 use crate::pipeline::Pipeline;
 use crate::secret::MaskingKey;
+use crate::silver::Silver;
+use crate::stage::Stage;
 pub use client::ClientSettings;
 pub use engine::StopReason;
 
@@ -178,8 +180,8 @@ pub async fn run(
     .map_err(|e| RuntimeError::Join(e.to_string()))??
     .ok_or_else(|| RuntimeError::MissingInput(plan.input_topic.clone()))?;
 
-    let pipeline = Pipeline::new(plan.clone(), key, metrics.clone());
-    let ports = pipeline.ports();
+    let stage = Silver::new(Pipeline::new(plan.clone(), key, metrics.clone()));
+    let ports = stage.ports();
     let out_partitions = plan.partitions.unwrap_or(partitions);
     if plan.create_topics {
         let mut outputs: Vec<&str> = ports.iter().map(|p| p.topic.as_str()).collect();
@@ -246,7 +248,7 @@ pub async fn run(
     let stop2 = stop.clone();
     let h2 = health.clone();
     let result = tokio::task::spawn_blocking(move || {
-        let engine = engine::Engine::new(settings, pipeline, m2)?;
+        let engine = engine::Engine::new(settings, stage, m2)?;
         engine.run(&stop2, &h2)
     })
     .await

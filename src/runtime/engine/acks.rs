@@ -82,7 +82,7 @@ pub(super) fn serve_deliveries(producer: &Producer_) {
     }
 }
 
-impl Core {
+impl<S: Stage> Core<S> {
     /// Applies queued delivery reports: releases holds, counts outputs.
     pub(super) fn apply_acks(&mut self, producer: &Producer_) {
         let acks = std::mem::take(&mut *lock(&producer.context().acks));
@@ -171,7 +171,7 @@ impl Core {
     }
 }
 
-impl Core {
+impl<S: Stage> Core<S> {
     /// The topic of `port` (the dead-letter topic's if the stage never
     /// declared it, which [`Core::route`] refuses before any produce).
     pub(super) fn port_topic(&self, port: PortId) -> &Arc<str> {

@@ -2,7 +2,7 @@
 
 use super::*;
 
-impl Core {
+impl<S: Stage> Core<S> {
     /// Transactions mode: waits for every output, adds the changelog and the
     /// consumed offsets, commits the transaction and opens the next one.
     /// `release`: partitions handed over by this transaction.

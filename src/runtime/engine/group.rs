@@ -3,7 +3,7 @@
 
 use super::*;
 
-impl ClientContext for GroupContext {
+impl<S: Stage> ClientContext for GroupContext<S> {
     fn stats(&self, stats: Statistics) {
         for (topic, t) in &stats.topics {
             for (p, part) in &t.partitions {
@@ -27,7 +27,7 @@ impl ClientContext for GroupContext {
     }
 }
 
-impl ConsumerContext for GroupContext {
+impl<S: Stage> ConsumerContext for GroupContext<S> {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(tpl) = rebalance {
             let parts: Vec<i32> = tpl
@@ -105,10 +105,10 @@ impl ConsumerContext for GroupContext {
     }
 }
 
-impl GroupContext {
+impl<S: Stage> GroupContext<S> {
     /// Commit points whose commit failed are sent again at the next
     /// interval, moved or not.
-    pub(super) fn resend_failed_commits(&self, core: &mut Core) {
+    pub(super) fn resend_failed_commits(&self, core: &mut Core<S>) {
         let failed = std::mem::take(&mut *lock(&self.failed_commits));
         for (topic, p, o) in failed {
             let role = if *topic == *self.input_topic {
@@ -204,7 +204,7 @@ impl GroupContext {
         let left: usize = parts
             .iter()
             .filter_map(|p| core.tasks.get(p))
-            .map(Task::buffered)
+            .map(StageTask::buffered)
             .sum();
         self.metrics.handed_over.inc_by(left as u64);
         let mut side_tpl = TopicPartitionList::new();

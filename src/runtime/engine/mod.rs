@@ -45,8 +45,9 @@ use crate::http::Health;
 use crate::metrics::{Metrics, OUT_DEAD_LETTER};
 use crate::model::{format_iso_ms, now_ms, SourceRef, Ticket};
 use crate::partition::partition_for;
-use crate::pipeline::{Pipeline, Task};
-use crate::stage::{Emit, EmitState, Output, Port, PortId, RecordIn, Role};
+use crate::stage::{
+    Emit, EmitState, Output, Port, PortId, RecordIn, Role, Stage, StageTask, Watermarks,
+};
 use crate::state::{owner_record, write_state_header, DeadLetterPos, Delta};
 
 mod acks;
@@ -154,8 +155,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 type Producer_ = BaseProducer<AckContext>;
 
 /// Consumer context: owns the state so rebalance callbacks can flush it.
-struct GroupContext {
-    core: Mutex<Core>,
+struct GroupContext<S: Stage> {
+    core: Mutex<Core<S>>,
     producer: Producer_,
     side: BaseConsumer<QuietContext>,
     metrics: Arc<Metrics>,
@@ -197,21 +198,20 @@ struct Restoring {
 }
 
 /// The state of this instance.
-struct Core {
-    pipeline: Pipeline,
+struct Core<S: Stage> {
+    stage: S,
     settings: EngineSettings,
     metrics: Arc<Metrics>,
-    tasks: HashMap<i32, Task>,
+    tasks: HashMap<i32, S::Task>,
     trackers: Trackers,
     topics: Topics,
     /// The output ports, indexed by [`PortId`].
     ports: Vec<PortOut>,
     /// Repartition partitions to assign on the side consumer.
     pending_side: Vec<i32>,
-    out: Vec<crate::pipeline::Output>,
+    out: Vec<Output>,
     fatal: Option<String>,
     last_record: Option<Instant>,
-    last_evictions: u64,
     /// Last marker sent per owned input partition: ((progress, idle), when).
     markers_sent: HashMap<i32, ((i64, bool), Instant)>,
     /// Partitions assigned whose state is still being restored.
@@ -295,7 +295,7 @@ pub enum StopReason {
 }
 
 /// The running engine.
-pub struct Engine {
-    consumer: BaseConsumer<GroupContext>,
+pub struct Engine<S: Stage> {
+    consumer: BaseConsumer<GroupContext<S>>,
     settings: EngineSettings,
 }

@@ -3,7 +3,7 @@
 
 use super::*;
 
-impl Core {
+impl<S: Stage> Core<S> {
     pub(super) fn restore_spec(&self, p: i32) -> RestoreSpec {
         let s = &self.settings;
         let plan = &s.plan;
@@ -21,10 +21,7 @@ impl Core {
                 .map(|o| (o.topic.to_string(), o.partitions))
                 .collect(),
             dead_letter: (plan.dead_letter_topic.clone(), s.dead_letter_partitions),
-            ttl: plan
-                .dedup
-                .as_ref()
-                .map_or(Duration::from_secs(24 * 3600), |d| d.ttl),
+            ttl: self.stage.state_ttl(),
             read_committed: plan.delivery == Delivery::Transactions,
             timeout: Duration::from_secs(300),
             owner_id: self.owner_id.clone(),
@@ -109,7 +106,7 @@ impl Core {
     pub(super) fn install(&mut self, outcome: RestoreOutcome) {
         let p = outcome.partition;
         let mut st = outcome.state;
-        let mut task = self.pipeline.new_task(p, self.settings.partitions);
+        let mut task = self.stage.new_task(p, self.settings.partitions);
         task.restore(&st);
         let m = &self.metrics;
         m.restore_seconds.observe(outcome.took.as_secs_f64());

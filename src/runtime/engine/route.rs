@@ -2,7 +2,7 @@
 
 use super::*;
 
-impl Core {
+impl<S: Stage> Core<S> {
     pub(super) fn handle(&mut self, producer: &Producer_, role: Role, msg: &BorrowedMessage<'_>) {
         let p = msg.partition();
         if role == Role::Input && self.restoring.contains_key(&p) {
@@ -66,11 +66,11 @@ impl Core {
             ) {
                 let mut out = std::mem::take(&mut self.out);
                 if let Some(task) = self.tasks.get_mut(&p) {
-                    self.pipeline
+                    self.stage
                         .on_marker(task, m.from, m.event_time_ms, m.idle, now, &mut out);
                 }
                 for o in out.drain(..) {
-                    self.route(producer, p, o.into(), None);
+                    self.route(producer, p, o, None);
                 }
                 self.out = out;
             }
@@ -97,7 +97,7 @@ impl Core {
         };
         let mut out = std::mem::take(&mut self.out);
         let units = match self.tasks.get_mut(&p) {
-            Some(task) => self.pipeline.ingest(&rec, task, now, &mut out),
+            Some(task) => self.stage.ingest(task, &rec, now, &mut out),
             None => 0,
         };
         self.trackers.hold(ticket, units);
@@ -108,7 +108,7 @@ impl Core {
             timestamp_ms: ts,
         };
         for o in out.drain(..) {
-            self.route(producer, p, o.into(), Some(&ctx));
+            self.route(producer, p, o, Some(&ctx));
         }
         self.out = out;
         self.trackers.release(ticket);

@@ -4,10 +4,10 @@
 use super::acks::serve_deliveries;
 use super::*;
 
-impl Engine {
+impl<S: Stage> Engine<S> {
     pub fn new(
         settings: EngineSettings,
-        pipeline: Pipeline,
+        stage: S,
         metrics: Arc<Metrics>,
     ) -> Result<Self, RuntimeError> {
         let plan = settings.plan.clone();
@@ -67,7 +67,7 @@ impl Engine {
         };
         let ctx = GroupContext {
             core: Mutex::new(Core {
-                pipeline,
+                stage,
                 settings: settings.clone(),
                 metrics: metrics.clone(),
                 tasks: HashMap::new(),
@@ -82,7 +82,6 @@ impl Engine {
                 out: Vec::new(),
                 fatal: None,
                 last_record: None,
-                last_evictions: 0,
                 markers_sent: HashMap::new(),
                 restoring: HashMap::new(),
                 deltas: HashMap::new(),
@@ -105,7 +104,7 @@ impl Engine {
             repartition_topic: topics.repartition.clone(),
             transactional,
         };
-        let consumer: BaseConsumer<GroupContext> = c
+        let consumer: BaseConsumer<GroupContext<S>> = c
             .with_defaults(
                 &[
                     crate::runtime::client::GROUP_CONSUMER_DEFAULTS,
@@ -121,7 +120,7 @@ impl Engine {
         Ok(Self { consumer, settings })
     }
 
-    fn ctx(&self) -> &GroupContext {
+    fn ctx(&self) -> &GroupContext<S> {
         self.consumer.context()
     }
 
@@ -184,29 +183,18 @@ impl Engine {
         let mut last_gauges = Instant::now();
         let max_in_flight = self.settings.plan.max_in_flight;
         // Watermark markers: a round (n-1 small records) whenever an input
-        // partition's event time moved by half the allowed lateness, at most
-        // every 5 ms (more with many partitions).
+        // partition's progress moved by the stage's step, at most every 5 ms
+        // (more with many partitions); an input partition with nothing read
+        // for the stage's idle time says it is idle. Alignment: a partition
+        // that buffers the stage's hold limit because another is behind
+        // stops reading until it has drained to half.
         let n = u32::try_from(self.settings.partitions.max(1)).unwrap_or(1);
         let marker_floor = Duration::from_millis(5) * (n / 8).max(1);
-        let marker_step_ms = self.settings.plan.reorder.as_ref().map_or(2_500, |r| {
-            i64::try_from(r.allowed_lateness.as_millis() / 2).unwrap_or(i64::MAX)
-        });
-        // An input partition with nothing read for the reorder idle timeout
-        // says it is idle: it no longer holds the others' watermarks.
-        let marker_idle = self
-            .settings
-            .plan
-            .reorder
-            .as_ref()
-            .map_or(Duration::from_secs(2), |r| r.idle_timeout);
-        // Watermark alignment: a partition whose reorder buffer holds this
-        // many events because another partition is behind stops reading
-        // until it has drained to half (see `Task::runs_ahead`). Not much
-        // lower: every pause drops what librdkafka had fetched, and a
-        // limit of 2,000 made a catch-up four times slower in the bench.
-        let hold_limit = self.settings.plan.reorder.as_ref().map_or(usize::MAX, |r| {
-            (r.max_buffered / 4).max((r.max_buffered / 2).min(10_000))
-        });
+        let Watermarks {
+            step_ms: marker_step_ms,
+            idle: marker_idle,
+            hold_limit,
+        } = lock(&self.ctx().core).stage.watermarks();
         let reason = loop {
             if stop.load(Ordering::Relaxed) {
                 break StopReason::Signal;
@@ -225,7 +213,7 @@ impl Engine {
                         let ahead = core
                             .tasks
                             .get(&p)
-                            .is_some_and(|t| !t.held_back && t.runs_ahead(hold_limit));
+                            .is_some_and(|t| !t.held_back() && t.runs_ahead(hold_limit));
                         drop(core);
                         got += 1;
                         if ahead {
@@ -372,9 +360,9 @@ impl Engine {
             if core.restoring.contains_key(p) {
                 continue;
             }
-            if !task.held_back && task.runs_ahead(limit) {
+            if !task.held_back() && task.runs_ahead(limit) {
                 pause.push(*p);
-            } else if task.held_back && !task.runs_ahead(limit / 2) {
+            } else if task.held_back() && !task.runs_ahead(limit / 2) {
                 resume.push(*p);
             }
         }
@@ -383,15 +371,15 @@ impl Engine {
         }
         for p in &pause {
             if let Some(t) = core.tasks.get_mut(p) {
-                t.held_back = true;
+                t.set_held_back(true);
             }
         }
         for p in &resume {
             if let Some(t) = core.tasks.get_mut(p) {
-                t.held_back = false;
+                t.set_held_back(false);
             }
         }
-        let held = core.tasks.values().filter(|t| t.held_back).count();
+        let held = core.tasks.values().filter(|t| t.held_back()).count();
         drop(core);
         ctx.metrics.partitions_held_back.set(held as i64);
         ctx.metrics.hold_backs.inc_by(pause.len() as u64);
@@ -566,7 +554,7 @@ impl Engine {
                         .map(|e| e.partition())
                         .filter(|p| {
                             !core.restoring.contains_key(p)
-                                && !core.tasks.get(p).is_some_and(|t| t.held_back)
+                                && !core.tasks.get(p).is_some_and(|t| t.held_back())
                         })
                         .collect()
                 };

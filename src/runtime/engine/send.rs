@@ -16,7 +16,7 @@ const DEAD_LETTER_HEADERS: [&str; 9] = [
     headers::LINEAGE_TOKEN,
 ];
 
-impl Core {
+impl<S: Stage> Core<S> {
     /// Produces a built dead letter on the source's dead-letter partition.
     pub(super) fn send_dead_letter(
         &mut self,

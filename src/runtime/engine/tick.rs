@@ -3,7 +3,7 @@
 
 use super::*;
 
-impl Core {
+impl<S: Stage> Core<S> {
     pub(super) fn tick(&mut self, producer: &Producer_) {
         let now = Instant::now();
         let mut out = std::mem::take(&mut self.out);
@@ -11,10 +11,10 @@ impl Core {
         parts.sort_unstable();
         for p in parts {
             if let Some(task) = self.tasks.get_mut(&p) {
-                self.pipeline.tick(task, now, &mut out);
+                self.stage.tick(task, now, &mut out);
             }
             for o in out.drain(..) {
-                self.route(producer, p, o.into(), None);
+                self.route(producer, p, o, None);
             }
         }
         self.out = out;
@@ -23,16 +23,16 @@ impl Core {
     pub(super) fn flush_partition(&mut self, producer: &Producer_, p: i32) {
         let mut out = std::mem::take(&mut self.out);
         if let Some(task) = self.tasks.get_mut(&p) {
-            self.pipeline.flush(task, &mut out);
+            self.stage.flush(task, &mut out);
         }
         for o in out.drain(..) {
-            self.route(producer, p, o.into(), None);
+            self.route(producer, p, o, None);
         }
         self.out = out;
     }
 
     pub(super) fn buffered(&self) -> usize {
-        self.tasks.values().map(Task::buffered).sum()
+        self.tasks.values().map(StageTask::buffered).sum()
     }
 
     /// Announces each owned input partition's progress to every other
@@ -110,12 +110,6 @@ impl Core {
         m.in_flight_records.set(self.trackers.in_flight() as i64);
         m.produce_unacknowledged
             .set(self.produced_unacked.values().sum::<usize>() as i64);
-        m.dedup_keys
-            .set(self.tasks.values().map(Task::dedup_keys).sum::<u64>() as i64);
-        let ev: u64 = self.tasks.values().map(Task::dedup_evictions).sum();
-        if ev > self.last_evictions {
-            m.dedup_evictions.inc_by(ev - self.last_evictions);
-        }
-        self.last_evictions = ev;
+        self.stage.update_gauges(self.tasks.values());
     }
 }

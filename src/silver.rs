@@ -1,0 +1,166 @@
+//! The silver stage: the [`Pipeline`] (decode → filter → dedup → reorder →
+//! mask → lineage → encode) as a [`Stage`] of the runtime. The chain keeps
+//! its own typed outputs ([`pipeline::Output`]); this adapter turns them
+//! into port emits and says what the runtime needs to know of silver's
+//! watermarks and state.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::pipeline::{self, Pipeline, Task};
+use crate::stage::{Output, Port, RecordIn, Stage, StageTask, Watermarks};
+use crate::state::Restored;
+
+/// The silver stage.
+#[derive(Debug)]
+pub struct Silver {
+    pipeline: Pipeline,
+    /// Dedup evictions counted so far (the counter moves by the difference).
+    evictions_counted: AtomicU64,
+}
+
+impl Silver {
+    pub fn new(pipeline: Pipeline) -> Self {
+        Silver {
+            pipeline,
+            evictions_counted: AtomicU64::new(0),
+        }
+    }
+
+    pub fn pipeline(&self) -> &Pipeline {
+        &self.pipeline
+    }
+}
+
+/// Runs one chain call into the task's scratch buffer and moves its outputs
+/// into `out` as port emits.
+fn adapt<R>(
+    task: &mut Task,
+    out: &mut Vec<Output>,
+    call: impl FnOnce(&mut Task, &mut Vec<pipeline::Output>) -> R,
+) -> R {
+    let mut scratch = std::mem::take(&mut task.scratch);
+    let r = call(task, &mut scratch);
+    out.extend(scratch.drain(..).map(Output::from));
+    task.scratch = scratch;
+    r
+}
+
+impl Stage for Silver {
+    type Task = Task;
+
+    fn ports(&self) -> Vec<Port> {
+        self.pipeline.ports()
+    }
+
+    fn new_task(&self, partition: i32, partitions: i32) -> Task {
+        self.pipeline.new_task(partition, partitions)
+    }
+
+    fn ingest(
+        &self,
+        task: &mut Task,
+        rec: &RecordIn<'_>,
+        now: Instant,
+        out: &mut Vec<Output>,
+    ) -> usize {
+        adapt(task, out, |task, o| self.pipeline.ingest(rec, task, now, o))
+    }
+
+    fn on_marker(
+        &self,
+        task: &mut Task,
+        from: i32,
+        event_time_ms: i64,
+        idle: bool,
+        now: Instant,
+        out: &mut Vec<Output>,
+    ) {
+        adapt(task, out, |task, o| {
+            self.pipeline
+                .on_marker(task, from, event_time_ms, idle, now, o)
+        })
+    }
+
+    fn tick(&self, task: &mut Task, now: Instant, out: &mut Vec<Output>) {
+        adapt(task, out, |task, o| self.pipeline.tick(task, now, o))
+    }
+
+    fn flush(&self, task: &mut Task, out: &mut Vec<Output>) {
+        adapt(task, out, |task, o| self.pipeline.flush(task, o))
+    }
+
+    /// A marker round whenever a partition's event time moved by half the
+    /// allowed lateness; idle after the reorder idle timeout; alignment at a
+    /// quarter of the reorder buffer, at most 10,000 events unless that is
+    /// below a quarter (not much lower: every pause drops what librdkafka had
+    /// fetched, and a limit of 2,000 made a catch-up four times slower in
+    /// the bench). Without a reorder buffer: no alignment.
+    fn watermarks(&self) -> Watermarks {
+        match &self.pipeline.plan().reorder {
+            Some(r) => Watermarks {
+                step_ms: i64::try_from(r.allowed_lateness.as_millis() / 2).unwrap_or(i64::MAX),
+                idle: r.idle_timeout,
+                hold_limit: (r.max_buffered / 4).max((r.max_buffered / 2).min(10_000)),
+            },
+            None => Watermarks {
+                step_ms: 2_500,
+                idle: Duration::from_secs(2),
+                hold_limit: usize::MAX,
+            },
+        }
+    }
+
+    /// The dedup TTL (a day without dedup: the replay guard's horizon).
+    fn state_ttl(&self) -> Duration {
+        self.pipeline
+            .plan()
+            .dedup
+            .as_ref()
+            .map_or(Duration::from_secs(24 * 3600), |d| d.ttl)
+    }
+
+    fn update_gauges<'a>(&self, tasks: impl Iterator<Item = &'a Task>) {
+        let m = self.pipeline.metrics();
+        let (mut keys, mut evictions) = (0u64, 0u64);
+        for t in tasks {
+            keys += t.dedup_keys();
+            evictions += t.dedup_evictions();
+        }
+        m.dedup_keys.set(keys as i64);
+        let before = self.evictions_counted.swap(evictions, Ordering::Relaxed);
+        if evictions > before {
+            m.dedup_evictions.inc_by(evictions - before);
+        }
+    }
+}
+
+impl StageTask for Task {
+    fn restore(&mut self, restored: &Restored) {
+        Task::restore(self, restored);
+    }
+
+    fn progress(&self, now: Instant, idle: Duration) -> Option<(i64, bool)> {
+        Task::progress(self, now, idle)
+    }
+
+    fn runs_ahead(&self, limit: usize) -> bool {
+        Task::runs_ahead(self, limit)
+    }
+
+    fn held_back(&self) -> bool {
+        self.held_back
+    }
+
+    fn set_held_back(&mut self, held: bool) {
+        self.held_back = held;
+    }
+
+    fn mark_end_of_partition(&mut self) {
+        Task::mark_end_of_partition(self);
+    }
+
+    fn buffered(&self) -> usize {
+        Task::buffered(self)
+    }
+}
