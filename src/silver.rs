@@ -164,3 +164,135 @@ impl StageTask for Task {
         Task::buffered(self)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use serde_json::Value;
+
+    use super::*;
+    use crate::headers;
+    use crate::metrics::Metrics;
+    use crate::model::{SourceRef, Ticket};
+    use crate::pipeline::{PORT_LATE, PORT_SILVER};
+    use crate::secret::MaskingKey;
+    use crate::stage::{Emit, Role};
+
+    const T: i64 = 1_765_555_800_000;
+
+    fn silver() -> Silver {
+        let plan = crate::config::parse(
+            include_str!("../topologies/genesys-silver.toml"),
+            "genesys-silver.toml",
+        )
+        .expect("shipped topology parses");
+        let key = MaskingKey::from_bytes("unit-test-masking-key").expect("key");
+        Silver::new(Pipeline::new(
+            Arc::new(plan),
+            &key,
+            Arc::new(Metrics::new()),
+        ))
+    }
+
+    /// A Genesys acd.start detail for interaction `id` at event time `t`.
+    fn event(id: &str, t: i64) -> Vec<u8> {
+        let mut v: Value =
+            serde_json::from_str(include_str!("../tests/golden/input/06-acd-start.json"))
+                .expect("fixture");
+        let detail = &mut v["detail"];
+        detail["topicName"] = format!("v2.detail.events.conversation.{id}.acd.start").into();
+        detail["eventBody"]["conversationId"] = id.into();
+        detail["eventBody"]["eventTime"] = t.into();
+        detail["eventBody"]["mediaType"] = "VOICE".into();
+        serde_json::to_vec(&v["detail"]).expect("json")
+    }
+
+    fn ingest(s: &Silver, task: &mut Task, value: &[u8], offset: i64) -> Vec<Output> {
+        let rec = RecordIn {
+            value,
+            source: SourceRef {
+                topic: Arc::from("bronze"),
+                partition: 0,
+                offset,
+            },
+            role: Role::Input,
+            header_token: None,
+            header_hops: None,
+            record_timestamp_ms: None,
+            ticket: offset as Ticket,
+        };
+        let mut out = Vec::new();
+        Stage::ingest(s, task, &rec, Instant::now(), &mut out);
+        out
+    }
+
+    fn emits(out: Vec<Output>) -> Vec<Emit> {
+        out.into_iter()
+            .filter_map(|o| match o {
+                Output::Emit(e) => Some(e),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn silver_declares_its_ports_in_port_id_order() {
+        let s = silver();
+        let names: Vec<&str> = s.ports().iter().map(|p| p.name).collect();
+        assert_eq!(names, ["silver", "late"]);
+        assert_eq!(s.ports()[usize::from(PORT_SILVER.0)].name, "silver");
+        assert_eq!(s.ports()[usize::from(PORT_LATE.0)].name, "late");
+        assert!(s.ports()[usize::from(PORT_LATE.0)].tag_counter.is_some());
+    }
+
+    /// In-order events go to the silver port with the state restore needs;
+    /// one behind what was already emitted goes to the late port, tagged
+    /// with its reason.
+    #[test]
+    fn events_become_emits_on_the_silver_port_and_late_ones_on_the_late_port() {
+        let s = silver();
+        let mut task = Stage::new_task(&s, 0, 1);
+        let mut out = ingest(&s, &mut task, &event("conv-a", T), 1);
+        out.extend(ingest(&s, &mut task, &event("conv-a", T + 60_000), 2));
+        Stage::flush(&s, &mut task, &mut out);
+        let first = emits(out);
+        assert_eq!(first.len(), 2, "{first:?}");
+        for (e, t) in first.iter().zip([T, T + 60_000]) {
+            assert_eq!(e.port, PORT_SILVER);
+            assert_eq!(e.key, "conv-a");
+            assert_eq!(e.tag, None);
+            assert_eq!(e.state.event_time_ms, t);
+            let v: Value = serde_json::from_slice(&e.value).expect("silver JSON");
+            assert_eq!(
+                v["lineage"]["token"].as_str(),
+                Some(e.lineage_token.as_str())
+            );
+        }
+        let late = emits(ingest(&s, &mut task, &event("conv-a", T + 1_000), 3));
+        assert_eq!(late.len(), 1, "{late:?}");
+        assert_eq!(late[0].port, PORT_LATE);
+        let (name, reason) = late[0].tag.expect("a late emit carries its reason");
+        assert_eq!(name, headers::LATE_REASON);
+        let v: Value = serde_json::from_slice(&late[0].value).expect("late JSON");
+        assert_eq!(v["late"]["reason"].as_str(), Some(reason));
+    }
+
+    #[test]
+    fn watermarks_follow_the_reorder_settings() {
+        let s = silver();
+        let r = s
+            .pipeline()
+            .plan()
+            .reorder
+            .clone()
+            .expect("shipped topology reorders");
+        let w = s.watermarks();
+        assert_eq!(w.idle, r.idle_timeout);
+        assert_eq!(
+            w.step_ms,
+            i64::try_from(r.allowed_lateness.as_millis() / 2).expect("fits")
+        );
+        assert!(w.hold_limit <= r.max_buffered);
+    }
+}
