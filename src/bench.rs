@@ -7,7 +7,7 @@
 //! * `passthrough`: a minimal rdkafka consume → produce loop with exactly the
 //!   runtime's client settings ([`CONSUMER_DEFAULTS`], [`PRODUCER_DEFAULTS`],
 //!   plus the same `-X` overrides), no processing;
-//! * `replay`, `transactions`: the full silver pipeline ([`crate::runtime::run`],
+//! * `replay`, `transactions`: the full silver pipeline ([`crate::run::silver`],
 //!   the shipped topology with fresh topic names and group id) in each
 //!   `runtime.delivery` mode.
 //!
@@ -52,7 +52,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::{self, Delivery, Plan};
 use crate::generate::{GenConfig, Generator};
 use crate::metrics::{Metrics, OUT_DEAD_LETTER, OUT_LATE, OUT_SILVER};
-use crate::runtime::{self, client, ClientSettings, RunOptions, RuntimeError};
+use crate::runtime::{client, ClientSettings, RunOptions, RuntimeError};
 use crate::secret::MaskingKey;
 
 /// The runtime's own client defaults: the pass-through uses exactly these.
@@ -578,7 +578,7 @@ fn run_pipeline(
             }
             watch(&m2);
         });
-        let r = rt.block_on(runtime::run(opts, &key, metrics.clone(), stop, None));
+        let r = rt.block_on(crate::run::silver(opts, &key, metrics.clone(), stop, None));
         done.store(true, Ordering::Relaxed);
         r.map(|_| ()).map_err(BenchError::from)
     })

@@ -386,7 +386,7 @@ async fn run(args: RunArgs) -> CliResult {
             tracing::info!(addr = %a, "Serving /metrics, /healthz, /readyz.");
         }
     });
-    let s = runtime::run(opts, &key, metrics, stop, Some(on_ready)).await?;
+    let s = crate::run::silver(opts, &key, metrics, stop, Some(on_ready)).await?;
     tracing::info!(
         events_in = s.events_in,
         silver = s.silver,

@@ -17,7 +17,7 @@ use crate::cli::{producer_config, send_retrying, shutdown_signal, DemoArgs};
 use crate::config;
 use crate::generate::{GenConfig, Generator};
 use crate::metrics::Metrics;
-use crate::runtime::{self, ClientSettings, RunOptions};
+use crate::runtime::{ClientSettings, RunOptions};
 use crate::secret::MaskingKey;
 
 type DemoResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
@@ -123,7 +123,7 @@ pub async fn run(args: DemoArgs) -> DemoResult {
         args.rate
     );
     let started = Instant::now();
-    let summary = runtime::run(opts, &key, metrics.clone(), stop, Some(on_ready)).await?;
+    let summary = crate::run::silver(opts, &key, metrics.clone(), stop, Some(on_ready)).await?;
     let busy = started.elapsed().saturating_sub(Duration::from_secs(3));
     publisher
         .join()

@@ -22,6 +22,7 @@
 //! | [`generate`] | synthetic Genesys traffic with ground truth | no |
 //! | [`metrics`], [`http`] | Prometheus metrics, `/metrics` `/healthz` `/readyz` | no |
 //! | [`runtime`] | consumer group, repartitioning, produce/ack, commits, rebalance, state restore, transactions | yes |
+//! | [`run`] | builds a topology's stage and runs it on the runtime | yes |
 //! | [`cli`], [`demo`] | the `cxstream` command and the embedded demo | yes |
 //! | [`bench`] | `cxstream bench`: pass-through vs pipeline on a broker, per-variant child processes | yes |
 
@@ -37,6 +38,7 @@ pub mod model;
 pub mod operators;
 pub mod partition;
 pub mod pipeline;
+pub mod run;
 pub mod runtime;
 pub mod secret;
 pub mod silver;

@@ -7,7 +7,11 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use std::net::SocketAddr;
+
+use crate::metrics::{Metrics, OUT_DEAD_LETTER, OUT_LATE, OUT_SILVER};
 use crate::pipeline::{self, Pipeline, Task};
+use crate::runtime::StopReason;
 use crate::stage::{Output, Port, RecordIn, Stage, StageTask, Watermarks};
 use crate::state::Restored;
 
@@ -165,6 +169,60 @@ impl StageTask for Task {
     }
 }
 
+/// Totals of one run, read from the metrics.
+#[derive(Debug, Clone, Default)]
+pub struct RunSummary {
+    pub events_in: u64,
+    pub silver: u64,
+    pub late: u64,
+    pub dead_letters: u64,
+    pub duplicates: u64,
+    pub filtered: u64,
+    /// Events left buffered in partitions that moved away (see
+    /// `cxstream_events_handed_over_total`).
+    pub handed_over: u64,
+    pub repartitioned: u64,
+    /// Events read back from the repartition topic (processed here).
+    pub repartitioned_in: u64,
+    pub elapsed: Duration,
+    pub stop: Option<StopReason>,
+    pub metrics_addr: Option<SocketAddr>,
+}
+
+impl RunSummary {
+    pub fn from_metrics(m: &Metrics, elapsed: Duration) -> Self {
+        Self {
+            events_in: m.events_in.get(),
+            silver: m.out(OUT_SILVER),
+            late: m.out(OUT_LATE),
+            dead_letters: m.out(OUT_DEAD_LETTER),
+            duplicates: Metrics::sum(&m.duplicates),
+            filtered: m.filtered.get(),
+            handed_over: m.handed_over.get(),
+            repartitioned: m.repartitioned.get(),
+            repartitioned_in: m.repartitioned_in.get(),
+            elapsed,
+            stop: None,
+            metrics_addr: None,
+        }
+    }
+
+    /// True when every event that came in (from the input, or back from
+    /// the repartition topic) ended in exactly one place: an output, a
+    /// drop, the next owner of a partition that moved away, or the
+    /// repartition topic (see [`crate::metrics`]).
+    pub fn accounted(&self) -> bool {
+        self.events_in + self.repartitioned_in
+            == self.silver
+                + self.late
+                + self.dead_letters
+                + self.duplicates
+                + self.filtered
+                + self.handed_over
+                + self.repartitioned
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -294,5 +352,37 @@ mod tests {
             i64::try_from(r.allowed_lateness.as_millis() / 2).expect("fits")
         );
         assert!(w.hold_limit <= r.max_buffered);
+    }
+
+    /// An instance that read 10 events, forwarded 3 of them to other
+    /// owners, got 2 back from the repartition topic, and dealt with the
+    /// rest: its own counters add up without the other instances'.
+    #[test]
+    fn accounting_adds_up_per_instance_with_forwarded_events() {
+        let s = RunSummary {
+            events_in: 10,
+            repartitioned: 3,
+            repartitioned_in: 2,
+            silver: 5,
+            late: 1,
+            dead_letters: 1,
+            duplicates: 1,
+            filtered: 0,
+            handed_over: 1,
+            ..RunSummary::default()
+        };
+        assert!(s.accounted());
+        // One forwarded event not accounted for anywhere.
+        assert!(!RunSummary {
+            repartitioned: 2,
+            ..s.clone()
+        }
+        .accounted());
+        // An event read back but not counted as read back.
+        assert!(!RunSummary {
+            repartitioned_in: 3,
+            ..s
+        }
+        .accounted());
     }
 }

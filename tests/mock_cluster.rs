@@ -61,7 +61,7 @@ struct Instance {
     name: &'static str,
     metrics: std::sync::Arc<cxstream::metrics::Metrics>,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    thread: std::thread::JoinHandle<cxstream::runtime::RunSummary>,
+    thread: std::thread::JoinHandle<cxstream::silver::RunSummary>,
 }
 
 impl Instance {
@@ -114,7 +114,7 @@ impl Instance {
                 .build()
                 .expect("tokio");
             let key = cxstream::secret::MaskingKey::from_bytes("test-masking-key").expect("key");
-            rt.block_on(cxstream::runtime::run(opts, &key, m2, s2, None))
+            rt.block_on(cxstream::run::silver(opts, &key, m2, s2, None))
                 .expect("instance run")
         });
         Instance {
@@ -136,7 +136,7 @@ impl Instance {
         self.metrics.assigned_partitions.get()
     }
 
-    fn stop(self) -> cxstream::runtime::RunSummary {
+    fn stop(self) -> cxstream::silver::RunSummary {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
         let name = self.name;
         let s = self.thread.join().expect("instance thread");

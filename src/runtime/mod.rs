@@ -18,10 +18,7 @@ use rdkafka::error::KafkaError;
 
 use crate::config::Plan;
 use crate::http::{self, Health, HttpError};
-use crate::metrics::{Metrics, OUT_DEAD_LETTER, OUT_LATE, OUT_SILVER};
-use crate::pipeline::Pipeline;
-use crate::secret::MaskingKey;
-use crate::silver::Silver;
+use crate::metrics::Metrics;
 use crate::stage::Stage;
 pub use client::ClientSettings;
 pub use engine::StopReason;
@@ -86,69 +83,23 @@ pub struct RunOptions {
     pub instance_id: Option<String>,
 }
 
-/// Totals of one run, read from the metrics.
-#[derive(Debug, Clone, Default)]
-pub struct RunSummary {
-    pub events_in: u64,
-    pub silver: u64,
-    pub late: u64,
-    pub dead_letters: u64,
-    pub duplicates: u64,
-    pub filtered: u64,
-    /// Events left buffered in partitions that moved away (see
-    /// `cxstream_events_handed_over_total`).
-    pub handed_over: u64,
-    pub repartitioned: u64,
-    /// Events read back from the repartition topic (processed here).
-    pub repartitioned_in: u64,
+/// How a run ended.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    pub stop: StopReason,
     pub elapsed: Duration,
-    pub stop: Option<StopReason>,
     pub metrics_addr: Option<SocketAddr>,
-}
-
-impl RunSummary {
-    pub fn from_metrics(m: &Metrics, elapsed: Duration) -> Self {
-        Self {
-            events_in: m.events_in.get(),
-            silver: m.out(OUT_SILVER),
-            late: m.out(OUT_LATE),
-            dead_letters: m.out(OUT_DEAD_LETTER),
-            duplicates: Metrics::sum(&m.duplicates),
-            filtered: m.filtered.get(),
-            handed_over: m.handed_over.get(),
-            repartitioned: m.repartitioned.get(),
-            repartitioned_in: m.repartitioned_in.get(),
-            elapsed,
-            stop: None,
-            metrics_addr: None,
-        }
-    }
-
-    /// True when every event that came in (from the input, or back from
-    /// the repartition topic) ended in exactly one place: an output, a
-    /// drop, the next owner of a partition that moved away, or the
-    /// repartition topic (see [`crate::metrics`]).
-    pub fn accounted(&self) -> bool {
-        self.events_in + self.repartitioned_in
-            == self.silver
-                + self.late
-                + self.dead_letters
-                + self.duplicates
-                + self.filtered
-                + self.handed_over
-                + self.repartitioned
-    }
 }
 
 /// Prepares topics, serves metrics and runs the loop until `stop` is set (or
 /// the idle condition holds). Blocking Kafka work runs on its own thread.
-pub async fn run(
+pub async fn run<S: Stage>(
     opts: RunOptions,
-    key: &MaskingKey,
+    stage: S,
     metrics: Arc<Metrics>,
     stop: Arc<AtomicBool>,
     on_ready: Option<Box<dyn FnOnce(Option<SocketAddr>) + Send>>,
-) -> Result<RunSummary, RuntimeError> {
+) -> Result<RunOutcome, RuntimeError> {
     let started = Instant::now();
     let plan = opts.plan.clone();
     let client = ClientSettings::new(&opts.brokers, &plan, &opts.overrides);
@@ -180,7 +131,6 @@ pub async fn run(
     .map_err(|e| RuntimeError::Join(e.to_string()))??
     .ok_or_else(|| RuntimeError::MissingInput(plan.input_topic.clone()))?;
 
-    let stage = Silver::new(Pipeline::new(plan.clone(), key, metrics.clone()));
     let ports = stage.ports();
     let out_partitions = plan.partitions.unwrap_or(partitions);
     if plan.create_topics {
@@ -257,46 +207,9 @@ pub async fn run(
     if let Some((_, task)) = served {
         let _ = task.await;
     }
-    let reason = result?;
-    let mut summary = RunSummary::from_metrics(&metrics, started.elapsed());
-    summary.stop = Some(reason);
-    summary.metrics_addr = metrics_addr;
-    Ok(summary)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::RunSummary;
-
-    /// An instance that read 10 events, forwarded 3 of them to other
-    /// owners, got 2 back from the repartition topic, and dealt with the
-    /// rest: its own counters add up without the other instances'.
-    #[test]
-    fn accounting_adds_up_per_instance_with_forwarded_events() {
-        let s = RunSummary {
-            events_in: 10,
-            repartitioned: 3,
-            repartitioned_in: 2,
-            silver: 5,
-            late: 1,
-            dead_letters: 1,
-            duplicates: 1,
-            filtered: 0,
-            handed_over: 1,
-            ..RunSummary::default()
-        };
-        assert!(s.accounted());
-        // One forwarded event not accounted for anywhere.
-        assert!(!RunSummary {
-            repartitioned: 2,
-            ..s.clone()
-        }
-        .accounted());
-        // An event read back but not counted as read back.
-        assert!(!RunSummary {
-            repartitioned_in: 3,
-            ..s
-        }
-        .accounted());
-    }
+    Ok(RunOutcome {
+        stop: result?,
+        elapsed: started.elapsed(),
+        metrics_addr,
+    })
 }

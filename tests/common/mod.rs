@@ -20,8 +20,9 @@ use cxstream::cli::{producer_config, send_retrying, CountingContext};
 use cxstream::config::{self, Plan};
 use cxstream::generate::{EventKey, GenConfig, Generator, Truth};
 use cxstream::metrics::Metrics;
-use cxstream::runtime::{self, ClientSettings, RunOptions, RunSummary};
+use cxstream::runtime::{ClientSettings, RunOptions};
 use cxstream::secret::MaskingKey;
+use cxstream::silver::RunSummary;
 
 /// A number unique within this test process (names, groups).
 pub fn unique() -> u64 {
@@ -189,7 +190,7 @@ pub fn run_pipeline_with(
         instance_id: None,
     };
     let summary = rt
-        .block_on(runtime::run(
+        .block_on(cxstream::run::silver(
             opts,
             &key,
             metrics.clone(),
