@@ -9,6 +9,7 @@
 //!
 //! | module | role | knows Kafka? |
 //! |---|---|---|
+//! | [`json`] | borrowed JSON tape, fast scanner, canonical JSON text (the stored format of silver records and fingerprints) | no |
 //! | [`model`] | the canonical event, lineage, time formatting | no |
 //! | [`config`] | topology TOML → validated [`config::Plan`] | no |
 //! | [`operators`] | decode, upcast, dedup, reorder, mask, lineage | no |
@@ -28,6 +29,7 @@ pub mod config;
 pub mod demo;
 pub mod generate;
 pub mod http;
+pub mod json;
 pub mod metrics;
 pub mod model;
 pub mod operators;

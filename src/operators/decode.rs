@@ -33,12 +33,12 @@ use std::ops::Range;
 use serde_json::value::RawValue;
 use xxhash_rust::xxh3::Xxh3;
 
+use crate::json::{self, write_json_str, Canonical, Node, Tape, ValueRef};
 use crate::model::{
     write_value, DecodeNotes, Event, EventKind, Fingerprint, Lineage, Payload, SourceRef, Span,
     Ticket,
 };
 
-use super::json::{self, write_json_str, Canonical, Node, Tape, ValueRef};
 use super::upcast::{self, Body, BodyValue, EventTimeError};
 
 /// Known `detail.version` values.

@@ -127,7 +127,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::model::{write_value, Event, Payload};
-use crate::operators::json::{
+use crate::json::{
     each_canonical_item, each_canonical_member, parse_canonical, str_content, write_json_str,
 };
 

@@ -14,7 +14,6 @@
 
 pub mod decode;
 pub mod dedup;
-pub mod json;
 pub mod lineage;
 pub mod mask;
 pub mod plausibility;

@@ -31,10 +31,10 @@ use std::sync::OnceLock;
 
 use serde_json::{Map, Value};
 
+use crate::json::{Canonical, Node, Num, Tape, ValueRef};
 use crate::model::{DecodeNotes, EventKind, Span};
 
 use super::decode::KNOWN_DETAIL_VERSIONS;
-use super::json::{Canonical, Node, Num, Tape, ValueRef};
 
 // ---------------------------------------------------------------------------
 // Kind sets
@@ -1017,7 +1017,7 @@ impl<'t> Body<'t> {
     ) {
         let tape = self.tape;
         let key_start = write_member(out, first, |out| match tape.node(node - 1) {
-            Node::Str(k) => super::json::write_str_node(out, k),
+            Node::Str(k) => crate::json::write_str_node(out, k),
             _ => out.push_str("\"\""),
         });
         let key_text = Span {
