@@ -39,10 +39,7 @@ use crate::model::{
     Ticket,
 };
 
-use super::upcast::{self, Body, BodyValue, EventTimeError};
-
-/// Known `detail.version` values.
-pub const KNOWN_DETAIL_VERSIONS: &[&str] = &["2"];
+use super::upcast::{self, Body, BodyValue, EventTimeError, KNOWN_DETAIL_VERSIONS};
 
 /// Concrete detail-event topics are `v2.detail.events.conversation.{id}.{kind}`.
 pub const DETAIL_TOPIC_PREFIX: &str = "v2.detail.events.conversation.";

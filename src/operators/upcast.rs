@@ -18,7 +18,7 @@
 //! `detail.version` is treated as the latest known version.
 //!
 //! Adding Genesys detail version 3 is: add `"3"` to
-//! `decode::KNOWN_DETAIL_VERSIONS`, update the field tables to the v3 names,
+//! [`KNOWN_DETAIL_VERSIONS`], update the field tables to the v3 names,
 //! write `fn v2_to_v3_xxx(body: &mut Body, kind) -> bool` (a [`Body`] reads,
 //! sets and removes members by name, like a JSON map) and add one line
 //! `Step { name: "v2_to_v3_xxx", applies_below: Some(3), source: "…", run: v2_to_v3_xxx }`.
@@ -34,7 +34,8 @@ use serde_json::{Map, Value};
 use crate::json::{Canonical, Node, Num, Tape, ValueRef};
 use crate::model::{DecodeNotes, EventKind, Span};
 
-use super::decode::KNOWN_DETAIL_VERSIONS;
+/// Known `detail.version` values.
+pub const KNOWN_DETAIL_VERSIONS: &[&str] = &["2"];
 
 // ---------------------------------------------------------------------------
 // Kind sets
