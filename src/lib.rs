@@ -9,6 +9,7 @@
 //!
 //! | module | role | knows Kafka? |
 //! |---|---|---|
+//! | [`json`] | borrowed JSON tape, fast scanner, canonical JSON text (the stored format of silver records and fingerprints) | no |
 //! | [`model`] | the canonical event, lineage, time formatting | no |
 //! | [`config`] | topology TOML → validated [`config::Plan`] | no |
 //! | [`operators`] | decode, upcast, dedup, reorder, mask, lineage | no |
@@ -33,6 +34,7 @@ pub mod demo;
 pub mod generate;
 pub mod headers;
 pub mod http;
+pub mod json;
 pub mod metrics;
 pub mod model;
 pub mod operators;

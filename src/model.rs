@@ -10,7 +10,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::operators::json::{parse_canonical, str_content, write_json_str};
+use crate::json::{parse_canonical, str_content, write_json_str};
 
 /// The processor name written into every lineage hop.
 pub const PROCESSOR: &str = "cxstream";

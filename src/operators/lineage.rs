@@ -14,11 +14,11 @@
 
 use serde::Serialize;
 
+use crate::json::{write_json_str, write_u64};
 use crate::model::{
     format_iso_ms, write_iso_ms, Event, Hop, SourceRef, LINEAGE_VERSION, PROCESSOR,
     PROCESSOR_VERSION, SILVER_SCHEMA_VERSION,
 };
-use crate::operators::json::{write_json_str, write_u64};
 
 /// Hop statuses.
 pub const STATUS_OK: &str = "ok";

@@ -11,10 +11,12 @@
 //! | [`lineage`] | lineage hop, silver/late encoding | none |
 //! | [`plausibility`] (in decode) | reject event times that cannot be true | none |
 //! | [`progress`] (in reorder) | greatest event time, guarded by a quorum | per partition |
+//!
+//! JSON reading (the tape, the fast scanner) and the canonical JSON text the
+//! operators write live in [`crate::json`], which `model` uses too.
 
 pub mod decode;
 pub mod dedup;
-pub mod json;
 pub mod lineage;
 pub mod mask;
 pub mod plausibility;
