@@ -319,7 +319,7 @@ pub fn preload(
         if let Some(k) = &rec.key {
             r = r.key(k);
         }
-        crate::cli::send_retrying(&producer, r).map_err(kafka("pre-loading the input"))?;
+        client::send_retrying(&producer, r).map_err(kafka("pre-loading the input"))?;
         n += 1;
         bytes += rec.value.len() as u64;
     }
@@ -493,7 +493,7 @@ fn passthrough(
                 if let Some(ts) = m.timestamp().to_millis() {
                     r = r.timestamp(ts);
                 }
-                crate::cli::send_retrying(&producer, r).map_err(kafka("producing"))?;
+                client::send_retrying(&producer, r).map_err(kafka("producing"))?;
                 producer.poll(Duration::ZERO);
                 let _ = consumer.store_offset_from_message(&m);
                 report.records += 1;
@@ -748,7 +748,7 @@ fn latency(spec: &ChildSpec, report: &mut Report) -> Result<(), BenchError> {
                 if let Some(k) = &rec.key {
                     r = r.key(k);
                 }
-                crate::cli::send_retrying(&producer, r).map_err(kafka("producing the load"))?;
+                client::send_retrying(&producer, r).map_err(kafka("producing the load"))?;
                 producer.poll(Duration::ZERO);
                 sent.fetch_add(1, Ordering::Relaxed);
                 let from = measure_from.load(Ordering::Relaxed);

@@ -8,14 +8,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand};
-use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
 use crate::config;
+use crate::demo::DemoArgs;
 use crate::generate::{GenConfig, Generator};
 use crate::metrics::Metrics;
+use crate::runtime::client::{parse_kv, producer_config, send_retrying, CountingContext};
 use crate::runtime::{self, ClientSettings, RunOptions};
 use crate::secret::{MaskingKey, MASKING_KEY_ENV};
+use crate::signal::shutdown_signal;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -176,34 +178,6 @@ pub struct GenerateArgs {
     pub client: Vec<(String, String)>,
 }
 
-#[derive(Debug, Args)]
-pub struct DemoArgs {
-    /// Number of interactions to generate (about 10 events each).
-    #[arg(long, default_value_t = 3000)]
-    pub interactions: usize,
-    /// Input partitions on the mock cluster.
-    #[arg(long, default_value_t = 4)]
-    pub partitions: i32,
-    /// Address for /metrics while the demo runs (port 0 = any free port).
-    #[arg(long, default_value = "127.0.0.1:0")]
-    pub metrics_addr: SocketAddr,
-    /// Topology to run.
-    #[arg(long, default_value = "topologies/genesys-silver.toml")]
-    pub topology: PathBuf,
-    #[arg(long, default_value_t = 7)]
-    pub seed: u64,
-    /// Records per second the demo publishes while the processor runs.
-    #[arg(long, default_value_t = 5_000.0)]
-    pub rate: f64,
-}
-
-fn parse_kv(s: &str) -> Result<(String, String), String> {
-    match s.split_once('=') {
-        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
-        _ => Err(format!("expected KEY=VALUE, got `{s}`")),
-    }
-}
-
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -334,30 +308,6 @@ fn validate(file: &std::path::Path) -> CliResult {
     Ok(())
 }
 
-/// Resolves when SIGINT or SIGTERM arrives.
-pub async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = ctrl_c => {},
-            _ = term.recv() => {},
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
-    }
-}
-
 async fn run(args: RunArgs) -> CliResult {
     let plan = Arc::new(config::load(&args.topology)?);
     let key = MaskingKey::load(
@@ -481,61 +431,4 @@ async fn generate(args: GenerateArgs) -> CliResult {
         _ => return Err("--topic and --brokers go together (or neither, for stdout)".into()),
     }
     Ok(())
-}
-
-/// Producer settings for writing bronze test traffic: keyed records are
-/// partitioned like the Java client (murmur2), as Genesys connectors do.
-pub fn producer_config(settings: &ClientSettings) -> ClientConfig {
-    settings.with_defaults(&[
-        ("partitioner", "murmur2_random"),
-        ("linger.ms", "5"),
-        ("queue.buffering.max.messages", "500000"),
-        ("enable.idempotence", "true"),
-    ])
-}
-
-/// Producer context that counts failed deliveries, for the producers of
-/// test and demo traffic (`generate`, the demo, the tests): a record that
-/// never reached the broker must not be reported as sent.
-#[derive(Debug, Default)]
-pub struct CountingContext {
-    failed: std::sync::atomic::AtomicU64,
-}
-
-impl CountingContext {
-    /// Deliveries that failed so far.
-    pub fn failed(&self) -> u64 {
-        self.failed.load(std::sync::atomic::Ordering::Relaxed)
-    }
-}
-
-impl rdkafka::ClientContext for CountingContext {}
-
-impl rdkafka::producer::ProducerContext for CountingContext {
-    type DeliveryOpaque = ();
-
-    fn delivery(&self, result: &rdkafka::producer::DeliveryResult<'_>, _: ()) {
-        if result.is_err() {
-            self.failed
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
-    }
-}
-
-/// Sends, waiting while the local queue is full.
-pub fn send_retrying<C: rdkafka::producer::ProducerContext<DeliveryOpaque = ()>>(
-    producer: &BaseProducer<C>,
-    mut record: BaseRecord<'_, [u8], [u8]>,
-) -> Result<(), rdkafka::error::KafkaError> {
-    use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-    loop {
-        match producer.send(record) {
-            Ok(()) => return Ok(()),
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
-                record = r;
-                producer.poll(Duration::from_millis(5));
-            }
-            Err((e, _)) => return Err(e),
-        }
-    }
 }

@@ -35,4 +35,5 @@ pub mod partition;
 pub mod pipeline;
 pub mod runtime;
 pub mod secret;
+pub mod signal;
 pub mod state;
