@@ -15,16 +15,13 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use cxstream::config::{Delivery, Plan};
 use cxstream::metrics::{Metrics, OUT_DEAD_LETTER, OUT_LATE, OUT_SILVER};
 use cxstream::procfs::{proc_cpu_seconds, proc_status_kib};
+// The runtime's own client defaults: the pass-through uses exactly these.
+use cxstream::runtime::client::{GROUP_CONSUMER_DEFAULTS as CONSUMER_DEFAULTS, PRODUCER_DEFAULTS};
 use cxstream::runtime::{self, client, ClientSettings, RunOptions};
 use cxstream::secret::MaskingKey;
 
 use crate::report::Report;
 use crate::spec::{kafka, tokio_rt, BenchError, ChildSpec, Variant};
-
-/// The runtime's own client defaults: the pass-through uses exactly these.
-pub use cxstream::runtime::client::{
-    GROUP_CONSUMER_DEFAULTS as CONSUMER_DEFAULTS, PRODUCER_DEFAULTS,
-};
 
 /// Samples CPU and RSS while records flow; `mark` is called on progress.
 #[derive(Debug, Default)]
