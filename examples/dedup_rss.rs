@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use cxstream::bench::proc_status_kib;
 use cxstream::operators::dedup::{Dedup, DedupSettings};
+use cxstream::procfs::proc_status_kib;
 
 fn fingerprint(i: u64) -> u128 {
     let mix = |mut z: u64| {

@@ -8,14 +8,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand};
-use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
 use crate::config;
+use crate::demo::DemoArgs;
 use crate::generate::{GenConfig, Generator};
 use crate::metrics::Metrics;
+use crate::runtime::client::{parse_kv, producer_config, send_retrying, CountingContext};
 use crate::runtime::{self, ClientSettings, RunOptions};
 use crate::secret::{MaskingKey, MASKING_KEY_ENV};
+use crate::signal::shutdown_signal;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -41,70 +43,6 @@ pub enum Command {
     Generate(GenerateArgs),
     /// Run the shipped topology on an in-process mock cluster (no broker needed).
     Demo(DemoArgs),
-    /// End-to-end benchmark on a broker: raw pass-through vs the full
-    /// pipeline per delivery mode (see BENCHMARKS.md).
-    Bench(BenchArgs),
-    /// One benchmark variant (run by `bench` as a child process).
-    #[command(hide = true)]
-    BenchRun(BenchRunArgs),
-}
-
-#[derive(Debug, Args)]
-pub struct BenchArgs {
-    /// Bootstrap brokers, HOST:PORT.
-    #[arg(long)]
-    pub brokers: String,
-    /// Input records to pre-load for the throughput phase.
-    #[arg(long, default_value_t = 200_000)]
-    pub events: u64,
-    /// Partitions of the pre-loaded input topic.
-    #[arg(long, default_value_t = 2)]
-    pub partitions: i32,
-    /// Variants to measure, in order.
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "passthrough,replay,transactions"
-    )]
-    pub variants: Vec<crate::bench::Variant>,
-    /// Latency phase: load rate, events/s.
-    #[arg(long, default_value_t = 5_000.0)]
-    pub rate: f64,
-    /// Latency phase: events measured after the warm-up (0 = skip the phase).
-    #[arg(long, default_value_t = 50_000)]
-    pub latency_events: u64,
-    #[arg(long, default_value_t = 11)]
-    pub seed: u64,
-    /// Exit with an error when any variant failed (CI smoke).
-    #[arg(long)]
-    pub strict: bool,
-    /// librdkafka setting for every client of every variant (repeatable).
-    #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = parse_kv)]
-    pub client: Vec<(String, String)>,
-}
-
-#[derive(Debug, Args)]
-pub struct BenchRunArgs {
-    #[arg(long)]
-    pub variant: crate::bench::Variant,
-    #[arg(long)]
-    pub phase: crate::bench::Phase,
-    #[arg(long)]
-    pub brokers: String,
-    #[arg(long)]
-    pub input: String,
-    #[arg(long)]
-    pub prefix: String,
-    #[arg(long)]
-    pub records: u64,
-    #[arg(long, default_value_t = 0)]
-    pub input_bytes: u64,
-    #[arg(long, default_value_t = 5_000.0)]
-    pub rate: f64,
-    #[arg(long, default_value_t = 11)]
-    pub seed: u64,
-    #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = parse_kv)]
-    pub client: Vec<(String, String)>,
 }
 
 #[derive(Debug, Args)]
@@ -176,45 +114,15 @@ pub struct GenerateArgs {
     pub client: Vec<(String, String)>,
 }
 
-#[derive(Debug, Args)]
-pub struct DemoArgs {
-    /// Number of interactions to generate (about 10 events each).
-    #[arg(long, default_value_t = 3000)]
-    pub interactions: usize,
-    /// Input partitions on the mock cluster.
-    #[arg(long, default_value_t = 4)]
-    pub partitions: i32,
-    /// Address for /metrics while the demo runs (port 0 = any free port).
-    #[arg(long, default_value = "127.0.0.1:0")]
-    pub metrics_addr: SocketAddr,
-    /// Topology to run.
-    #[arg(long, default_value = "topologies/genesys-silver.toml")]
-    pub topology: PathBuf,
-    #[arg(long, default_value_t = 7)]
-    pub seed: u64,
-    /// Records per second the demo publishes while the processor runs.
-    #[arg(long, default_value_t = 5_000.0)]
-    pub rate: f64,
-}
-
-fn parse_kv(s: &str) -> Result<(String, String), String> {
-    match s.split_once('=') {
-        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
-        _ => Err(format!("expected KEY=VALUE, got `{s}`")),
-    }
-}
-
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    crate::logging::init_tracing();
     let result = match cli.command {
         Command::Validate { file } => validate(&file),
         Command::Run(args) => tokio_main(run(args)),
         Command::Generate(args) => tokio_main(generate(args)),
         Command::Demo(args) => tokio_main(crate::demo::run(args)),
-        Command::Bench(args) => bench(args),
-        Command::BenchRun(args) => bench_run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -225,18 +133,6 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("CXSTREAM_LOG").unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new("info,librdkafka=warn,rdkafka=warn")
-    });
-    use std::io::IsTerminal;
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .try_init();
-}
-
 type CliResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
 fn tokio_main<F: std::future::Future<Output = CliResult>>(f: F) -> CliResult {
@@ -245,52 +141,6 @@ fn tokio_main<F: std::future::Future<Output = CliResult>>(f: F) -> CliResult {
         .enable_all()
         .build()?
         .block_on(f)
-}
-
-fn bench(args: BenchArgs) -> CliResult {
-    use crate::bench;
-    let opts = bench::BenchOptions {
-        brokers: args.brokers,
-        overrides: args.client,
-        events: args.events,
-        partitions: args.partitions,
-        variants: args.variants,
-        rate: args.rate,
-        latency_events: args.latency_events,
-        seed: args.seed,
-    };
-    let reports = bench::orchestrate(&opts)?;
-    for r in &reports {
-        println!("{}", serde_json::to_string(r)?);
-    }
-    print!("{}", bench::summary(&reports));
-    if args.strict {
-        if let Some(e) = reports.iter().find_map(|r| r.error.as_ref()) {
-            return Err(format!("a benchmark variant failed: {e}").into());
-        }
-    }
-    Ok(())
-}
-
-fn bench_run(args: BenchRunArgs) -> CliResult {
-    use crate::bench;
-    let spec = bench::ChildSpec {
-        variant: args.variant,
-        phase: args.phase,
-        brokers: args.brokers,
-        overrides: args.client,
-        names: bench::Names {
-            input: args.input,
-            prefix: args.prefix,
-        },
-        records: args.records,
-        input_bytes: args.input_bytes,
-        rate: args.rate,
-        seed: args.seed,
-    };
-    let report = bench::run_child(&spec);
-    println!("{}", serde_json::to_string(&report)?);
-    Ok(())
 }
 
 fn validate(file: &std::path::Path) -> CliResult {
@@ -332,30 +182,6 @@ fn validate(file: &std::path::Path) -> CliResult {
         );
     }
     Ok(())
-}
-
-/// Resolves when SIGINT or SIGTERM arrives.
-pub async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = ctrl_c => {},
-            _ = term.recv() => {},
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
-    }
 }
 
 async fn run(args: RunArgs) -> CliResult {
@@ -481,61 +307,4 @@ async fn generate(args: GenerateArgs) -> CliResult {
         _ => return Err("--topic and --brokers go together (or neither, for stdout)".into()),
     }
     Ok(())
-}
-
-/// Producer settings for writing bronze test traffic: keyed records are
-/// partitioned like the Java client (murmur2), as Genesys connectors do.
-pub fn producer_config(settings: &ClientSettings) -> ClientConfig {
-    settings.with_defaults(&[
-        ("partitioner", "murmur2_random"),
-        ("linger.ms", "5"),
-        ("queue.buffering.max.messages", "500000"),
-        ("enable.idempotence", "true"),
-    ])
-}
-
-/// Producer context that counts failed deliveries, for the producers of
-/// test and demo traffic (`generate`, the demo, the tests): a record that
-/// never reached the broker must not be reported as sent.
-#[derive(Debug, Default)]
-pub struct CountingContext {
-    failed: std::sync::atomic::AtomicU64,
-}
-
-impl CountingContext {
-    /// Deliveries that failed so far.
-    pub fn failed(&self) -> u64 {
-        self.failed.load(std::sync::atomic::Ordering::Relaxed)
-    }
-}
-
-impl rdkafka::ClientContext for CountingContext {}
-
-impl rdkafka::producer::ProducerContext for CountingContext {
-    type DeliveryOpaque = ();
-
-    fn delivery(&self, result: &rdkafka::producer::DeliveryResult<'_>, _: ()) {
-        if result.is_err() {
-            self.failed
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
-    }
-}
-
-/// Sends, waiting while the local queue is full.
-pub fn send_retrying<C: rdkafka::producer::ProducerContext<DeliveryOpaque = ()>>(
-    producer: &BaseProducer<C>,
-    mut record: BaseRecord<'_, [u8], [u8]>,
-) -> Result<(), rdkafka::error::KafkaError> {
-    use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-    loop {
-        match producer.send(record) {
-            Ok(()) => return Ok(()),
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
-                record = r;
-                producer.poll(Duration::from_millis(5));
-            }
-            Err((e, _)) => return Err(e),
-        }
-    }
 }

@@ -3,22 +3,46 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use clap::Args;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
-use crate::cli::{producer_config, send_retrying, shutdown_signal, DemoArgs};
 use crate::config;
 use crate::generate::{GenConfig, Generator};
 use crate::metrics::Metrics;
+use crate::runtime::client::{producer_config, send_retrying};
 use crate::runtime::{ClientSettings, RunOptions};
 use crate::secret::MaskingKey;
+use crate::signal::shutdown_signal;
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Number of interactions to generate (about 10 events each).
+    #[arg(long, default_value_t = 3000)]
+    pub interactions: usize,
+    /// Input partitions on the mock cluster.
+    #[arg(long, default_value_t = 4)]
+    pub partitions: i32,
+    /// Address for /metrics while the demo runs (port 0 = any free port).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub metrics_addr: SocketAddr,
+    /// Topology to run.
+    #[arg(long, default_value = "topologies/genesys-silver.toml")]
+    pub topology: PathBuf,
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Records per second the demo publishes while the processor runs.
+    #[arg(long, default_value_t = 5_000.0)]
+    pub rate: f64,
+}
 
 type DemoResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 

@@ -20,14 +20,19 @@
 //! | [`state`] | recoverable state: changelog deltas, `cx.state` headers, restore folding | no |
 //! | [`partition`] | Java-compatible murmur2 partitioning by interaction id | no |
 //! | [`secret`] | the masking key | no |
-//! | [`generate`] | synthetic Genesys traffic with ground truth | no |
+//! | [`generate`] | synthetic Genesys traffic with ground truth (`generate/`: config, lifecycles, records, faults, truth) | no |
 //! | [`metrics`], [`http`] | Prometheus metrics, `/metrics` `/healthz` `/readyz` | no |
-//! | [`runtime`] | consumer group, repartitioning, produce/ack, commits, rebalance, state restore, transactions | yes |
+//! | [`runtime`] | consumer group, repartitioning, produce/ack, commits, rebalance, state restore, transactions, generic over a [`stage::Stage`]; [`runtime::client`] also has the producer helpers for test traffic | yes |
 //! | [`run`] | builds a topology's stage and runs it on the runtime | yes |
-//! | [`cli`], [`demo`] | the `cxstream` command and the embedded demo | yes |
-//! | [`bench`] | `cxstream bench`: pass-through vs pipeline on a broker, per-variant child processes | yes |
+//! | [`signal`], [`logging`], [`procfs`] | SIGINT/SIGTERM, the binaries' log subscriber, this process's CPU and memory from `/proc` | no |
+//! | [`cli`] → [`demo`] | the `cxstream` command and the embedded demo (demo does not import cli) | yes |
+//!
+//! The end-to-end benchmark is a binary of its own, `cxstream-bench`
+//! (`src/bin/cxstream-bench/`, built with `--features bench`; see
+//! BENCHMARKS.md): pass-through vs pipeline on a broker, per-variant child
+//! processes (itself, `cxstream-bench bench-run`). It uses this library; the
+//! `cxstream` binary does not contain it.
 
-pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod demo;
@@ -35,14 +40,17 @@ pub mod generate;
 pub mod headers;
 pub mod http;
 pub mod json;
+pub mod logging;
 pub mod metrics;
 pub mod model;
 pub mod operators;
 pub mod partition;
 pub mod pipeline;
+pub mod procfs;
 pub mod run;
 pub mod runtime;
 pub mod secret;
+pub mod signal;
 pub mod silver;
 pub mod stage;
 pub mod state;

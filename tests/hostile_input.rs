@@ -21,8 +21,8 @@ use sha2::{Digest, Sha256};
 use common::hostile::{self, Hostile, HOSTILE_PII};
 use common::tansu::{serial, tail, Processor, Tansu};
 use common::{Outputs, Rec};
-use cxstream::cli::{producer_config, send_retrying, CountingContext};
 use cxstream::generate::{GenConfig, Generator, Truth};
+use cxstream::runtime::client::{producer_config, send_retrying, CountingContext};
 
 /// `runtime.dead_letter_prefix` default: bytes of a rejected record kept in
 /// a reference-form dead letter.

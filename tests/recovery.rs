@@ -331,7 +331,7 @@ fn restore_of_one_million_dedup_keys_and_sigint_during_restore() {
             .partition(0)
             .key(&b"0"[..])
             .payload(value);
-        cxstream::cli::send_retrying(&producer, rec).expect("changelog record");
+        cxstream::runtime::client::send_retrying(&producer, rec).expect("changelog record");
     };
     let mut delta = Delta::default();
     let mut written = 0u64;

@@ -337,6 +337,71 @@ pub async fn output_limits(settings: &ClientSettings, topics: &OutputTopics) -> 
     limits
 }
 
+/// A `-X KEY=VALUE` librdkafka setting from the command line (the key
+/// trimmed; refused when it is empty or there is no `=`).
+pub fn parse_kv(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+        _ => Err(format!("expected KEY=VALUE, got `{s}`")),
+    }
+}
+
+/// Producer settings for writing bronze test traffic: keyed records are
+/// partitioned like the Java client (murmur2), as Genesys connectors do.
+pub fn producer_config(settings: &ClientSettings) -> ClientConfig {
+    settings.with_defaults(&[
+        ("partitioner", "murmur2_random"),
+        ("linger.ms", "5"),
+        ("queue.buffering.max.messages", "500000"),
+        ("enable.idempotence", "true"),
+    ])
+}
+
+/// Producer context that counts failed deliveries, for the producers of
+/// test and demo traffic (`generate`, the demo, the tests): a record that
+/// never reached the broker must not be reported as sent.
+#[derive(Debug, Default)]
+pub struct CountingContext {
+    failed: std::sync::atomic::AtomicU64,
+}
+
+impl CountingContext {
+    /// Deliveries that failed so far.
+    pub fn failed(&self) -> u64 {
+        self.failed.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl rdkafka::ClientContext for CountingContext {}
+
+impl rdkafka::producer::ProducerContext for CountingContext {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &rdkafka::producer::DeliveryResult<'_>, _: ()) {
+        if result.is_err() {
+            self.failed
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
+/// Sends, waiting while the local queue is full.
+pub fn send_retrying<C: rdkafka::producer::ProducerContext<DeliveryOpaque = ()>>(
+    producer: &rdkafka::producer::BaseProducer<C>,
+    mut record: rdkafka::producer::BaseRecord<'_, [u8], [u8]>,
+) -> Result<(), KafkaError> {
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                record = r;
+                producer.poll(Duration::from_millis(5));
+            }
+            Err((e, _)) => return Err(e),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,10 +16,10 @@ use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
-use cxstream::cli::{producer_config, send_retrying, CountingContext};
 use cxstream::config::{self, Plan};
 use cxstream::generate::{EventKey, GenConfig, Generator, Truth};
 use cxstream::metrics::Metrics;
+use cxstream::runtime::client::{producer_config, send_retrying, CountingContext};
 use cxstream::runtime::{ClientSettings, RunOptions};
 use cxstream::secret::MaskingKey;
 use cxstream::silver::RunSummary;
