@@ -121,7 +121,7 @@ pub struct ChildSpec {
     pub seed: u64,
 }
 
-/// What `cxstream bench` runs.
+/// What `cxstream-bench` runs.
 #[derive(Debug, Clone)]
 pub struct BenchOptions {
     pub brokers: String,
