@@ -1,4 +1,6 @@
-//! Kafka client settings and topic administration.
+//! Kafka client settings, topic administration, output size limits, and the
+//! producer helpers that test traffic and the demo use (`producer_config`,
+//! `send_retrying`, `CountingContext`).
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -14,7 +16,7 @@ use super::RuntimeError;
 use crate::config::Plan;
 
 /// The group consumer's defaults (besides `group.id`); the topology's
-/// `[kafka]` table and `-X` override them. `cxstream bench` gives its raw
+/// `[kafka]` table and `-X` override them. `cxstream-bench` gives its raw
 /// pass-through exactly these.
 pub const GROUP_CONSUMER_DEFAULTS: &[(&str, &str)] = &[
     ("enable.auto.commit", "false"),
