@@ -41,6 +41,7 @@ pub const GROUP_CONSUMER_DEFAULTS: &[(&str, &str)] = &[
 /// The repartition reader's defaults (besides `group.id`).
 pub const SIDE_CONSUMER_DEFAULTS: &[(&str, &str)] = &[
     ("enable.auto.commit", "false"),
+    ("enable.partition.eof", "true"),
     ("enable.auto.offset.store", "false"),
     ("auto.offset.reset", "earliest"),
     ("queued.max.messages.kbytes", "8192"),

@@ -209,6 +209,10 @@ struct Core<S: Stage> {
     ports: Vec<PortOut>,
     /// Repartition partitions to assign on the side consumer.
     pending_side: Vec<i32>,
+    /// Partitions (input, repartition) assigned here that this instance has
+    /// not yet read to their end: the idle exit waits for them, so a run
+    /// does not end "idle" before a partition restored last was read.
+    unread: HashSet<(Role, i32)>,
     out: Vec<Output>,
     fatal: Option<String>,
     last_record: Option<Instant>,

@@ -131,6 +131,7 @@ impl<S: Stage> Core<S> {
         self.tasks.insert(p, task);
         let input = self.topics.input.clone();
         self.trackers.open(Role::Input, input, p);
+        self.unread.insert((Role::Input, p));
         self.pending_side.push(p);
         self.deltas.insert(p, st.into_delta());
         self.dead_lettered.insert(p, st.dead_letters);
@@ -152,22 +153,31 @@ impl<S: Stage> Core<S> {
         self.reseeks.retain(|(_, q, _)| *q != p);
         self.trackers.close(Role::Input, p);
         self.trackers.close(Role::Repartition, p);
+        self.unread.remove(&(Role::Input, p));
+        self.unread.remove(&(Role::Repartition, p));
         self.pending_side.retain(|x| *x != p);
     }
 
-    /// End of input partition `p`: the task is caught up (idle detection),
-    /// and a resumption that has seen no record yet may need to start
-    /// further back (see [`Rewind`]).
-    pub(super) fn end_of_input_partition(&mut self, p: i32) {
-        if let Some(task) = self.tasks.get_mut(&p) {
-            task.mark_end_of_partition();
+    /// End of partition `p` of the input or the repartition topic. Input:
+    /// the task is caught up (idle detection). Either: a resumption that has
+    /// seen no record yet may need to start further back (see [`Rewind`]);
+    /// otherwise this instance has now read the partition to its end once
+    /// (which the idle exit waits for).
+    pub(super) fn end_of_partition(&mut self, role: Role, p: i32) {
+        if role == Role::Input {
+            if let Some(task) = self.tasks.get_mut(&p) {
+                task.mark_end_of_partition();
+            }
         }
-        if let Some(Step::Reseek(from)) = self
+        match self
             .rewinds
-            .get_mut(&(Role::Input, p))
+            .get_mut(&(role, p))
             .map(Rewind::end_of_partition)
         {
-            self.reseeks.push((Role::Input, p, from));
+            Some(Step::Reseek(from)) => self.reseeks.push((role, p, from)),
+            _ => {
+                self.unread.remove(&(role, p));
+            }
         }
     }
 

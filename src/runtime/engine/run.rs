@@ -79,6 +79,7 @@ impl<S: Stage> Engine<S> {
                     .map(|(port, n)| PortOut::new(port, *n, &metrics))
                     .collect(),
                 pending_side: Vec::new(),
+                unread: HashSet::new(),
                 out: Vec::new(),
                 fatal: None,
                 last_record: None,
@@ -163,6 +164,7 @@ impl<S: Stage> Engine<S> {
                 _ => Offset::Beginning,
             };
             let _ = assign.add_partition_offset(topic, e.partition(), offset);
+            core.unread.insert((Role::Repartition, e.partition()));
             let t = core.topics.repartition.clone();
             core.trackers.open(Role::Repartition, t, e.partition());
         }
@@ -221,7 +223,7 @@ impl<S: Stage> Engine<S> {
                         }
                     }
                     Some(Err(KafkaError::PartitionEOF(p))) => {
-                        lock(&ctx.core).end_of_input_partition(p);
+                        lock(&ctx.core).end_of_partition(Role::Input, p);
                     }
                     Some(Err(e)) => {
                         log_poll_error("input", &e);
@@ -236,6 +238,9 @@ impl<S: Stage> Engine<S> {
                     Some(Ok(msg)) => {
                         lock(&ctx.core).handle(&ctx.producer, Role::Repartition, &msg);
                         side_got += 1;
+                    }
+                    Some(Err(KafkaError::PartitionEOF(p))) => {
+                        lock(&ctx.core).end_of_partition(Role::Repartition, p);
                     }
                     Some(Err(e)) => {
                         log_poll_error("repartition", &e);
@@ -315,6 +320,7 @@ impl<S: Stage> Engine<S> {
                     && core.trackers.in_flight() == 0
                     && core.pending_side.is_empty()
                     && core.restoring.is_empty()
+                    && core.unread.is_empty()
                 {
                     break StopReason::Idle;
                 }
@@ -328,7 +334,7 @@ impl<S: Stage> Engine<S> {
                     match r {
                         Ok(msg) => lock(&ctx.core).handle(&ctx.producer, Role::Input, &msg),
                         Err(KafkaError::PartitionEOF(p)) => {
-                            lock(&ctx.core).end_of_input_partition(p)
+                            lock(&ctx.core).end_of_partition(Role::Input, p)
                         }
                         Err(e) => log_poll_error("input", &e),
                     }
@@ -406,37 +412,64 @@ impl<S: Stage> Engine<S> {
     /// starts inside it. A partition nothing was read from resumes where the
     /// client stands.
     fn resume_where_stopped(&self, parts: &[i32]) {
-        let topic = &self.settings.plan.input_topic;
+        let topic = self.settings.plan.input_topic.clone();
+        if let Err(e) = self.resume_role(&self.consumer, Role::Input, &topic, parts) {
+            tracing::warn!(error = %e, "Could not resume input partitions.");
+        }
+    }
+
+    /// The same for the repartition partitions on the side consumer, after a
+    /// backpressure pause. (Resuming them without a seek lost the rest of a
+    /// batch on Tansu: events forwarded there were never processed.)
+    fn resume_side(&self) {
+        let ctx = self.ctx();
+        let Ok(assignment) = ctx.side.assignment() else {
+            return;
+        };
+        let parts: Vec<i32> = assignment
+            .elements()
+            .iter()
+            .map(|e| e.partition())
+            .collect();
+        let topic = self.settings.plan.repartition_topic.clone();
+        if let Err(e) = self.resume_role(&ctx.side, Role::Repartition, &topic, &parts) {
+            tracing::warn!(error = %e, "Could not resume repartition partitions.");
+        }
+    }
+
+    /// Seeks each of `parts` of `topic` to the offset after the last record
+    /// read from it (watching the resumption with a [`Rewind`]), then
+    /// resumes them on `consumer`.
+    fn resume_role<C: ConsumerContext>(
+        &self,
+        consumer: &BaseConsumer<C>,
+        role: Role,
+        topic: &str,
+        parts: &[i32],
+    ) -> KafkaResult<()> {
         let mut seeks = Vec::new();
         {
             let mut core = lock(&self.ctx().core);
             for p in parts {
-                let from = core
-                    .trackers
-                    .get(Role::Input, *p)
-                    .and_then(|t| t.next_offset());
+                let from = core.trackers.get(role, *p).and_then(|t| t.next_offset());
                 if let Some(o) = from {
                     let rw = Rewind::new(o, INITIAL_WINDOW);
                     seeks.push((*p, rw.start()));
-                    core.rewinds.insert((Role::Input, *p), rw);
+                    core.rewinds.insert((role, *p), rw);
                 }
             }
         }
         for (p, start) in seeks {
-            if let Err(e) =
-                self.consumer
-                    .seek(topic, p, Offset::Offset(start), Duration::from_secs(10))
+            if let Err(e) = consumer.seek(topic, p, Offset::Offset(start), Duration::from_secs(10))
             {
-                tracing::warn!(partition = p, error = %e, "Could not seek a paused partition before resuming it.");
+                tracing::warn!(partition = p, ?role, error = %e, "Could not seek a paused partition before resuming it.");
             }
         }
         let mut tpl = TopicPartitionList::new();
         for p in parts {
             let _ = tpl.add_partition(topic, *p);
         }
-        if let Err(e) = self.consumer.resume(&tpl) {
-            tracing::warn!(error = %e, "Could not resume input partitions.");
-        }
+        consumer.resume(&tpl)
     }
 
     /// Installs finished restores: their partitions resume from the
@@ -561,12 +594,14 @@ impl<S: Stage> Engine<S> {
                 self.resume_where_stopped(&parts);
             }
         }
-        if let Ok(assignment) = ctx.side.assignment() {
-            let _ = if pause {
-                ctx.side.pause(&assignment)
-            } else {
-                ctx.side.resume(&assignment)
-            };
+        if pause {
+            if let Ok(assignment) = ctx.side.assignment() {
+                if let Err(e) = ctx.side.pause(&assignment) {
+                    tracing::warn!(error = %e, "Could not pause repartition partitions.");
+                }
+            }
+        } else {
+            self.resume_side();
         }
         if pause {
             tracing::info!(
