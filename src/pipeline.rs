@@ -703,14 +703,15 @@ fn min_bound(a: Option<i64>, b: Option<i64>) -> Option<i64> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::model::SourceRef;
     use serde_json::Value;
 
     const T: i64 = 1_765_555_800_000;
 
-    fn pipeline() -> Pipeline {
+    /// The shipped topology's pipeline with a test key.
+    pub(crate) fn pipeline() -> Pipeline {
         let plan = crate::config::parse(
             include_str!("../topologies/genesys-silver.toml"),
             "genesys-silver.toml",
@@ -721,7 +722,7 @@ mod tests {
     }
 
     /// A bare Genesys detail object (acd.start, voice) for `id` at `t`.
-    fn event(id: &str, t: i64) -> Vec<u8> {
+    pub(crate) fn event(id: &str, t: i64) -> Vec<u8> {
         let mut v: Value =
             serde_json::from_str(include_str!("../tests/golden/input/06-acd-start.json"))
                 .expect("fixture");

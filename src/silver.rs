@@ -231,39 +231,15 @@ mod tests {
 
     use super::*;
     use crate::headers;
-    use crate::metrics::Metrics;
     use crate::model::{SourceRef, Ticket};
+    use crate::pipeline::tests::event;
     use crate::pipeline::{PORT_LATE, PORT_SILVER};
-    use crate::secret::MaskingKey;
     use crate::stage::{Emit, Role};
 
     const T: i64 = 1_765_555_800_000;
 
     fn silver() -> Silver {
-        let plan = crate::config::parse(
-            include_str!("../topologies/genesys-silver.toml"),
-            "genesys-silver.toml",
-        )
-        .expect("shipped topology parses");
-        let key = MaskingKey::from_bytes("unit-test-masking-key").expect("key");
-        Silver::new(Pipeline::new(
-            Arc::new(plan),
-            &key,
-            Arc::new(Metrics::new()),
-        ))
-    }
-
-    /// A Genesys acd.start detail for interaction `id` at event time `t`.
-    fn event(id: &str, t: i64) -> Vec<u8> {
-        let mut v: Value =
-            serde_json::from_str(include_str!("../tests/golden/input/06-acd-start.json"))
-                .expect("fixture");
-        let detail = &mut v["detail"];
-        detail["topicName"] = format!("v2.detail.events.conversation.{id}.acd.start").into();
-        detail["eventBody"]["conversationId"] = id.into();
-        detail["eventBody"]["eventTime"] = t.into();
-        detail["eventBody"]["mediaType"] = "VOICE".into();
-        serde_json::to_vec(&v["detail"]).expect("json")
+        Silver::new(crate::pipeline::tests::pipeline())
     }
 
     fn ingest(s: &Silver, task: &mut Task, value: &[u8], offset: i64) -> Vec<Output> {
