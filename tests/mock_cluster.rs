@@ -55,6 +55,41 @@ fn silver_pipeline_on_the_mock_cluster() {
     common::check_all(&brokers, &plan, &truth, &summary, false);
 }
 
+/// The idle exit waits until every partition this instance owns, input and
+/// repartition, was read to its end once. Events wait on both topics (as
+/// after a crash, when a dead instance had forwarded records that nobody
+/// has read yet), and the idle limit is shorter than the time it takes to
+/// fetch them: an instance that judged idleness by what it had read so far
+/// (nothing) would exit at once, leaving them unread.
+#[test]
+fn idle_exit_waits_until_every_owned_partition_was_read_to_its_end() {
+    let cluster = MockCluster::new(1).expect("mock cluster");
+    let plan = common::shipped_plan();
+    create_topics(&cluster, &plan, 4);
+    let brokers = cluster.bootstrap_servers();
+    let clean = |seed| GenConfig {
+        interactions: 150,
+        seed,
+        collect_truth: true,
+        malformed_pct: 0.0,
+        batch_pct: 0.0,
+        bad_key_pct: 0.0,
+        ..GenConfig::default()
+    };
+    let mut truth = common::produce(&brokers, &plan.input_topic, clean(21));
+    let forwarded = common::produce(&brokers, &plan.repartition_topic, clean(22));
+    assert!(!forwarded.unique_events.is_empty());
+    truth.unique_events.extend(forwarded.unique_events);
+    let (summary, _metrics) = common::run_pipeline(
+        &brokers,
+        plan.clone(),
+        "idle-test",
+        Duration::from_millis(1),
+    );
+    eprintln!("{summary:?}");
+    common::check_exactly_once(&truth, &common::read_outputs(&brokers, &plan));
+}
+
 /// One in-process instance of the runtime, stopped by its flag (as SIGTERM
 /// stops `cxstream run`).
 struct Instance {
