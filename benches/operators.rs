@@ -319,7 +319,12 @@ fn bench<M: Measurement>(c: &mut Criterion<M>) {
         "/topologies/genesys-silver.toml"
     ))
     .expect("shipped topology");
-    let plan = Arc::new(config::parse(&text, "genesys-silver.toml").expect("valid topology"));
+    let plan = Arc::new(
+        config::parse(&text, "genesys-silver.toml")
+            .expect("valid topology")
+            .into_silver()
+            .expect("a silver stage"),
+    );
     let key = MaskingKey::from_bytes("bench-key").expect("key");
     g.bench_function(
         "whole chain (decode → upcast → dedup → reorder → mask → lineage → encode)",

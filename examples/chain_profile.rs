@@ -37,7 +37,12 @@ fn pipeline() -> Pipeline {
         "/topologies/genesys-silver.toml"
     ))
     .expect("shipped topology");
-    let plan = Arc::new(config::parse(&text, "genesys-silver.toml").expect("valid topology"));
+    let plan = Arc::new(
+        config::parse(&text, "genesys-silver.toml")
+            .expect("valid topology")
+            .into_silver()
+            .expect("a silver stage"),
+    );
     let key = MaskingKey::from_bytes("bench-key").expect("key");
     Pipeline::new(plan, &key, Arc::new(Metrics::new()))
 }

@@ -480,7 +480,12 @@ fn run(a: Args) -> Stats {
         "/topologies/genesys-silver.toml"
     ))
     .expect("shipped topology");
-    let plan = Arc::new(config::parse(&text, "genesys-silver.toml").expect("valid topology"));
+    let plan = Arc::new(
+        config::parse(&text, "genesys-silver.toml")
+            .expect("valid topology")
+            .into_silver()
+            .expect("a silver stage"),
+    );
     let key = MaskingKey::from_bytes("fuzz-key").expect("key");
     let p = Pipeline::new(plan, &key, Arc::new(Metrics::new()));
     let topic: Arc<str> = Arc::from("genesys.bronze.events");

@@ -13,6 +13,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use crate::config;
 use crate::demo::DemoArgs;
 use crate::generate::{GenConfig, Generator};
+use crate::http::Health;
 use crate::metrics::Metrics;
 use crate::runtime::client::{parse_kv, producer_config, send_retrying, CountingContext};
 use crate::runtime::{self, ClientSettings, RunOptions};
@@ -53,9 +54,14 @@ pub struct RunArgs {
     /// Bootstrap brokers, HOST:PORT[,HOST:PORT…].
     #[arg(long)]
     pub brokers: String,
-    /// Consumer group id (instances of one deployment share it).
+    /// Consumer group id (instances of one deployment share it); each stage
+    /// consumes as `<group id>.<stage name>`.
     #[arg(long, default_value = "cxstream")]
     pub group_id: String,
+    /// Run only this stage of the topology (default: every stage, in this
+    /// process). Stages scale on their own: run each on its own machines.
+    #[arg(long, value_name = "NAME")]
+    pub stage: Option<String>,
     /// Address for /metrics, /healthz and /readyz.
     #[arg(long, default_value = "127.0.0.1:9464")]
     pub metrics_addr: SocketAddr,
@@ -144,14 +150,42 @@ fn tokio_main<F: std::future::Future<Output = CliResult>>(f: F) -> CliResult {
 }
 
 fn validate(file: &std::path::Path) -> CliResult {
-    let plan = config::load(file)?;
+    let topology = config::load(file)?;
     println!("{}: valid", file.display());
-    println!("  topology:    {}", plan.name);
-    println!("  input:       {}", plan.input_topic);
-    println!("  silver:      {}", plan.silver_topic);
-    println!("  late:        {}", plan.late_topic);
-    println!("  dead letter: {}", plan.dead_letter_topic);
-    println!("  repartition: {}", plan.repartition_topic);
+    println!("topology: {}", topology.name);
+    for stage in &topology.stages {
+        print_stage(stage);
+    }
+    Ok(())
+}
+
+/// One stage's plan, as `validate` prints it.
+fn print_stage(stage: &config::StagePlan) {
+    let rt = stage.runtime();
+    println!("stage {} (kind {}):", rt.stage, stage.kind());
+    println!("  group:       <group id>.{}", rt.stage);
+    println!("  input:       {}", rt.input_topic);
+    match stage {
+        config::StagePlan::Silver(plan) => print_silver(plan),
+    }
+    println!("  dead letter: {}", rt.dead_letter_topic);
+    println!("  repartition: {}", rt.repartition_topic);
+    println!("  changelog:   {}", rt.changelog_topic);
+    println!(
+        "  delivery:    {}, commit every {:?}, at most {} outputs in flight",
+        rt.delivery.name(),
+        rt.commit_interval,
+        rt.max_in_flight
+    );
+    println!(
+        "  dead letters: by reference (first {} bytes) when a record would not fit",
+        rt.dead_letter_prefix
+    );
+}
+
+fn print_silver(plan: &config::SilverPlan) {
+    println!("  port silver: {} (json)", plan.silver_topic);
+    println!("  port late:   {} (json)", plan.late_topic);
     println!("  chain:       {}", plan.chain.join(" -> "));
     let b = &plan.event_time_bounds;
     println!(
@@ -171,26 +205,34 @@ fn validate(file: &std::path::Path) -> CliResult {
             r.progress.quorum
         );
     }
-    println!(
-        "  dead letters: by reference (first {} bytes) when a record would not fit",
-        plan.dead_letter_prefix
-    );
     if let Some(d) = &plan.dedup {
         println!(
             "  dedup:       ttl {:?}, max {} keys/partition",
             d.ttl, d.max_keys
         );
     }
-    Ok(())
 }
 
 async fn run(args: RunArgs) -> CliResult {
-    let plan = Arc::new(config::load(&args.topology)?);
+    let topology = config::load(&args.topology)?;
+    let stages: Vec<config::StagePlan> = match &args.stage {
+        Some(name) => match topology.stage(name) {
+            Some(s) => vec![s.clone()],
+            None => {
+                return Err(format!(
+                    "--stage {name}: {} has no such stage; its stages: {}",
+                    args.topology.display(),
+                    topology.stage_names().join(", ")
+                )
+                .into())
+            }
+        },
+        None => topology.stages.clone(),
+    };
     let key = MaskingKey::load(
         args.masking_key_file.as_deref(),
         std::env::var(MASKING_KEY_ENV).ok(),
     )?;
-    let metrics = Arc::new(Metrics::new());
     let stop = Arc::new(AtomicBool::new(false));
     let s2 = stop.clone();
     tokio::spawn(async move {
@@ -199,21 +241,76 @@ async fn run(args: RunArgs) -> CliResult {
         s2.store(true, Ordering::Relaxed);
     });
     let opts = RunOptions {
-        plan,
         brokers: args.brokers,
         group_id: args.group_id,
         overrides: args.client,
-        metrics_addr: Some(args.metrics_addr),
+        metrics_addr: None,
+        health: None,
         exit_when_idle: args.exit_when_idle,
         instance_id: args.instance_id,
     };
-    let on_ready: Box<dyn FnOnce(Option<SocketAddr>) + Send> = Box::new(|addr| {
-        if let Some(a) = addr {
-            tracing::info!(addr = %a, "Serving /metrics, /healthz, /readyz.");
+    // One endpoint for every stage of this process: each stage's series
+    // carry its `stage` label, and /readyz waits for all of them.
+    let metrics: Vec<Arc<Metrics>> = stages
+        .iter()
+        .map(|s| Arc::new(Metrics::for_stage(s.name())))
+        .collect();
+    let health: Vec<Arc<Health>> = stages.iter().map(|_| Arc::default()).collect();
+    let http_stop = stop.clone();
+    let (addr, server) = crate::http::serve(
+        args.metrics_addr,
+        metrics.clone(),
+        health.clone(),
+        async move {
+            while !http_stop.load(Ordering::Relaxed) {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        },
+    )
+    .await?;
+    tracing::info!(addr = %addr, stages = stages.len(), "Serving /metrics, /healthz, /readyz.");
+    let mut running = tokio::task::JoinSet::new();
+    for ((stage, m), h) in stages.into_iter().zip(metrics).zip(health) {
+        let opts = RunOptions {
+            health: Some(h),
+            ..opts.clone()
+        };
+        let (key, stop) = (key.clone(), stop.clone());
+        running.spawn(async move {
+            let name = stage.name().to_string();
+            let result = match stage {
+                config::StagePlan::Silver(plan) => {
+                    crate::run::silver(Arc::new(plan), opts, &key, m, stop.clone(), None)
+                        .await
+                        .map(|s| log_silver_summary(&name, &s))
+                }
+            };
+            // One stage failing stops the others (each flushes and commits).
+            if result.is_err() {
+                stop.store(true, Ordering::Relaxed);
+            }
+            (name, result)
+        });
+    }
+    let mut failed = None;
+    while let Some(joined) = running.join_next().await {
+        let (name, result) = joined.map_err(|e| format!("a stage task failed: {e}"))?;
+        if let Err(e) = result {
+            tracing::error!(stage = %name, error = %e, "Stage stopped with an error.");
+            failed.get_or_insert(format!("stage {name}: {e}"));
         }
-    });
-    let s = crate::run::silver(opts, &key, metrics, stop, Some(on_ready)).await?;
+    }
+    stop.store(true, Ordering::Relaxed);
+    let _ = server.await;
+    match failed {
+        Some(e) => Err(e.into()),
+        None => Ok(()),
+    }
+}
+
+fn log_silver_summary(stage: &str, s: &crate::silver::RunSummary) {
     tracing::info!(
+        stage,
         events_in = s.events_in,
         silver = s.silver,
         late = s.late,
@@ -226,7 +323,6 @@ async fn run(args: RunArgs) -> CliResult {
         accounted = s.accounted(),
         "Stopped."
     );
-    Ok(())
 }
 
 async fn generate(args: GenerateArgs) -> CliResult {

@@ -49,7 +49,11 @@ type DemoResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 pub async fn run(args: DemoArgs) -> DemoResult {
     println!("cxstream demo: the shipped topology on librdkafka's in-process MOCK cluster.");
     println!("The mock cluster keeps nothing: every topic vanishes when the demo ends.");
-    let plan = Arc::new(config::load(&args.topology)?);
+    let plan = Arc::new(
+        config::load(&args.topology)?
+            .into_silver()
+            .ok_or("the demo runs a silver stage; this topology has none")?,
+    );
     let key = MaskingKey::ephemeral();
     println!("Masking key: an ephemeral random key for this run (tokens differ from run to run;");
     println!("`cxstream run` needs CXSTREAM_MASKING_KEY or --masking-key-file).\n");
@@ -76,12 +80,12 @@ pub async fn run(args: DemoArgs) -> DemoResult {
     // The mock cluster does not implement topic creation through the admin
     // API, so the demo creates every topic the plan names up front.
     for topic in [
-        &plan.input_topic,
+        &plan.runtime.input_topic,
         &plan.silver_topic,
         &plan.late_topic,
-        &plan.dead_letter_topic,
-        &plan.repartition_topic,
-        &plan.changelog_topic,
+        &plan.runtime.dead_letter_topic,
+        &plan.runtime.repartition_topic,
+        &plan.runtime.changelog_topic,
     ] {
         cluster.create_topic(topic, partitions, 1)?;
     }
@@ -92,7 +96,7 @@ pub async fn run(args: DemoArgs) -> DemoResult {
     };
     // Publish while the processor runs, as Genesys connectors do.
     let producer: BaseProducer = producer_config(&settings).create()?;
-    let topic = plan.input_topic.clone();
+    let topic = plan.runtime.input_topic.clone();
     let rate = args.rate;
     let publisher = std::thread::spawn(move || -> Result<(), rdkafka::error::KafkaError> {
         let started = Instant::now();
@@ -129,11 +133,11 @@ pub async fn run(args: DemoArgs) -> DemoResult {
         s2.store(true, Ordering::Relaxed);
     });
     let opts = RunOptions {
-        plan: plan.clone(),
         brokers: brokers.clone(),
         group_id: "cxstream-demo".into(),
         overrides: Vec::new(),
         metrics_addr: Some(args.metrics_addr),
+        health: None,
         exit_when_idle: Some(Duration::from_secs(3)),
         instance_id: None,
     };
@@ -147,7 +151,15 @@ pub async fn run(args: DemoArgs) -> DemoResult {
         args.rate
     );
     let started = Instant::now();
-    let summary = crate::run::silver(opts, &key, metrics.clone(), stop, Some(on_ready)).await?;
+    let summary = crate::run::silver(
+        plan.clone(),
+        opts,
+        &key,
+        metrics.clone(),
+        stop,
+        Some(on_ready),
+    )
+    .await?;
     let busy = started.elapsed().saturating_sub(Duration::from_secs(3));
     publisher
         .join()

@@ -30,18 +30,21 @@ pub struct Health {
     pub ready: AtomicBool,
 }
 
+/// What the endpoints serve: every stage the process runs.
 #[derive(Clone)]
 struct AppState {
-    metrics: Arc<Metrics>,
-    health: Arc<Health>,
+    metrics: Arc<[Arc<Metrics>]>,
+    health: Arc<[Arc<Health>]>,
 }
 
-/// Binds `addr` and serves until `shutdown` resolves. Returns the bound
-/// address (useful with port 0) and the server task.
+/// Binds `addr` and serves until `shutdown` resolves: `/metrics` shows the
+/// metrics of every stage in `metrics`, `/readyz` answers ready once every
+/// `health` is. Returns the bound address (useful with port 0) and the
+/// server task.
 pub async fn serve(
     addr: SocketAddr,
-    metrics: Arc<Metrics>,
-    health: Arc<Health>,
+    metrics: Vec<Arc<Metrics>>,
+    health: Vec<Arc<Health>>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(SocketAddr, tokio::task::JoinHandle<()>), HttpError> {
     let listener = tokio::net::TcpListener::bind(addr)
@@ -54,7 +57,10 @@ pub async fn serve(
         .route("/metrics", get(metrics_handler))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready_handler))
-        .with_state(AppState { metrics, health });
+        .with_state(AppState {
+            metrics: metrics.into(),
+            health: health.into(),
+        });
     let task = tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
@@ -72,12 +78,13 @@ async fn metrics_handler(State(s): State<AppState>) -> impl IntoResponse {
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        s.metrics.render(),
+        crate::metrics::render(&s.metrics),
     )
 }
 
 async fn ready_handler(State(s): State<AppState>) -> impl IntoResponse {
-    if s.health.ready.load(Ordering::Relaxed) {
+    let ready = !s.health.is_empty() && s.health.iter().all(|h| h.ready.load(Ordering::Relaxed));
+    if ready {
         (StatusCode::OK, "ready\n")
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
@@ -109,8 +116,8 @@ mod tests {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let (addr, task) = serve(
             "127.0.0.1:0".parse().unwrap(),
-            metrics,
-            health.clone(),
+            vec![metrics],
+            vec![health.clone()],
             async move {
                 let _ = rx.await;
             },

@@ -11,7 +11,7 @@
 //! |---|---|---|
 //! | [`json`] | borrowed JSON tape, fast scanner, canonical JSON text (the stored format of silver records and fingerprints) | no |
 //! | [`model`] | the canonical event, lineage, time formatting | no |
-//! | [`config`] | topology TOML → validated [`config::Plan`] | no |
+//! | [`config`] | topology TOML → validated [`config::Topology`]: its stages ([`config::StagePlan`]), each with the [`config::RuntimePlan`] the runtime reads and its kind's own plan ([`config::SilverPlan`]) | no |
 //! | [`operators`] | decode, upcast, dedup, reorder, mask, lineage | no |
 //! | [`stage`] | what a stage and the runtime exchange: records in, output ports, outputs | no |
 //! | [`headers`] | header names of the lineage, dead-letter and state contract | no |

@@ -1,4 +1,7 @@
-//! Prometheus metrics: one typed struct, registered in its own registry.
+//! Prometheus metrics: one typed struct per stage, registered in its own
+//! registry. A stage's registry adds the label `stage` to every metric
+//! ([`Metrics::for_stage`]); [`render`] exposes the metrics of every stage
+//! of a process as one text page.
 //!
 //! Naming follows Prometheus conventions (`cxstream_…_total` for counters,
 //! units in names). Labels only ever carry static names (outputs, error
@@ -122,8 +125,20 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Metrics without a `stage` label (tests, tools).
     pub fn new() -> Self {
-        let r = Registry::new();
+        Self::with_registry(Registry::new())
+    }
+
+    /// The metrics of stage `stage`: every series carries `stage="<name>"`.
+    pub fn for_stage(stage: &str) -> Self {
+        let labels = std::collections::HashMap::from([("stage".to_string(), stage.to_string())]);
+        // Fails only for an empty prefix, and none is given.
+        let r = Registry::new_custom(None, Some(labels)).unwrap_or_default();
+        Self::with_registry(r)
+    }
+
+    fn with_registry(r: Registry) -> Self {
         let e2e_latency = Histogram::with_opts(
             HistogramOpts::new(
                 "cxstream_end_to_end_latency_seconds",
@@ -372,12 +387,7 @@ impl Metrics {
 
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
-        let mut buf = Vec::new();
-        let families = self.registry.gather();
-        if TextEncoder::new().encode(&families, &mut buf).is_err() {
-            return String::new();
-        }
-        String::from_utf8(buf).unwrap_or_default()
+        render(std::slice::from_ref(self))
     }
 
     pub fn registry(&self) -> &Registry {
@@ -398,6 +408,26 @@ impl Metrics {
             .map(|m| m.get_counter().get_value() as u64)
             .sum()
     }
+}
+
+/// The Prometheus text exposition of the metrics of several stages: one
+/// family per metric name, holding the series of every stage (a name may
+/// appear only once on a page).
+pub fn render<M: std::borrow::Borrow<Metrics>>(all: &[M]) -> String {
+    let mut families: Vec<prometheus::proto::MetricFamily> = Vec::new();
+    for m in all {
+        for mut f in m.borrow().registry.gather() {
+            match families.iter_mut().find(|e| e.name() == f.name()) {
+                Some(e) => e.mut_metric().extend(f.take_metric()),
+                None => families.push(f),
+            }
+        }
+    }
+    let mut buf = Vec::new();
+    if TextEncoder::new().encode(&families, &mut buf).is_err() {
+        return String::new();
+    }
+    String::from_utf8(buf).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -423,5 +453,31 @@ mod tests {
                 assert!(name.ends_with("_total"), "{name}");
             }
         }
+    }
+
+    #[test]
+    fn stages_share_one_page_each_series_labelled_by_its_stage() {
+        let silver = Metrics::for_stage("silver");
+        let gold = Metrics::for_stage("gold");
+        silver.events_in.inc_by(3);
+        gold.events_in.inc_by(5);
+        let page = render(&[&silver, &gold]);
+        assert!(
+            page.contains("cxstream_events_in_total{stage=\"silver\"} 3"),
+            "{page}"
+        );
+        assert!(
+            page.contains("cxstream_events_in_total{stage=\"gold\"} 5"),
+            "{page}"
+        );
+        assert_eq!(
+            page.matches("# TYPE cxstream_events_in_total counter")
+                .count(),
+            1,
+            "one family per name: {page}"
+        );
+        assert!(Metrics::new()
+            .render()
+            .contains("cxstream_events_in_total 0"));
     }
 }

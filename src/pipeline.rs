@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use prometheus::IntCounter;
 
-use crate::config::Plan;
+use crate::config::SilverPlan;
 use crate::headers;
 use crate::metrics::{Metrics, OUT_LATE, OUT_SILVER};
 use crate::model::{format_iso_ms, now_ms, Event, Fingerprint, Hop, Ticket};
@@ -240,7 +240,7 @@ impl Task {
 /// The shared part of the chain.
 #[derive(Debug)]
 pub struct Pipeline {
-    plan: Arc<Plan>,
+    plan: Arc<SilverPlan>,
     masker: Masker,
     stamper: Stamper,
     metrics: Arc<Metrics>,
@@ -259,17 +259,17 @@ struct NoteCounters {
 }
 
 impl Pipeline {
-    pub fn new(plan: Arc<Plan>, key: &MaskingKey, metrics: Arc<Metrics>) -> Self {
+    pub fn new(plan: Arc<SilverPlan>, key: &MaskingKey, metrics: Arc<Metrics>) -> Self {
         Self {
             masker: Masker::new(key.bytes(), plan.mask.clone()),
-            stamper: Stamper::new(&plan.name),
+            stamper: Stamper::new(&plan.runtime.topology),
             plan,
             metrics,
             notes: NoteCounters::default(),
         }
     }
 
-    pub fn plan(&self) -> &Plan {
+    pub fn plan(&self) -> &SilverPlan {
         &self.plan
     }
 
@@ -716,7 +716,9 @@ pub(crate) mod tests {
             include_str!("../topologies/genesys-silver.toml"),
             "genesys-silver.toml",
         )
-        .expect("shipped topology parses");
+        .expect("shipped topology parses")
+        .into_silver()
+        .expect("a silver stage");
         let key = MaskingKey::from_bytes("unit-test-masking-key").expect("key");
         Pipeline::new(Arc::new(plan), &key, Arc::new(Metrics::new()))
     }
@@ -880,7 +882,9 @@ pub(crate) mod tests {
             include_str!("../topologies/genesys-silver.toml"),
             "genesys-silver.toml",
         )
-        .expect("shipped topology parses");
+        .expect("shipped topology parses")
+        .into_silver()
+        .expect("a silver stage");
         if let Some(r) = plan.reorder.as_mut() {
             r.allowed_lateness = Duration::ZERO;
         }

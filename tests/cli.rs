@@ -95,8 +95,37 @@ fn validate_names_the_bad_key_and_its_line() {
         "{}",
         String::from_utf8_lossy(&ok.stderr)
     );
-    assert!(String::from_utf8_lossy(&ok.stdout)
-        .contains("decode -> filter -> dedup -> reorder -> mask -> lineage"));
+    let out = String::from_utf8_lossy(&ok.stdout);
+    for line in [
+        "stage silver (kind silver):",
+        "  group:       <group id>.silver",
+        "  input:       genesys.bronze.events",
+        "  port silver: cx.silver.events (json)",
+        "  port late:   cx.silver.late (json)",
+        "  chain:       decode -> filter -> dedup -> reorder -> mask -> lineage",
+        "  changelog:   cx.internal.genesys-silver.changelog",
+    ] {
+        assert!(out.lines().any(|l| l == line), "{line:?} in {out}");
+    }
+}
+
+/// `--stage` names a stage of the topology; an unknown one is refused
+/// with the stages there are, before anything else happens.
+#[test]
+fn run_refuses_an_unknown_stage_and_lists_the_stages() {
+    let out = run_silver_without_a_key()
+        .args(["--stage", "gold"])
+        .env("CXSTREAM_MASKING_KEY", "a-key")
+        .output()
+        .expect("run cxstream");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "--stage gold: topologies/genesys-silver.toml has no such stage; its stages: silver"
+        ),
+        "{err}"
+    );
 }
 
 /// `cxstream run` of the silver topology against an unreachable broker, with

@@ -120,7 +120,7 @@ fn run_fixture(pipeline: &Pipeline, name: &str, bytes: &[u8]) -> Value {
 }
 
 fn plan_prefix(p: &Pipeline) -> usize {
-    p.plan().dead_letter_prefix
+    p.plan().runtime.dead_letter_prefix
 }
 
 #[test]
@@ -129,7 +129,12 @@ fn golden_fixtures() {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies/genesys-silver.toml"),
     )
     .expect("topology");
-    let plan = Arc::new(config::parse(&text, "genesys-silver.toml").expect("valid"));
+    let plan = Arc::new(
+        config::parse(&text, "genesys-silver.toml")
+            .expect("valid")
+            .into_silver()
+            .expect("a silver stage"),
+    );
     let key = MaskingKey::from_bytes(KEY).expect("key");
     let bless = std::env::var_os("CXSTREAM_BLESS").is_some();
     let mut inputs: Vec<PathBuf> = std::fs::read_dir(dir("input"))

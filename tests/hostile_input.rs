@@ -414,14 +414,14 @@ fn hostile_records_neither_stop_nor_skew_the_stream() {
     let started = Instant::now();
     let tansu = Tansu::start();
     let plan = common::shipped_plan();
-    tansu.create_topic(&plan.input_topic, PARTITIONS);
+    tansu.create_topic(&plan.runtime.input_topic, PARTITIONS);
     let (input, hostile, truth) = build_input(GenConfig {
         interactions: 2_000,
         seed: 1313,
         collect_truth: true,
         ..GenConfig::default()
     });
-    produce(&tansu.brokers, &plan.input_topic, &input);
+    produce(&tansu.brokers, &plan.runtime.input_topic, &input);
     let hostile_records = input.iter().filter(|b| b.hostile.is_some()).count();
     eprintln!(
         "produced {} records ({hostile_records} hostile) in {:.1?}",
@@ -450,7 +450,7 @@ fn hostile_records_neither_stop_nor_skew_the_stream() {
     );
 
     let out = common::read_outputs(&tansu.brokers, &plan);
-    let bronze = common::read_all(&tansu.brokers, &plan.input_topic);
+    let bronze = common::read_all(&tansu.brokers, &plan.runtime.input_topic);
     assert_eq!(
         bronze.len(),
         input.len(),
@@ -466,7 +466,14 @@ fn hostile_records_neither_stop_nor_skew_the_stream() {
         || common::check_late_siblings(&out),
     );
     check_no_pii_anywhere(&truth, &out, &mut f);
-    let dead = check_dead_letters(&out, &bronze, &hostile, &truth, &plan.input_topic, &mut f);
+    let dead = check_dead_letters(
+        &out,
+        &bronze,
+        &hostile,
+        &truth,
+        &plan.runtime.input_topic,
+        &mut f,
+    );
 
     let valid = truth.unique_events.len();
     eprintln!(

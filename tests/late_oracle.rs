@@ -106,7 +106,10 @@ struct Found {
 
 fn run(cfg: GenConfig) -> Found {
     let text = include_str!("../topologies/genesys-silver.toml");
-    let plan = config::parse(text, "genesys-silver.toml").expect("shipped topology");
+    let plan = config::parse(text, "genesys-silver.toml")
+        .expect("shipped topology")
+        .into_silver()
+        .expect("a silver stage");
     let r = plan.reorder.clone().expect("reorder");
     assert!(r.max_buffered >= 100_000, "a buffer that never fills");
     let mut model = Model {

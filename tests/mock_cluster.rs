@@ -14,16 +14,16 @@ use rdkafka::mocking::MockCluster;
 /// cluster does not implement topic creation through the admin API).
 fn create_topics<C: rdkafka::ClientContext>(
     cluster: &MockCluster<'_, C>,
-    plan: &cxstream::config::Plan,
+    plan: &cxstream::config::SilverPlan,
     partitions: i32,
 ) {
     for topic in [
-        &plan.input_topic,
+        &plan.runtime.input_topic,
         &plan.silver_topic,
         &plan.late_topic,
-        &plan.dead_letter_topic,
-        &plan.repartition_topic,
-        &plan.changelog_topic,
+        &plan.runtime.dead_letter_topic,
+        &plan.runtime.repartition_topic,
+        &plan.runtime.changelog_topic,
     ] {
         cluster.create_topic(topic, partitions, 1).expect("topic");
     }
@@ -38,7 +38,7 @@ fn silver_pipeline_on_the_mock_cluster() {
     let brokers = cluster.bootstrap_servers();
     let truth = common::produce(
         &brokers,
-        &plan.input_topic,
+        &plan.runtime.input_topic,
         GenConfig {
             interactions: 1200,
             seed: 11,
@@ -76,8 +76,8 @@ fn idle_exit_waits_until_every_owned_partition_was_read_to_its_end() {
         bad_key_pct: 0.0,
         ..GenConfig::default()
     };
-    let mut truth = common::produce(&brokers, &plan.input_topic, clean(21));
-    let forwarded = common::produce(&brokers, &plan.repartition_topic, clean(22));
+    let mut truth = common::produce(&brokers, &plan.runtime.input_topic, clean(21));
+    let forwarded = common::produce(&brokers, &plan.runtime.repartition_topic, clean(22));
     assert!(!forwarded.unique_events.is_empty());
     truth.unique_events.extend(forwarded.unique_events);
     let (summary, _metrics) = common::run_pipeline(
@@ -102,7 +102,7 @@ struct Instance {
 impl Instance {
     fn start(
         brokers: &str,
-        plan: &cxstream::config::Plan,
+        plan: &cxstream::config::SilverPlan,
         group: &str,
         name: &'static str,
     ) -> Self {
@@ -112,7 +112,7 @@ impl Instance {
     /// As [`Instance::start`], with extra client settings (`-X`).
     fn start_with(
         brokers: &str,
-        plan: &cxstream::config::Plan,
+        plan: &cxstream::config::SilverPlan,
         group: &str,
         name: &'static str,
         extra: &[(&str, &str)],
@@ -129,7 +129,6 @@ impl Instance {
         let metrics = Arc::new(cxstream::metrics::Metrics::new());
         let stop = Arc::new(AtomicBool::new(false));
         let opts = cxstream::runtime::RunOptions {
-            plan: Arc::new(plan.clone()),
             brokers: brokers.to_string(),
             group_id: group.to_string(),
             // The runtime's defaults: cooperative-sticky assignment.
@@ -138,10 +137,12 @@ impl Instance {
                 .chain(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())))
                 .collect(),
             metrics_addr: None,
+            health: None,
             exit_when_idle: None,
             instance_id: Some(name.to_string()),
         };
         let (m2, s2) = (metrics.clone(), stop.clone());
+        let plan = Arc::new(plan.clone());
         let thread = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(1)
@@ -149,7 +150,7 @@ impl Instance {
                 .build()
                 .expect("tokio");
             let key = cxstream::secret::MaskingKey::from_bytes("test-masking-key").expect("key");
-            rt.block_on(cxstream::run::silver(opts, &key, m2, s2, None))
+            rt.block_on(cxstream::run::silver(plan, opts, &key, m2, s2, None))
                 .expect("instance run")
         });
         Instance {
@@ -208,7 +209,7 @@ fn scale_out_with_cooperative_sticky_moves_only_what_moves() {
     let group = "scale-coop";
     let producer = common::produce_paced(
         &brokers,
-        &plan.input_topic,
+        &plan.runtime.input_topic,
         GenConfig {
             interactions: 1_500,
             seed: 77,
@@ -269,9 +270,9 @@ fn scale_out_with_cooperative_sticky_moves_only_what_moves() {
     let truth = producer.join().expect("producer");
     common::tansu::wait_committed_to_end(
         &brokers,
-        group,
-        &plan.input_topic,
-        &plan.repartition_topic,
+        &plan.runtime.group_id(group),
+        &plan.runtime.input_topic,
+        &plan.runtime.repartition_topic,
         PARTITIONS,
         Duration::from_secs(120),
     );
@@ -281,7 +282,12 @@ fn scale_out_with_cooperative_sticky_moves_only_what_moves() {
         "both processed: b {bs:?}, c {cs:?}"
     );
     let ends = common::check_outputs(&brokers, &plan, &truth, None);
-    common::tansu::check_committed_to_end(&brokers, group, &plan.input_topic, &ends);
+    common::tansu::check_committed_to_end(
+        &brokers,
+        &plan.runtime.group_id(group),
+        &plan.runtime.input_topic,
+        &ends,
+    );
 }
 
 /// Backpressure: while the broker refuses every produce, the instance stops
@@ -296,18 +302,18 @@ fn slow_outputs_pause_consumption_and_it_resumes_by_itself() {
     let cluster = MockCluster::new(1).expect("mock cluster");
     let mut plan = common::shipped_plan();
     plan.reorder = None;
-    plan.max_in_flight = MAX_IN_FLIGHT;
+    plan.runtime.max_in_flight = MAX_IN_FLIGHT;
     // No reorder buffer, so each event read is an output produced at once
     // (events held in a reorder buffer are bounded by its `max_buffered`,
     // not by this limit), and one partition: no watermark markers. About 3,800
     // records (4.2 MB: the mock keeps at most 5 MiB per partition, so the
     // silver topic, whose records are larger, gets 4 partitions).
     for topic in [
-        &plan.input_topic,
+        &plan.runtime.input_topic,
         &plan.late_topic,
-        &plan.dead_letter_topic,
-        &plan.repartition_topic,
-        &plan.changelog_topic,
+        &plan.runtime.dead_letter_topic,
+        &plan.runtime.repartition_topic,
+        &plan.runtime.changelog_topic,
     ] {
         cluster.create_topic(topic, 1, 1).expect("topic");
     }
@@ -319,7 +325,7 @@ fn slow_outputs_pause_consumption_and_it_resumes_by_itself() {
     // the fetch size asked for.
     let truth = common::produce_with(
         &brokers,
-        &plan.input_topic,
+        &plan.runtime.input_topic,
         GenConfig {
             interactions: 350,
             seed: 21,
@@ -392,9 +398,9 @@ fn slow_outputs_pause_consumption_and_it_resumes_by_itself() {
     });
     common::tansu::wait_committed_to_end(
         &brokers,
-        group,
-        &plan.input_topic,
-        &plan.repartition_topic,
+        &plan.runtime.group_id(group),
+        &plan.runtime.input_topic,
+        &plan.runtime.repartition_topic,
         1,
         Duration::from_secs(120),
     );
@@ -422,7 +428,7 @@ fn a_partition_ahead_of_another_pauses_instead_of_force_releasing() {
     let brokers = cluster.bootstrap_servers();
     let truth = common::produce_partitioned(
         &brokers,
-        &plan.input_topic,
+        &plan.runtime.input_topic,
         GenConfig {
             // About 3,500 records: under the mock's 5 MiB per partition.
             interactions: 300,
@@ -468,7 +474,7 @@ fn records_too_large_for_their_output_are_dead_lettered_and_the_run_goes_on() {
     let brokers = cluster.bootstrap_servers();
     let mut truth = common::produce(
         &brokers,
-        &plan.input_topic,
+        &plan.runtime.input_topic,
         GenConfig {
             interactions: 300,
             seed: 13,
@@ -491,7 +497,11 @@ fn records_too_large_for_their_output_are_dead_lettered_and_the_run_goes_on() {
         .expect("producer");
     for (key, value) in [(conv.as_bytes(), &big), (b"junk".as_slice(), &junk)] {
         producer
-            .send(BaseRecord::to(&plan.input_topic).key(key).payload(value))
+            .send(
+                BaseRecord::to(&plan.runtime.input_topic)
+                    .key(key)
+                    .payload(value),
+            )
             .map_err(|(e, _)| e)
             .expect("produce");
     }
@@ -513,7 +523,7 @@ fn records_too_large_for_their_output_are_dead_lettered_and_the_run_goes_on() {
     // and prefix against the input), accounting.
     common::check_all(&brokers, &plan, &truth, &summary, false);
 
-    let dead = common::read_all(&brokers, &plan.dead_letter_topic);
+    let dead = common::read_all(&brokers, &plan.runtime.dead_letter_topic);
     let header = |d: &common::Rec, h: &str| {
         String::from_utf8_lossy(d.headers.get(h).map_or(&b""[..], |v| v)).into_owned()
     };

@@ -57,10 +57,10 @@ fn paced_input(
     tansu: &Tansu,
     cfg: GenConfig,
     rate: f64,
-) -> (cxstream::config::Plan, std::thread::JoinHandle<Truth>) {
+) -> (cxstream::config::SilverPlan, std::thread::JoinHandle<Truth>) {
     let plan = common::shipped_plan();
-    tansu.create_topic(&plan.input_topic, PARTITIONS);
-    let producer = common::produce_paced(&tansu.brokers, &plan.input_topic, cfg, rate);
+    tansu.create_topic(&plan.runtime.input_topic, PARTITIONS);
+    let producer = common::produce_paced(&tansu.brokers, &plan.runtime.input_topic, cfg, rate);
     (plan, producer)
 }
 
@@ -130,7 +130,12 @@ fn kill_9_repeatedly_mid_stream() {
     eprintln!("done at {:.1?}", started.elapsed());
     assert_eq!(truth.events_sent, planned);
     let ends = common::check_outputs(&tansu.brokers, &plan, &truth, Some(false));
-    check_committed_to_end(&tansu.brokers, group, &plan.input_topic, &ends);
+    check_committed_to_end(
+        &tansu.brokers,
+        &plan.runtime.group_id(group),
+        &plan.runtime.input_topic,
+        &ends,
+    );
 }
 
 /// Scale-out and failures in one group: two instances, one killed -9 and
@@ -191,9 +196,9 @@ fn two_instances_one_killed_and_restarted_a_third_joins() {
     // to their ends (whichever instance owns what by then).
     wait_committed_to_end(
         &tansu.brokers,
-        group,
-        &plan.input_topic,
-        &plan.repartition_topic,
+        &plan.runtime.group_id(group),
+        &plan.runtime.input_topic,
+        &plan.runtime.repartition_topic,
         PARTITIONS,
         Duration::from_secs(300),
     );
@@ -229,7 +234,12 @@ fn two_instances_one_killed_and_restarted_a_third_joins() {
     // those events are rightly late: the late check is precision by
     // siblings (each late record explained by a later sibling in silver).
     let ends = common::check_outputs(&tansu.brokers, &plan, &truth, None);
-    check_committed_to_end(&tansu.brokers, group, &plan.input_topic, &ends);
+    check_committed_to_end(
+        &tansu.brokers,
+        &plan.runtime.group_id(group),
+        &plan.runtime.input_topic,
+        &ends,
+    );
 }
 
 /// The broker is killed mid-stream and restarted (sqlite storage survives
@@ -275,7 +285,12 @@ fn broker_restart_then_sigterm_mid_stream() {
     let (status, log) = second.wait(Duration::from_secs(300));
     assert!(status.success(), "second instance:\n{}", tail(&log, 30));
     let ends = common::check_outputs(&tansu.brokers, &plan, &truth, None);
-    check_committed_to_end(&tansu.brokers, group, &plan.input_topic, &ends);
+    check_committed_to_end(
+        &tansu.brokers,
+        &plan.runtime.group_id(group),
+        &plan.runtime.input_topic,
+        &ends,
+    );
 }
 
 /// Restore at scale, and a stop during a restore: a partition whose
@@ -309,9 +324,12 @@ fn restore_of_one_million_dedup_keys_and_sigint_during_restore() {
         common::unique()
     ));
     std::fs::write(&topology, &text).expect("topology");
-    let plan = cxstream::config::parse(&text, "million.toml").expect("topology");
-    tansu.create_topic(&plan.input_topic, 1);
-    let truth = common::produce(&tansu.brokers, &plan.input_topic, stream(300, 12));
+    let plan = cxstream::config::parse(&text, "million.toml")
+        .expect("topology")
+        .into_silver()
+        .expect("a silver stage");
+    tansu.create_topic(&plan.runtime.input_topic, 1);
+    let truth = common::produce(&tansu.brokers, &plan.runtime.input_topic, stream(300, 12));
     let (first, _) = common::run_pipeline(
         &tansu.brokers,
         plan.clone(),
@@ -327,7 +345,7 @@ fn restore_of_one_million_dedup_keys_and_sigint_during_restore() {
         .create()
         .expect("producer");
     let send = |value: &[u8]| {
-        let rec: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(&plan.changelog_topic)
+        let rec: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(&plan.runtime.changelog_topic)
             .partition(0)
             .key(&b"0"[..])
             .payload(value);

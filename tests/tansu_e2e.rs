@@ -17,7 +17,7 @@ fn silver_pipeline_end_to_end_on_tansu() {
     let _serial = serial();
     let tansu = Tansu::start();
     let plan = common::shipped_plan();
-    tansu.create_topic(&plan.input_topic, 4);
+    tansu.create_topic(&plan.runtime.input_topic, 4);
     let cfg = GenConfig {
         interactions: 11_000,
         seed: 2026,
@@ -33,7 +33,7 @@ fn silver_pipeline_end_to_end_on_tansu() {
     // The size precondition, before the slow part.
     let planned = common::stream_counts(&cfg).unique_event_count;
     assert!(planned >= 100_000, "{planned} unique events planned");
-    let producer = common::produce_paced(&tansu.brokers, &plan.input_topic, cfg, 4_000.0);
+    let producer = common::produce_paced(&tansu.brokers, &plan.runtime.input_topic, cfg, 4_000.0);
     let started = Instant::now();
     let (summary, _m) =
         common::run_pipeline(&tansu.brokers, plan.clone(), "e2e", Duration::from_secs(5));
@@ -55,10 +55,10 @@ fn catch_up_over_a_backlog_on_tansu() {
     let _serial = serial();
     let tansu = Tansu::start();
     let plan = common::shipped_plan();
-    tansu.create_topic(&plan.input_topic, 4);
+    tansu.create_topic(&plan.runtime.input_topic, 4);
     let truth = common::produce(
         &tansu.brokers,
-        &plan.input_topic,
+        &plan.runtime.input_topic,
         GenConfig {
             interactions: 3_000,
             seed: 77,

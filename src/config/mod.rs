@@ -1,24 +1,26 @@
-//! Topology configuration: parsing a TOML file into a validated [`Plan`].
+//! Topology configuration: parsing a TOML file into a validated [`Topology`].
 //!
-//! [`topology`] holds the raw serde types; this module checks them (operator
-//! order, durations, policies, topic names) and builds the runtime settings of
-//! each operator. Every error names the key and the line.
+//! [`topology`] holds the raw serde types. This module checks what every
+//! stage shares (topics, runtime, client settings) and each stage's name,
+//! kind, inputs, ports and internal topics; the module of each stage kind
+//! ([`silver`]) checks the rest of its table and builds its plan. Every
+//! error names the key and the line.
+//!
+//! Config types stay apart from runtime types: the runtime reads a
+//! [`RuntimePlan`], a stage its own plan (e.g. [`SilverPlan`]).
 
+pub mod silver;
 pub mod topology;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 use std::path::Path;
 use std::time::Duration;
 
 use toml::Spanned;
 
-use crate::operators::dedup::DedupSettings;
-use crate::operators::mask::{MaskPolicies, Policy};
-use crate::operators::plausibility::EventTimeBounds;
-use crate::operators::progress::ProgressSettings;
-use crate::operators::reorder::ReorderSettings;
-use topology::{RawEntry, RawOperatorTable, RawTopology, RawValue};
+pub use silver::SilverPlan;
+use topology::{RawStage, RawTopology};
 
 /// Errors loading or validating a topology.
 #[derive(Debug, thiserror::Error)]
@@ -42,13 +44,84 @@ pub enum ConfigError {
     },
 }
 
-/// A validated topology: what the runtime executes.
+/// A validated topology: its stages, in file order.
 #[derive(Debug, Clone)]
-pub struct Plan {
+pub struct Topology {
     pub name: String,
+    pub stages: Vec<StagePlan>,
+}
+
+impl Topology {
+    /// The stage named `name`.
+    pub fn stage(&self, name: &str) -> Option<&StagePlan> {
+        self.stages.iter().find(|s| s.name() == name)
+    }
+
+    /// The plan of its first silver stage, by value.
+    #[allow(
+        clippy::unnecessary_find_map,
+        reason = "one arm per stage kind, and silver is the only kind so far"
+    )]
+    pub fn into_silver(self) -> Option<SilverPlan> {
+        self.stages.into_iter().find_map(|s| match s {
+            StagePlan::Silver(p) => Some(p),
+        })
+    }
+
+    /// The names of its stages, in file order.
+    pub fn stage_names(&self) -> Vec<&str> {
+        self.stages.iter().map(StagePlan::name).collect()
+    }
+
+    /// The plan of its first silver stage (tests, the demo and the benchmark
+    /// run the shipped single-stage topology).
+    #[allow(
+        clippy::unnecessary_find_map,
+        reason = "one arm per stage kind, and silver is the only kind so far"
+    )]
+    pub fn silver(&self) -> Option<&SilverPlan> {
+        self.stages.iter().find_map(|s| match s {
+            StagePlan::Silver(p) => Some(p),
+        })
+    }
+}
+
+/// One validated stage, by kind. A new stage kind is a new variant (and
+/// one arm in each `match` on it).
+#[derive(Debug, Clone)]
+pub enum StagePlan {
+    Silver(SilverPlan),
+}
+
+impl StagePlan {
+    /// What the runtime needs to run the stage.
+    pub fn runtime(&self) -> &RuntimePlan {
+        match self {
+            StagePlan::Silver(p) => &p.runtime,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.runtime().stage
+    }
+
+    /// Its `kind` in the topology file.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            StagePlan::Silver(_) => silver::KIND,
+        }
+    }
+}
+
+/// What the Kafka runtime needs of any stage: the topics besides its ports,
+/// and how it runs. Nothing here is specific to a stage kind.
+#[derive(Debug, Clone)]
+pub struct RuntimePlan {
+    /// The topology's name (lineage hops, default internal topic names).
+    pub topology: String,
+    /// The stage's name: its consumer group is `<group id>.<stage>`.
+    pub stage: String,
     pub input_topic: String,
-    pub silver_topic: String,
-    pub late_topic: String,
     pub dead_letter_topic: String,
     pub repartition_topic: String,
     pub changelog_topic: String,
@@ -59,22 +132,26 @@ pub struct Plan {
     pub commit_interval: Duration,
     pub max_in_flight: usize,
     pub delivery: Delivery,
-    /// Transactional id prefix; `None`: the group id.
+    /// Transactional id prefix (`<runtime.transactional_id>.<stage>`);
+    /// `None`: the stage's group id.
     pub transactional_id: Option<String>,
     /// librdkafka settings from the topology (`[kafka]`).
     pub kafka: BTreeMap<String, String>,
-    /// Operators in chain order (names), for display.
-    pub chain: Vec<&'static str>,
-    /// `Some`: keep only these media types (upper-case).
-    pub media_filter: Option<Vec<String>>,
-    pub dedup: Option<DedupSettings>,
-    pub reorder: Option<ReorderSettings>,
-    pub mask: MaskPolicies,
-    /// Plausible event times (decode operator settings).
-    pub event_time_bounds: EventTimeBounds,
     /// Bytes of the rejected record a reference-form dead letter keeps.
     pub dead_letter_prefix: usize,
 }
+
+impl RuntimePlan {
+    /// The stage's consumer group, from the deployment's group id
+    /// (`--group-id`): `<base>.<stage>`. Every stage of a topology has
+    /// its own group, so each can be scaled on its own.
+    pub fn group_id(&self, base: &str) -> String {
+        format!("{base}.{}", self.stage)
+    }
+}
+
+/// The stage kinds a topology can declare.
+pub const STAGE_KINDS: [&str; 1] = [silver::KIND];
 
 /// Default of `runtime.dead_letter_prefix`.
 pub const DEFAULT_DEAD_LETTER_PREFIX: usize = 1024;
@@ -100,89 +177,8 @@ impl Delivery {
     }
 }
 
-/// Which operator a table configures.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum OpKind {
-    Decode,
-    Filter,
-    Dedup,
-    Reorder,
-    Mask,
-    Lineage,
-}
-
-/// An operator type: its `type` name, whether the chain needs it, and the
-/// keys its table takes besides `type`.
-struct OperatorSpec {
-    name: &'static str,
-    kind: OpKind,
-    required: bool,
-    keys: &'static [&'static str],
-}
-
-/// The required position of each operator type; optional ones may be left out.
-///
-/// * `decode`: `max_future_skew` (reject events more than this far ahead of
-///   their record's broker timestamp, default "1h", "off" disables it) and
-///   `min_event_time` (reject events before this instant, default
-///   "2000-01-01T00:00:00Z", "off" disables it);
-/// * `filter`: `media_types` (required; events without a media type, e.g.
-///   attribute updates, always pass);
-/// * `dedup`: `ttl`, `max_keys`;
-/// * `reorder`: `allowed_lateness`, `idle_timeout`, `max_buffered`,
-///   `state_retention`, `watermark_quorum` (events that must agree before the
-///   watermark jumps, default 3), `watermark_jump` (how far one event may
-///   move it alone, default "1m");
-/// * `mask`: `fields`, a table of field = "hash" (default) | "redact" | "keep";
-/// * `lineage`: no keys.
-const ORDER: [OperatorSpec; 6] = [
-    OperatorSpec {
-        name: "decode",
-        kind: OpKind::Decode,
-        required: true,
-        keys: &["max_future_skew", "min_event_time"],
-    },
-    OperatorSpec {
-        name: "filter",
-        kind: OpKind::Filter,
-        required: false,
-        keys: &["media_types"],
-    },
-    OperatorSpec {
-        name: "dedup",
-        kind: OpKind::Dedup,
-        required: false,
-        keys: &["ttl", "max_keys"],
-    },
-    OperatorSpec {
-        name: "reorder",
-        kind: OpKind::Reorder,
-        required: false,
-        keys: &[
-            "allowed_lateness",
-            "idle_timeout",
-            "max_buffered",
-            "state_retention",
-            "watermark_quorum",
-            "watermark_jump",
-        ],
-    },
-    OperatorSpec {
-        name: "mask",
-        kind: OpKind::Mask,
-        required: true,
-        keys: &["fields"],
-    },
-    OperatorSpec {
-        name: "lineage",
-        kind: OpKind::Lineage,
-        required: true,
-        keys: &[],
-    },
-];
-
 /// Reads and validates a topology file.
-pub fn load(path: &Path) -> Result<Plan, ConfigError> {
+pub fn load(path: &Path) -> Result<Topology, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
         path: path.display().to_string(),
         source,
@@ -191,9 +187,9 @@ pub fn load(path: &Path) -> Result<Plan, ConfigError> {
 }
 
 /// Parses and validates topology text; `origin` names it in errors.
-pub fn parse(text: &str, origin: &str) -> Result<Plan, ConfigError> {
+pub fn parse(text: &str, origin: &str) -> Result<Topology, ConfigError> {
     let raw: RawTopology = toml::from_str(text).map_err(|e| parse_error(text, origin, &e))?;
-    Validator { text, origin }.plan(raw)
+    Validator { text, origin }.topology(raw)
 }
 
 /// An unknown key outside the operator tables (those are checked by the
@@ -225,6 +221,31 @@ fn parse_error(text: &str, origin: &str, e: &toml::de::Error) -> ConfigError {
         message: e.to_string().trim_end().to_string(),
     }
 }
+
+/// The settings before the first stage, validated: every stage's
+/// [`RuntimePlan`] starts from them.
+struct Shared {
+    create_topics: bool,
+    partitions: Option<i32>,
+    replication_factor: i32,
+    commit_interval: Duration,
+    max_in_flight: usize,
+    delivery: Delivery,
+    transactional_id: Option<String>,
+    kafka: BTreeMap<String, String>,
+    dead_letter_prefix: usize,
+}
+
+/// Keys of the layout before stages, and where each moved.
+const LEGACY_KEYS: [(&str, &str); 4] = [
+    ("input", "`inputs = [...]` of a `[[stages]]` table"),
+    (
+        "output",
+        "the `[stages.ports]` and `dead_letter` of a `[[stages]]` table",
+    ),
+    ("internal", "`[stages.internal]`"),
+    ("operators", "`[[stages.operators]]`"),
+];
 
 struct Validator<'a> {
     text: &'a str,
@@ -304,7 +325,17 @@ impl Validator<'_> {
             .ok_or_else(|| self.invalid(key, span, "must be a positive integer"))
     }
 
-    fn plan(&self, raw: RawTopology) -> Result<Plan, ConfigError> {
+    fn topology(&self, raw: RawTopology) -> Result<Topology, ConfigError> {
+        for (key, value) in [
+            ("input", &raw.input),
+            ("output", &raw.output),
+            ("internal", &raw.internal),
+            ("operators", &raw.operators),
+        ] {
+            if let Some(v) = value {
+                return Err(self.legacy(key, &v.span()));
+            }
+        }
         let name = raw.name.get_ref().clone();
         if name.is_empty()
             || !name
@@ -313,36 +344,257 @@ impl Validator<'_> {
         {
             return Err(self.invalid("name", &raw.name.span(), "use 1+ of [a-zA-Z0-9._-]"));
         }
-        let input_topic = self.topic("input.topic", &raw.input.topic)?;
-        let silver_topic = self.topic("output.silver", &raw.output.silver)?;
-        let late_topic = self.topic("output.late", &raw.output.late)?;
-        let dead_letter_topic = self.topic("output.dead_letter", &raw.output.dead_letter)?;
-        let repartition_topic = match &raw.internal.repartition {
-            Some(t) => self.topic("internal.repartition", t)?,
-            None => format!("cx.internal.{name}.repartition"),
+        let shared = self.shared(&raw)?;
+        if raw.stages.is_empty() {
+            return Err(self.invalid(
+                "stages",
+                &(self.text.len()..self.text.len()),
+                format!(
+                    "declare at least one `[[stages]]` table (name, kind, inputs, ports, dead_letter); kinds: {}",
+                    quoted(&STAGE_KINDS)
+                ),
+            ));
+        }
+        let mut stages = Vec::with_capacity(raw.stages.len());
+        let mut names = BTreeSet::new();
+        // Internal topics belong to one stage each.
+        let mut internal: BTreeMap<String, String> = BTreeMap::new();
+        for (i, st) in raw.stages.iter().enumerate() {
+            let prefix = format!("stages[{i}].");
+            let stage = self.stage(&prefix, &name, &shared, st)?;
+            let rt = stage.runtime();
+            if !names.insert(rt.stage.clone()) {
+                return Err(self.invalid(
+                    &format!("{prefix}name"),
+                    &st.get_ref().name.span(),
+                    "another stage has this name; stage names must be distinct",
+                ));
+            }
+            for (key, t) in [
+                ("internal.repartition", &rt.repartition_topic),
+                ("internal.changelog", &rt.changelog_topic),
+            ] {
+                let here = format!("{prefix}{key}");
+                if let Some(other) = internal.insert(t.clone(), here.clone()) {
+                    return Err(self.invalid(
+                        &here,
+                        &st.span(),
+                        format!("uses the same topic as `{other}`; every internal topic belongs to one stage"),
+                    ));
+                }
+            }
+            stages.push(stage);
+        }
+        Ok(Topology { name, stages })
+    }
+
+    /// A key of the layout before stages: says where it moved.
+    fn legacy(&self, key: &str, span: &Range<usize>) -> ConfigError {
+        let moved = LEGACY_KEYS
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map_or("a `[[stages]]` table", |(_, to)| to);
+        // The line of `[key]`, `[[key]]` or `key =`, else the value's.
+        let line = self
+            .text
+            .lines()
+            .position(|l| {
+                let l = l.trim_start();
+                l.starts_with(&format!("[{key}]"))
+                    || l.starts_with(&format!("[[{key}]]"))
+                    || l.starts_with(&format!("[{key}."))
+                    || l.strip_prefix(key)
+                        .is_some_and(|r| r.trim_start().starts_with('='))
+            })
+            .map_or_else(|| self.line(span), |i| i + 1);
+        ConfigError::Invalid {
+            path: self.origin.to_string(),
+            key: key.to_string(),
+            line,
+            message: format!(
+                "topologies now declare stages: this moves into {moved} (see topologies/genesys-silver.toml)"
+            ),
+        }
+    }
+
+    /// One `[[stages]]` table: its name, kind and topics, then the rest by
+    /// its kind.
+    fn stage(
+        &self,
+        prefix: &str,
+        topology: &str,
+        shared: &Shared,
+        raw: &Spanned<RawStage>,
+    ) -> Result<StagePlan, ConfigError> {
+        let st = raw.get_ref();
+        let name = st.name.get_ref().clone();
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
+        {
+            return Err(self.invalid(
+                &format!("{prefix}name"),
+                &st.name.span(),
+                "use 1+ of [a-zA-Z0-9_-] (it becomes part of group ids and topic names)",
+            ));
+        }
+        let kind = st.kind.get_ref().as_str();
+        let unknown_kind = || {
+            self.invalid(
+                &format!("{prefix}kind"),
+                &st.kind.span(),
+                format!(
+                    "unknown stage kind; expected one of {}",
+                    quoted(&STAGE_KINDS)
+                ),
+            )
         };
-        let changelog_topic = match &raw.internal.changelog {
-            Some(t) => self.topic("internal.changelog", t)?,
-            None => format!("cx.internal.{name}.changelog"),
+        if !STAGE_KINDS.contains(&kind) {
+            return Err(unknown_kind());
+        }
+        let Some(first) = st.inputs.get_ref().first() else {
+            return Err(self.invalid(
+                &format!("{prefix}inputs"),
+                &st.inputs.span(),
+                "list the topic(s) the stage reads, e.g. [\"genesys.bronze.events\"]",
+            ));
+        };
+        let input_topic = self.topic(&format!("{prefix}inputs"), first)?;
+        let dead_letter_topic = self.topic(&format!("{prefix}dead_letter"), &st.dead_letter)?;
+        let repartition_topic = match &st.internal.repartition {
+            Some(t) => self.topic(&format!("{prefix}internal.repartition"), t)?,
+            None => format!("cx.internal.{topology}.{name}.repartition"),
+        };
+        let changelog_topic = match &st.internal.changelog {
+            Some(t) => self.topic(&format!("{prefix}internal.changelog"), t)?,
+            None => format!("cx.internal.{topology}.{name}.changelog"),
         };
         let mut seen = BTreeMap::new();
         for (key, t) in [
-            ("input.topic", &input_topic),
-            ("output.silver", &silver_topic),
-            ("output.late", &late_topic),
-            ("output.dead_letter", &dead_letter_topic),
+            ("inputs", &input_topic),
+            ("dead_letter", &dead_letter_topic),
             ("internal.repartition", &repartition_topic),
             ("internal.changelog", &changelog_topic),
         ] {
             if let Some(other) = seen.insert(t.clone(), key) {
                 return Err(self.invalid(
-                    key,
-                    &raw.output.silver.span(),
-                    format!("uses the same topic as `{other}`; every topic must be distinct"),
+                    &format!("{prefix}{key}"),
+                    &raw.span(),
+                    format!("uses the same topic as `{prefix}{other}`; every topic of a stage must be distinct"),
                 ));
             }
         }
+        let runtime = RuntimePlan {
+            topology: topology.to_string(),
+            stage: name.clone(),
+            input_topic,
+            dead_letter_topic,
+            repartition_topic,
+            changelog_topic,
+            create_topics: shared.create_topics,
+            partitions: shared.partitions,
+            replication_factor: shared.replication_factor,
+            commit_interval: shared.commit_interval,
+            max_in_flight: shared.max_in_flight,
+            delivery: shared.delivery,
+            transactional_id: shared
+                .transactional_id
+                .as_ref()
+                .map(|t| format!("{t}.{name}")),
+            kafka: shared.kafka.clone(),
+            dead_letter_prefix: shared.dead_letter_prefix,
+        };
+        let plan = match kind {
+            silver::KIND => StagePlan::Silver(self.silver(prefix, raw, runtime)?),
+            _ => return Err(unknown_kind()),
+        };
+        Ok(plan)
+    }
 
+    /// The stage's ports: exactly `expected` (in that order), each with a
+    /// valid topic distinct from the stage's other topics, in JSON.
+    fn ports(
+        &self,
+        prefix: &str,
+        raw: &Spanned<RawStage>,
+        kind: &str,
+        expected: &[&str],
+    ) -> Result<Vec<String>, ConfigError> {
+        let st = raw.get_ref();
+        if let Some((name, _)) = st
+            .ports
+            .iter()
+            .find(|(n, _)| !expected.contains(&n.get_ref().as_str()))
+        {
+            return Err(self.invalid(
+                &format!("{prefix}ports.{}", name.get_ref()),
+                &name.span(),
+                format!(
+                    "unknown port for a `{kind}` stage; its ports are {}",
+                    quoted(expected)
+                ),
+            ));
+        }
+        let mut own: BTreeMap<String, String> = BTreeMap::new();
+        for (k, t) in [
+            ("inputs", st.inputs.get_ref().first().map(|t| t.get_ref())),
+            ("dead_letter", Some(st.dead_letter.get_ref())),
+        ] {
+            if let Some(t) = t {
+                own.insert(t.clone(), format!("{prefix}{k}"));
+            }
+        }
+        let mut topics = Vec::with_capacity(expected.len());
+        for want in expected {
+            let Some((_, port)) = st.ports.iter().find(|(n, _)| n.get_ref() == want) else {
+                return Err(self.invalid(
+                    &format!("{prefix}ports.{want}"),
+                    &raw.span(),
+                    format!(
+                        "missing port: a `{kind}` stage writes {}, e.g. `{want} = {{ topic = \"...\", format = \"json\" }}` under `[stages.ports]`",
+                        quoted(expected)
+                    ),
+                ));
+            };
+            let p = port.get_ref();
+            let key = format!("{prefix}ports.{want}");
+            let topic = self.topic(&format!("{key}.topic"), &p.topic)?;
+            if let Some(f) = &p.format {
+                match f.get_ref().as_str() {
+                    "json" => {}
+                    "avro" => {
+                        return Err(self.invalid(
+                            &format!("{key}.format"),
+                            &f.span(),
+                            "Avro output is not available in this build yet; use \"json\"",
+                        ))
+                    }
+                    _ => {
+                        return Err(self.invalid(
+                            &format!("{key}.format"),
+                            &f.span(),
+                            "must be \"json\"",
+                        ))
+                    }
+                }
+            }
+            if let Some(other) = own.insert(topic.clone(), key.clone()) {
+                return Err(self.invalid(
+                    &format!("{key}.topic"),
+                    &p.topic.span(),
+                    format!(
+                        "uses the same topic as `{other}`; every topic of a stage must be distinct"
+                    ),
+                ));
+            }
+            topics.push(topic);
+        }
+        Ok(topics)
+    }
+
+    /// The settings before the first stage.
+    fn shared(&self, raw: &RawTopology) -> Result<Shared, ConfigError> {
         let partitions = match &raw.topics.partitions {
             None => None,
             Some(p) if *p.get_ref() == 0 => None,
@@ -439,14 +691,7 @@ impl Validator<'_> {
             kafka.insert(k.clone(), s);
         }
 
-        let mut plan = Plan {
-            name,
-            input_topic,
-            silver_topic,
-            late_topic,
-            dead_letter_topic,
-            repartition_topic,
-            changelog_topic,
+        Ok(Shared {
             create_topics: raw.topics.create.unwrap_or(true),
             partitions,
             replication_factor,
@@ -455,437 +700,44 @@ impl Validator<'_> {
             delivery,
             transactional_id,
             kafka,
-            chain: Vec::new(),
-            media_filter: None,
-            dedup: None,
-            reorder: None,
-            mask: MaskPolicies::default(),
-            event_time_bounds: EventTimeBounds::default(),
             dead_letter_prefix,
-        };
-        self.operators(&raw.operators, &mut plan)?;
-        Ok(plan)
-    }
-
-    fn operators(
-        &self,
-        ops: &[Spanned<RawOperatorTable>],
-        plan: &mut Plan,
-    ) -> Result<(), ConfigError> {
-        let mut next = 0usize;
-        for (index, table) in ops.iter().enumerate() {
-            let header = table.span();
-            let key = format!("operators[{index}]");
-            let entries = &table.get_ref().entries;
-            let pos = self.operator_type(&key, &header, entries)?;
-            let spec = &ORDER[pos];
-            let ty = spec.name;
-            // Keys are checked before values: a typo is named as such, not
-            // as a missing key.
-            if let Some(e) = entries.iter().find(|e| {
-                e.key.get_ref() != "type" && !spec.keys.contains(&e.key.get_ref().as_str())
-            }) {
-                return Err(self.invalid(
-                    &format!("{key}.{}", e.key.get_ref()),
-                    &e.key.span(),
-                    format!(
-                        "unknown key for a `{ty}` operator; expected {}",
-                        expected_keys(spec)
-                    ),
-                ));
-            }
-            if pos < next {
-                return Err(self.invalid(
-                    &key,
-                    &header,
-                    format!(
-                        "operator `{ty}` is out of order or repeated; the chain is {}",
-                        chain_help()
-                    ),
-                ));
-            }
-            if let Some(missing) = ORDER[next..pos].iter().find(|s| s.required) {
-                return Err(self.invalid(
-                    &key,
-                    &header,
-                    format!(
-                        "operator `{}` must come before `{ty}`; the chain is {}",
-                        missing.name,
-                        chain_help()
-                    ),
-                ));
-            }
-            next = pos + 1;
-            plan.chain.push(ty);
-            let op = Op {
-                index,
-                header,
-                entries,
-            };
-            match spec.kind {
-                OpKind::Lineage => {}
-                OpKind::Decode => {
-                    let d = EventTimeBounds::default();
-                    let skew = self.op_str(&op, "max_future_skew", DURATION_OR_OFF)?;
-                    let min = self.op_str(&op, "min_event_time", INSTANT_OR_OFF)?;
-                    plan.event_time_bounds = EventTimeBounds {
-                        max_future_skew: match skew {
-                            None => d.max_future_skew,
-                            Some(("off", _)) => None,
-                            Some((v, span)) => {
-                                Some(self.duration_of(&op.path("max_future_skew"), &span, v)?)
-                            }
-                        },
-                        min_event_time_ms: match min {
-                            None => d.min_event_time_ms,
-                            Some(("off", _)) => None,
-                            Some((v, span)) => {
-                                Some(self.instant(&op.path("min_event_time"), &span, v)?)
-                            }
-                        },
-                    };
-                }
-                OpKind::Filter => {
-                    let Some((media_types, span)) = self.op_str_list(&op, "media_types")? else {
-                        return Err(self.invalid(
-                            &op.path("media_types"),
-                            &op.header,
-                            "missing key: list the media types to keep, e.g. [\"VOICE\", \"CHAT\"]",
-                        ));
-                    };
-                    if media_types.is_empty() {
-                        return Err(self.invalid(
-                            &op.path("media_types"),
-                            &span,
-                            "list at least one media type, or remove the filter",
-                        ));
-                    }
-                    plan.media_filter = Some(
-                        media_types
-                            .iter()
-                            .map(|m| m.trim().to_ascii_uppercase())
-                            .collect(),
-                    );
-                }
-                OpKind::Dedup => {
-                    let d = DedupSettings::default();
-                    plan.dedup = Some(DedupSettings {
-                        ttl: self.op_duration(&op, "ttl", d.ttl)?,
-                        max_keys: self.op_positive(&op, "max_keys")?.unwrap_or(d.max_keys),
-                    });
-                }
-                OpKind::Reorder => {
-                    let d = ReorderSettings::default();
-                    let quorum = match self.op_positive(&op, "watermark_quorum")? {
-                        None => d.progress.quorum,
-                        Some(q) if q > 100 => {
-                            let span = op.key_span("watermark_quorum").unwrap_or(op.header.clone());
-                            return Err(self.invalid(
-                                &op.path("watermark_quorum"),
-                                &span,
-                                "must be 1..100",
-                            ));
-                        }
-                        Some(q) => q as usize,
-                    };
-                    let progress = ProgressSettings {
-                        quorum,
-                        jump: self.op_duration(&op, "watermark_jump", d.progress.jump)?,
-                    };
-                    plan.reorder = Some(ReorderSettings {
-                        allowed_lateness: self.op_duration(
-                            &op,
-                            "allowed_lateness",
-                            d.allowed_lateness,
-                        )?,
-                        idle_timeout: self.op_duration(&op, "idle_timeout", d.idle_timeout)?,
-                        max_buffered: self
-                            .op_positive(&op, "max_buffered")?
-                            .map_or(d.max_buffered, |n| n as usize),
-                        state_retention: self.op_duration(
-                            &op,
-                            "state_retention",
-                            d.state_retention,
-                        )?,
-                        progress,
-                    });
-                }
-                OpKind::Mask => {
-                    for (field, policy) in self.op_table(&op, "fields")? {
-                        let fkey = op.path(&format!("fields.{}", field.get_ref()));
-                        let span = field.span();
-                        let toml::Value::String(policy) = policy else {
-                            return Err(self.invalid(
-                                &fkey,
-                                &span,
-                                format!(
-                                    "policy must be \"hash\", \"redact\" or \"keep\", not {}",
-                                    a_type(policy)
-                                ),
-                            ));
-                        };
-                        let p: Policy = policy.parse().map_err(|_| {
-                            self.invalid(
-                                &fkey,
-                                &span,
-                                "policy must be \"hash\", \"redact\" or \"keep\"",
-                            )
-                        })?;
-                        plan.mask
-                            .set(field.get_ref(), p)
-                            .map_err(|e| self.invalid(&fkey, &span, e.to_string()))?;
-                    }
-                }
-            }
-        }
-        if let Some(missing) = ORDER[next..].iter().find(|s| s.required) {
-            return Err(ConfigError::Invalid {
-                path: self.origin.to_string(),
-                key: "operators".into(),
-                line: self.line(&(self.text.len()..self.text.len())),
-                message: format!(
-                    "operator `{}` is required; the chain is {}",
-                    missing.name,
-                    chain_help()
-                ),
-            });
-        }
-        Ok(())
-    }
-
-    /// The position in [`ORDER`] of the operator's `type`.
-    fn operator_type(
-        &self,
-        key: &str,
-        header: &Range<usize>,
-        entries: &[RawEntry],
-    ) -> Result<usize, ConfigError> {
-        let types = || {
-            ORDER
-                .iter()
-                .map(|s| format!("\"{}\"", s.name))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        let Some(e) = entries.iter().find(|e| e.key.get_ref() == "type") else {
-            return Err(self.invalid(
-                key,
-                header,
-                format!("missing key `type`: one of {}", types()),
-            ));
-        };
-        let tkey = format!("{key}.type");
-        match &e.value {
-            RawValue::Value(toml::Value::String(ty)) => {
-                ORDER.iter().position(|s| s.name == ty).ok_or_else(|| {
-                    self.invalid(
-                        &tkey,
-                        &e.key.span(),
-                        format!("unknown operator type; expected one of {}", types()),
-                    )
-                })
-            }
-            other => Err(self.invalid(
-                &tkey,
-                &e.key.span(),
-                format!(
-                    "must be a string, one of {}, not {}",
-                    types(),
-                    a_raw_type(other)
-                ),
-            )),
-        }
-    }
-
-    /// The value of `key` in `op` with the span of its key, if present.
-    fn op_value<'v>(&self, op: &Op<'v>, key: &str) -> Option<At<&'v RawValue>> {
-        op.entry(key).map(|e| (&e.value, e.key.span()))
-    }
-
-    /// Refuses the value of `key` (of the wrong type), naming the key,
-    /// its line and what it takes.
-    fn op_wrong_type(
-        &self,
-        op: &Op<'_>,
-        key: &str,
-        span: &Range<usize>,
-        v: &RawValue,
-        expected: &str,
-    ) -> ConfigError {
-        self.invalid(
-            &op.path(key),
-            span,
-            format!("must be {expected}, not {}", a_raw_type(v)),
-        )
-    }
-
-    fn op_str<'v>(
-        &self,
-        op: &Op<'v>,
-        key: &str,
-        expected: &str,
-    ) -> Result<Option<At<&'v str>>, ConfigError> {
-        match self.op_value(op, key) {
-            None => Ok(None),
-            Some((RawValue::Value(toml::Value::String(s)), span)) => Ok(Some((s.as_str(), span))),
-            Some((v, span)) => Err(self.op_wrong_type(op, key, &span, v, expected)),
-        }
-    }
-
-    fn op_str_list<'v>(
-        &self,
-        op: &Op<'v>,
-        key: &str,
-    ) -> Result<Option<At<Vec<&'v str>>>, ConfigError> {
-        const EXPECTED: &str = "a list of strings, e.g. [\"VOICE\", \"CHAT\"]";
-        match self.op_value(op, key) {
-            None => Ok(None),
-            Some((v @ RawValue::Value(toml::Value::Array(items)), span)) => {
-                let strs: Option<Vec<&str>> = items.iter().map(toml::Value::as_str).collect();
-                match strs {
-                    Some(strs) => Ok(Some((strs, span))),
-                    None => Err(self.op_wrong_type(op, key, &span, v, EXPECTED)),
-                }
-            }
-            Some((v, span)) => Err(self.op_wrong_type(op, key, &span, v, EXPECTED)),
-        }
-    }
-
-    /// A positive integer under `key`.
-    fn op_positive(&self, op: &Op<'_>, key: &str) -> Result<Option<u64>, ConfigError> {
-        match self.op_value(op, key) {
-            None => Ok(None),
-            Some((RawValue::Value(toml::Value::Integer(n)), span)) => {
-                self.positive(&op.path(key), &span, *n).map(Some)
-            }
-            Some((v, span)) => Err(self.op_wrong_type(op, key, &span, v, "a positive integer")),
-        }
-    }
-
-    /// A duration under `key` (e.g. "5s"), else `default`.
-    fn op_duration(
-        &self,
-        op: &Op<'_>,
-        key: &str,
-        default: Duration,
-    ) -> Result<Duration, ConfigError> {
-        match self.op_str(op, key, DURATION)? {
-            None => Ok(default),
-            Some((v, span)) => self.duration_of(&op.path(key), &span, v),
-        }
-    }
-
-    /// The table under `key` (empty when absent), each key with its span.
-    fn op_table<'v>(
-        &self,
-        op: &Op<'v>,
-        key: &str,
-    ) -> Result<&'v [(Spanned<String>, toml::Value)], ConfigError> {
-        match self.op_value(op, key) {
-            None => Ok(&[]),
-            Some((RawValue::Table(entries), _)) => Ok(entries),
-            Some((v, span)) => Err(self.op_wrong_type(
-                op,
-                key,
-                &span,
-                v,
-                "a table of field = \"policy\" (e.g. `[operators.fields]` then `ani = \"hash\"`)",
-            )),
-        }
-    }
-}
-
-/// What a duration key takes.
-const DURATION: &str = "a duration in quotes, e.g. \"5s\", \"500ms\", \"24h\"";
-/// What `max_future_skew` takes.
-const DURATION_OR_OFF: &str = "a duration in quotes (e.g. \"1h\") or \"off\"";
-/// What `min_event_time` takes.
-const INSTANT_OR_OFF: &str =
-    "an RFC 3339 instant in quotes (e.g. \"2000-01-01T00:00:00Z\") or \"off\"";
-
-/// An operator value with the span of its key.
-type At<T> = (T, Range<usize>);
-
-/// One operator table being validated.
-struct Op<'v> {
-    index: usize,
-    /// The table's span (its `[[operators]]` header first).
-    header: Range<usize>,
-    entries: &'v [RawEntry],
-}
-
-impl<'v> Op<'v> {
-    /// `operators[i].key`.
-    fn path(&self, key: &str) -> String {
-        format!("operators[{}].{key}", self.index)
-    }
-
-    fn entry(&self, key: &str) -> Option<&'v RawEntry> {
-        self.entries.iter().find(|e| e.key.get_ref() == key)
-    }
-
-    fn key_span(&self, key: &str) -> Option<Range<usize>> {
-        self.entry(key).map(|e| e.key.span())
-    }
-}
-
-/// The TOML type of `v`, with its article, for error messages.
-fn a_type(v: &toml::Value) -> &'static str {
-    match v {
-        toml::Value::String(_) => "a string",
-        toml::Value::Integer(_) => "an integer",
-        toml::Value::Float(_) => "a float",
-        toml::Value::Boolean(_) => "a boolean",
-        toml::Value::Datetime(_) => "a date-time",
-        toml::Value::Array(items) if items.iter().all(toml::Value::is_str) => "a list of strings",
-        toml::Value::Array(_) => "a list holding other values than strings",
-        toml::Value::Table(_) => "a table",
-    }
-}
-
-fn a_raw_type(v: &RawValue) -> &'static str {
-    match v {
-        RawValue::Value(v) => a_type(v),
-        RawValue::Table(_) => "a table",
-    }
-}
-
-/// The keys an operator takes, for error messages.
-fn expected_keys(spec: &OperatorSpec) -> String {
-    if spec.keys.is_empty() {
-        return "no key besides `type`".into();
-    }
-    let keys: Vec<String> = std::iter::once("type")
-        .chain(spec.keys.iter().copied())
-        .map(|k| format!("`{k}`"))
-        .collect();
-    format!("one of {}", keys.join(", "))
-}
-
-fn chain_help() -> String {
-    ORDER
-        .iter()
-        .map(|s| {
-            if s.required {
-                s.name.to_string()
-            } else {
-                format!("[{}]", s.name)
-            }
         })
+    }
+}
+
+/// `"a", "b"`.
+fn quoted(names: &[&str]) -> String {
+    names
+        .iter()
+        .map(|n| format!("\"{n}\""))
         .collect::<Vec<_>>()
-        .join(" → ")
+        .join(", ")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::operators::plausibility::EventTimeBounds;
+    use crate::operators::progress::ProgressSettings;
+
+    /// A silver stage without operators (9 lines); tests append
+    /// `[[stages.operators]]` tables.
+    const BASE: &str = "name = \"t\"\n[[stages]]\nname = \"s\"\nkind = \"silver\"\ninputs = [\"a\"]\ndead_letter = \"d\"\n[stages.ports]\nsilver = { topic = \"b\" }\nlate = { topic = \"c\" }\n";
+
+    /// The silver stage of a topology that must be valid.
+    fn silver(text: &str) -> SilverPlan {
+        parse(text, "t.toml")
+            .expect("valid topology")
+            .into_silver()
+            .expect("a silver stage")
+    }
 
     const SHIPPED: &str = include_str!("../../topologies/genesys-silver.toml");
 
     #[test]
     fn shipped_topology_is_valid() {
-        let plan = parse(SHIPPED, "genesys-silver.toml").unwrap();
-        assert_eq!(plan.input_topic, "genesys.bronze.events");
+        let plan = silver(SHIPPED);
+        assert_eq!(plan.runtime.input_topic, "genesys.bronze.events");
         assert_eq!(plan.silver_topic, "cx.silver.events");
         assert_eq!(
             plan.chain,
@@ -903,9 +755,9 @@ mod tests {
 
     #[test]
     fn event_time_bounds_and_watermark_quorum_default_and_can_be_set_or_turned_off() {
-        let plan = parse(SHIPPED, "genesys-silver.toml").unwrap();
+        let plan = silver(SHIPPED);
         assert_eq!(plan.event_time_bounds, EventTimeBounds::default());
-        assert_eq!(plan.dead_letter_prefix, DEFAULT_DEAD_LETTER_PREFIX);
+        assert_eq!(plan.runtime.dead_letter_prefix, DEFAULT_DEAD_LETTER_PREFIX);
         let r = plan.reorder.as_ref().unwrap();
         assert_eq!(r.progress, ProgressSettings::default());
 
@@ -921,7 +773,7 @@ mod tests {
             .replacen("watermark_quorum = 3", "watermark_quorum = 5", 1)
             .replacen("watermark_jump = \"1m\"", "watermark_jump = \"10m\"", 1)
             .replacen("dead_letter_prefix = 1024", "dead_letter_prefix = 0", 1);
-        let plan = parse(&text, "t.toml").unwrap();
+        let plan = silver(&text);
         assert_eq!(plan.event_time_bounds.max_future_skew, None);
         assert_eq!(
             plan.event_time_bounds.min_event_time_ms,
@@ -930,7 +782,7 @@ mod tests {
         let r = plan.reorder.as_ref().unwrap();
         assert_eq!(r.progress.quorum, 5);
         assert_eq!(r.progress.jump, Duration::from_secs(600));
-        assert_eq!(plan.dead_letter_prefix, 0);
+        assert_eq!(plan.runtime.dead_letter_prefix, 0);
         // Left out, each takes its default.
         let bare: String = SHIPPED
             .lines()
@@ -946,9 +798,9 @@ mod tests {
             })
             .map(|l| format!("{l}\n"))
             .collect();
-        let plan = parse(&bare, "t.toml").unwrap();
+        let plan = silver(&bare);
         assert_eq!(plan.event_time_bounds, EventTimeBounds::default());
-        assert_eq!(plan.dead_letter_prefix, DEFAULT_DEAD_LETTER_PREFIX);
+        assert_eq!(plan.runtime.dead_letter_prefix, DEFAULT_DEAD_LETTER_PREFIX);
         assert_eq!(
             plan.reorder.as_ref().unwrap().progress,
             ProgressSettings::default()
@@ -961,22 +813,22 @@ mod tests {
             (
                 "max_future_skew = \"1h\"",
                 "max_future_skew = \"soon\"",
-                "operators[0].max_future_skew",
+                "stages[0].operators[0].max_future_skew",
             ),
             (
                 "min_event_time = \"2000-01-01T00:00:00Z\"",
                 "min_event_time = \"yesterday\"",
-                "operators[0].min_event_time",
+                "stages[0].operators[0].min_event_time",
             ),
             (
                 "watermark_quorum = 3",
                 "watermark_quorum = 0",
-                "operators[3].watermark_quorum",
+                "stages[0].operators[3].watermark_quorum",
             ),
             (
                 "watermark_jump = \"1m\"",
                 "watermark_jump = \"far\"",
-                "operators[3].watermark_jump",
+                "stages[0].operators[3].watermark_jump",
             ),
         ] {
             let (text, want_line) = edited(from, to);
@@ -1013,8 +865,11 @@ mod tests {
                 message,
                 ..
             } => {
-                assert_eq!((key.as_str(), l), ("operators[3].idle_timout", line));
-                assert_eq!(line, 67);
+                assert_eq!(
+                    (key.as_str(), l),
+                    ("stages[0].operators[3].idle_timout", line)
+                );
+                assert_eq!(line, 77);
                 assert!(
                     message.starts_with("unknown key for a `reorder` operator; expected one of `type`, `allowed_lateness`, `idle_timeout`,"),
                     "suggests the known keys: {message}"
@@ -1041,8 +896,8 @@ mod tests {
     }
 
     /// A wrong type inside an operator table used to be reported by toml
-    /// at the first `[[operators]]` header (line 48), without the operator
-    /// or the key: now each names `operators[i].key` and the key's line.
+    /// at the first `[[stages.operators]]` header (line 58), without the operator
+    /// or the key: now each names `stages[0].operators[i].key` and the key's line.
     #[test]
     fn wrong_type_inside_an_operator_names_its_key_path_and_line() {
         for (from, to, want_key, want_line, want_message) in [
@@ -1050,58 +905,58 @@ mod tests {
             (
                 "media_types = [\"VOICE\", \"CALLBACK\", \"CHAT\", \"EMAIL\", \"MESSAGE\"]",
                 "media_types = \"VOICE\"",
-                "operators[1].media_types",
-                57,
+                "stages[0].operators[1].media_types",
+                67,
                 "must be a list of strings, e.g. [\"VOICE\", \"CHAT\"], not a string",
             ),
             (
                 "media_types = [\"VOICE\", \"CALLBACK\", \"CHAT\", \"EMAIL\", \"MESSAGE\"]",
                 "media_types = [\"VOICE\", 2]",
-                "operators[1].media_types",
-                57,
+                "stages[0].operators[1].media_types",
+                67,
                 "must be a list of strings, e.g. [\"VOICE\", \"CHAT\"], not a list holding other values than strings",
             ),
             (
                 "type = \"filter\" ",
                 "type = 2 ",
-                "operators[1].type",
-                56,
+                "stages[0].operators[1].type",
+                66,
                 "must be a string, one of \"decode\", \"filter\", \"dedup\", \"reorder\", \"mask\", \"lineage\", not an integer",
             ),
             (
                 "max_keys = 1000000",
                 "max_keys = \"lots\"",
-                "operators[2].max_keys",
-                62,
+                "stages[0].operators[2].max_keys",
+                72,
                 "must be a positive integer, not a string",
             ),
             (
                 "ttl = \"24h\"",
                 "ttl = 24",
-                "operators[2].ttl",
-                61,
+                "stages[0].operators[2].ttl",
+                71,
                 "must be a duration in quotes, e.g. \"5s\", \"500ms\", \"24h\", not an integer",
             ),
             // A TOML date-time where a quoted instant belongs.
             (
                 "min_event_time = \"2000-01-01T00:00:00Z\"",
                 "min_event_time = 2000-01-01T00:00:00Z",
-                "operators[0].min_event_time",
-                53,
+                "stages[0].operators[0].min_event_time",
+                63,
                 "must be an RFC 3339 instant in quotes (e.g. \"2000-01-01T00:00:00Z\") or \"off\", not a date-time",
             ),
             (
                 "watermark_quorum = 3",
                 "watermark_quorum = 3.5",
-                "operators[3].watermark_quorum",
-                70,
+                "stages[0].operators[3].watermark_quorum",
+                80,
                 "must be a positive integer, not a float",
             ),
             (
                 "address_to = \"hash\"",
                 "address_to = true",
-                "operators[4].fields.address_to",
-                82,
+                "stages[0].operators[4].fields.address_to",
+                92,
                 "policy must be \"hash\", \"redact\" or \"keep\", not a boolean",
             ),
         ] {
@@ -1121,12 +976,12 @@ mod tests {
         );
         assert_eq!(
             parse(&text, "t.toml").unwrap_err().to_string(),
-            "t.toml: line 57: `operators[1].media_types`: \
+            "t.toml: line 67: `stages[0].operators[1].media_types`: \
              must be a list of strings, e.g. [\"VOICE\", \"CHAT\"], not a string"
         );
     }
 
-    /// Validator errors used to point at the operator's `[[operators]]`
+    /// Validator errors used to point at the operator's `[[stages.operators]]`
     /// line; now at the key's own line.
     #[test]
     fn validator_errors_name_the_key_path_and_its_line() {
@@ -1134,58 +989,63 @@ mod tests {
             (
                 "media_types = [\"VOICE\", \"CALLBACK\", \"CHAT\", \"EMAIL\", \"MESSAGE\"]",
                 "media_types = []",
-                "operators[1].media_types",
-                57,
+                "stages[0].operators[1].media_types",
+                67,
             ),
-            ("ttl = \"24h\"", "ttl = \"a day\"", "operators[2].ttl", 61),
+            (
+                "ttl = \"24h\"",
+                "ttl = \"a day\"",
+                "stages[0].operators[2].ttl",
+                71,
+            ),
             (
                 "max_keys = 1000000",
                 "max_keys = 0",
-                "operators[2].max_keys",
-                62,
+                "stages[0].operators[2].max_keys",
+                72,
             ),
             (
                 "idle_timeout = \"2s\"",
                 "idle_timeout = \"2 fortnights\"",
-                "operators[3].idle_timeout",
-                67,
+                "stages[0].operators[3].idle_timeout",
+                77,
             ),
             (
                 "max_buffered = 100000",
                 "max_buffered = -5",
-                "operators[3].max_buffered",
-                68,
+                "stages[0].operators[3].max_buffered",
+                78,
             ),
             (
                 "state_retention = \"1h\"",
                 "state_retention = \"\"",
-                "operators[3].state_retention",
-                69,
+                "stages[0].operators[3].state_retention",
+                79,
             ),
             (
                 "watermark_quorum = 3",
                 "watermark_quorum = 101",
-                "operators[3].watermark_quorum",
-                70,
+                "stages[0].operators[3].watermark_quorum",
+                80,
             ),
             (
                 "attributes = \"hash\"",
                 "attributes = \"scramble\"",
-                "operators[4].fields.attributes",
-                87,
+                "stages[0].operators[4].fields.attributes",
+                97,
             ),
             (
                 "wrapup_notes = \"hash\"",
                 "queue_id = \"hash\"",
-                "operators[4].fields.queue_id",
-                86,
+                "stages[0].operators[4].fields.queue_id",
+                96,
             ),
             // A key that belongs to another operator type.
             (
                 "allowed_lateness = \"5s\"",
                 "ttl = \"5s\"",
-                "operators[3].ttl",
-                66,
+                "stages[0].operators[3].ttl",
+                76,
             ),
         ] {
             let (text, line) = edited(from, to);
@@ -1203,7 +1063,7 @@ mod tests {
         );
         assert_eq!(
             parse(&text, "t.toml").unwrap_err().to_string(),
-            "t.toml: line 57: `operators[1].media_types`: \
+            "t.toml: line 67: `stages[0].operators[1].media_types`: \
              list at least one media type, or remove the filter"
         );
     }
@@ -1212,44 +1072,47 @@ mod tests {
     /// just as well; a table without `type` is named by its header line.
     #[test]
     fn other_operator_spellings_and_missing_or_unknown_types_name_their_line() {
-        let base = "name = \"t\"\n[input]\ntopic = \"a\"\n[output]\nsilver = \"b\"\nlate = \"c\"\ndead_letter = \"d\"\n";
+        let base = BASE;
         // An array of inline tables (top-level keys come before the tables).
-        let text = format!(
-            "operators = [\n  {{ type = \"decode\" }},\n  {{ type = \"dedup\", ttl = \"soon\" }},\n]\n{base}"
-        );
+        let text = "name = \"t\"\n[[stages]]\nname = \"s\"\nkind = \"silver\"\ninputs = [\"a\"]\ndead_letter = \"d\"\nports = { silver = { topic = \"b\" }, late = { topic = \"c\" } }\noperators = [\n  { type = \"decode\" },\n  { type = \"dedup\", ttl = \"soon\" },\n]\n";
         assert_eq!(
-            (invalid(&text).0.as_str(), invalid(&text).1),
-            ("operators[1].ttl", 3)
+            (invalid(text).0.as_str(), invalid(text).1),
+            ("stages[0].operators[1].ttl", 10)
         );
         // Line 8 onwards.
         let text = format!(
-            "{base}[[operators]]\ntype = \"decode\"\n[[operators]]\ntype = \"mask\"\nfields.ani = \"hash\"\nfields.dnis = \"nope\"\n"
+            "{base}[[stages.operators]]\ntype = \"decode\"\n[[stages.operators]]\ntype = \"mask\"\nfields.ani = \"hash\"\nfields.dnis = \"nope\"\n"
         );
         assert_eq!(
             (invalid(&text).0.as_str(), invalid(&text).1),
-            ("operators[1].fields.dnis", 13)
+            ("stages[0].operators[1].fields.dnis", 15)
         );
-        let text = format!("{base}[[operators]]\ntype = \"decode\"\n[[operators]]\ntype = \"mask\"\nfields = \"hash\"\n");
+        let text = format!("{base}[[stages.operators]]\ntype = \"decode\"\n[[stages.operators]]\ntype = \"mask\"\nfields = \"hash\"\n");
         let (key, line, message) = invalid(&text);
-        assert_eq!((key.as_str(), line), ("operators[1].fields", 12));
+        assert_eq!((key.as_str(), line), ("stages[0].operators[1].fields", 14));
         assert!(message.ends_with(", not a string"), "{message}");
-        let text = format!("{base}[[operators]]\ntype = \"decode\"\n[[operators]]\nmax_keys = 3\n");
+        let text = format!(
+            "{base}[[stages.operators]]\ntype = \"decode\"\n[[stages.operators]]\nmax_keys = 3\n"
+        );
         let (key, line, message) = invalid(&text);
-        assert_eq!((key.as_str(), line), ("operators[1]", 10));
+        assert_eq!((key.as_str(), line), ("stages[0].operators[1]", 12));
         assert!(message.starts_with("missing key `type`"), "{message}");
         let text =
-            format!("{base}[[operators]]\ntype = \"decode\"\n[[operators]]\n\ntype = \"sort\"\n");
+            format!("{base}[[stages.operators]]\ntype = \"decode\"\n[[stages.operators]]\n\ntype = \"sort\"\n");
         let (key, line, message) = invalid(&text);
-        assert_eq!((key.as_str(), line), ("operators[1].type", 12));
+        assert_eq!((key.as_str(), line), ("stages[0].operators[1].type", 14));
         assert!(message.starts_with("unknown operator type"), "{message}");
         let text =
-            format!("{base}[[operators]]\ntype = \"decode\"\n[[operators]]\ntype = \"filter\"\n");
+            format!("{base}[[stages.operators]]\ntype = \"decode\"\n[[stages.operators]]\ntype = \"filter\"\n");
         let (key, line, message) = invalid(&text);
-        assert_eq!((key.as_str(), line), ("operators[1].media_types", 10));
+        assert_eq!(
+            (key.as_str(), line),
+            ("stages[0].operators[1].media_types", 12)
+        );
         assert!(message.starts_with("missing key"), "{message}");
-        let text = format!("{base}[[operators]]\ntype = \"decode\"\n[[operators]]\ntype = \"lineage\"\nfields = 1\n");
+        let text = format!("{base}[[stages.operators]]\ntype = \"decode\"\n[[stages.operators]]\ntype = \"lineage\"\nfields = 1\n");
         let (key, line, message) = invalid(&text);
-        assert_eq!((key.as_str(), line), ("operators[1].fields", 12));
+        assert_eq!((key.as_str(), line), ("stages[0].operators[1].fields", 14));
         assert!(
             message.ends_with("expected no key besides `type`"),
             "{message}"
@@ -1258,14 +1121,14 @@ mod tests {
 
     #[test]
     fn delivery_mode_defaults_to_replay_and_rejects_unknown_values() {
-        let plan = parse(SHIPPED, "t.toml").unwrap();
-        assert_eq!(plan.delivery, Delivery::Replay);
-        assert_eq!(plan.changelog_topic, "cx.internal.genesys-silver.changelog");
-        let text = SHIPPED.replacen("delivery = \"replay\"", "delivery = \"transactions\"", 1);
+        let plan = silver(SHIPPED);
+        assert_eq!(plan.runtime.delivery, Delivery::Replay);
         assert_eq!(
-            parse(&text, "t.toml").unwrap().delivery,
-            Delivery::Transactions
+            plan.runtime.changelog_topic,
+            "cx.internal.genesys-silver.changelog"
         );
+        let text = SHIPPED.replacen("delivery = \"replay\"", "delivery = \"transactions\"", 1);
+        assert_eq!(silver(&text).runtime.delivery, Delivery::Transactions);
         let text = SHIPPED.replacen("delivery = \"replay\"", "delivery = \"twice\"", 1);
         let line = text
             .lines()
@@ -1282,7 +1145,11 @@ mod tests {
 
     #[test]
     fn unknown_key_is_named_with_its_line() {
-        let text = SHIPPED.replacen("[input]\n", "[input]\ntopicz = \"x\"\n", 1);
+        let text = SHIPPED.replacen(
+            "[stages.internal]\n",
+            "[stages.internal]\ntopicz = \"x\"\n",
+            1,
+        );
         let err = parse(&text, "t.toml").unwrap_err().to_string();
         let line = text.lines().position(|l| l.starts_with("topicz")).unwrap() + 1;
         assert!(err.contains("topicz"), "{err}");
@@ -1297,40 +1164,40 @@ mod tests {
             1,
         );
         let (key, line, _) = invalid(&text);
-        assert_eq!((key.as_str(), line), ("operators[3].allowed_lateness", 66));
+        assert_eq!(
+            (key.as_str(), line),
+            ("stages[0].operators[3].allowed_lateness", 76)
+        );
         let text = SHIPPED.replacen("dnis = \"hash\"", "dnis = \"scramble\"", 1);
         let err = parse(&text, "t.toml").unwrap_err().to_string();
         assert_eq!(
             err,
-            "t.toml: line 80: `operators[4].fields.dnis`: \
+            "t.toml: line 90: `stages[0].operators[4].fields.dnis`: \
              policy must be \"hash\", \"redact\" or \"keep\""
         );
     }
 
     #[test]
     fn chain_order_and_required_operators_are_enforced() {
-        let base = "name = \"t\"\n[input]\ntopic = \"a\"\n[output]\nsilver = \"b\"\nlate = \"c\"\ndead_letter = \"d\"\n";
+        let base = BASE;
         let err = parse(
-            &format!("{base}[[operators]]\ntype = \"decode\"\n[[operators]]\ntype = \"lineage\"\n"),
+            &format!("{base}[[stages.operators]]\ntype = \"decode\"\n[[stages.operators]]\ntype = \"lineage\"\n"),
             "t",
         )
         .unwrap_err()
         .to_string();
         assert!(err.contains("`mask` must come before `lineage`"), "{err}");
         let err = parse(
-            &format!("{base}[[operators]]\ntype = \"decode\"\n[[operators]]\ntype = \"mask\"\n[[operators]]\ntype = \"dedup\"\n[[operators]]\ntype = \"lineage\"\n"),
+            &format!("{base}[[stages.operators]]\ntype = \"decode\"\n[[stages.operators]]\ntype = \"mask\"\n[[stages.operators]]\ntype = \"dedup\"\n[[stages.operators]]\ntype = \"lineage\"\n"),
             "t",
         )
         .unwrap_err()
         .to_string();
         assert!(err.contains("out of order"), "{err}");
-        let ok = parse(
-            &format!("{base}[[operators]]\ntype = \"decode\"\n[[operators]]\ntype = \"mask\"\n[[operators]]\ntype = \"lineage\"\n"),
-            "t",
-        )
-        .unwrap();
+        let ok = silver(&format!("{base}[[stages.operators]]\ntype = \"decode\"\n[[stages.operators]]\ntype = \"mask\"\n[[stages.operators]]\ntype = \"lineage\"\n"));
         assert!(ok.dedup.is_none() && ok.reorder.is_none());
-        assert_eq!(ok.repartition_topic, "cx.internal.t.repartition");
+        assert_eq!(ok.runtime.repartition_topic, "cx.internal.t.s.repartition");
+        assert_eq!(ok.runtime.changelog_topic, "cx.internal.t.s.changelog");
     }
 
     #[test]
@@ -1340,9 +1207,9 @@ mod tests {
             "[kafka]\n\"security.protocol\" = \"SASL_SSL\"\n\"fetch.max.bytes\" = 1048576\n",
             1,
         );
-        let plan = parse(&text, "t").unwrap();
-        assert_eq!(plan.kafka["security.protocol"], "SASL_SSL");
-        assert_eq!(plan.kafka["fetch.max.bytes"], "1048576");
+        let plan = silver(&text);
+        assert_eq!(plan.runtime.kafka["security.protocol"], "SASL_SSL");
+        assert_eq!(plan.runtime.kafka["fetch.max.bytes"], "1048576");
         let text = SHIPPED.replacen("[kafka]\n", "[kafka]\n\"bootstrap.servers\" = \"x:1\"\n", 1);
         assert!(parse(&text, "t")
             .unwrap_err()
@@ -1372,17 +1239,14 @@ mod tests {
 
     #[test]
     fn toml_syntax_error_names_the_line_and_shows_the_key() {
-        let (text, line) = edited(
-            "silver = \"cx.silver.events\"",
-            "silver = \"cx.silver.events",
-        );
-        assert_eq!(line, 14);
+        let (text, line) = edited("dead_letter = \"cx.dlq\"", "dead_letter = \"cx.dlq");
+        assert_eq!(line, 40);
         let msg = parse_message(&text);
         assert!(
-            msg.starts_with("TOML parse error at line 14, column "),
+            msg.starts_with("TOML parse error at line 40, column "),
             "{msg}"
         );
-        assert!(msg.contains("silver = \"cx.silver.events"), "{msg}");
+        assert!(msg.contains("dead_letter = \"cx.dlq"), "{msg}");
     }
 
     #[test]
@@ -1392,10 +1256,10 @@ mod tests {
                 "max_in_flight = 50000",
                 "max_in_flight = \"lots\"",
                 "max_in_flight",
-                33,
+                21,
             ),
-            ("create = true", "create = \"yes\"", "create", 27),
-            ("name = \"genesys-silver\"", "name = 7", "name", 6),
+            ("create = true", "create = \"yes\"", "create", 15),
+            ("name = \"genesys-silver\"", "name = 7", "name", 12),
         ] {
             let (text, line) = edited(from, to);
             assert_eq!(line, want_line, "{to}");
@@ -1411,11 +1275,11 @@ mod tests {
 
     #[test]
     fn missing_required_key_is_named_with_its_table_line() {
-        let text = SHIPPED.replacen("topic = \"genesys.bronze.events\"\n", "", 1);
+        let text = SHIPPED.replacen("inputs = [\"genesys.bronze.events\"]\n", "", 1);
         assert!(!text.contains("genesys.bronze.events"));
-        let table = text.lines().position(|l| l == "[input]").unwrap() + 1;
+        let table = text.lines().position(|l| l == "[[stages]]").unwrap() + 1;
         let msg = parse_message(&text);
-        assert!(msg.contains("missing field `topic`"), "{msg}");
+        assert!(msg.contains("missing field `inputs`"), "{msg}");
         assert!(
             msg.starts_with(&format!("TOML parse error at line {table}, column ")),
             "{msg}"
@@ -1434,5 +1298,168 @@ mod tests {
         assert!(err
             .to_string()
             .starts_with(&format!("cannot read topology {}: ", path.display())));
+    }
+
+    #[test]
+    fn a_topology_declares_stages_each_with_its_group_and_internal_topics() {
+        let t = parse(SHIPPED, "t.toml").unwrap();
+        assert_eq!(t.name, "genesys-silver");
+        assert_eq!(t.stage_names(), ["silver"]);
+        let s = t.stage("silver").unwrap();
+        assert_eq!(s.kind(), "silver");
+        assert_eq!(
+            s.runtime().group_id("cxstream-prod"),
+            "cxstream-prod.silver"
+        );
+        // Two stages: each its own group, internal topics and
+        // transactional id prefix; they may share a dead-letter topic.
+        let second = "[[stages]]\nname = \"eu\"\nkind = \"silver\"\ninputs = [\"x\"]\ndead_letter = \"d\"\n[stages.ports]\nsilver = { topic = \"y\" }\nlate = { topic = \"z\" }\n[[stages.operators]]\ntype = \"decode\"\n[[stages.operators]]\ntype = \"mask\"\n[[stages.operators]]\ntype = \"lineage\"\n";
+        let ops = "[[stages.operators]]\ntype = \"decode\"\n[[stages.operators]]\ntype = \"mask\"\n[[stages.operators]]\ntype = \"lineage\"\n";
+        let text = format!("[runtime]\ntransactional_id = \"tx\"\n{BASE}{ops}{second}").replacen(
+            "[runtime]\ntransactional_id = \"tx\"\nname = \"t\"\n",
+            "name = \"t\"\n[runtime]\ntransactional_id = \"tx\"\n",
+            1,
+        );
+        let t = parse(&text, "t.toml").unwrap();
+        assert_eq!(t.stage_names(), ["s", "eu"]);
+        let eu = t.stage("eu").unwrap().runtime();
+        assert_eq!(eu.group_id("g"), "g.eu");
+        assert_eq!(eu.repartition_topic, "cx.internal.t.eu.repartition");
+        assert_eq!(eu.changelog_topic, "cx.internal.t.eu.changelog");
+        assert_eq!(eu.transactional_id.as_deref(), Some("tx.eu"));
+        assert_eq!(
+            t.stage("s").unwrap().runtime().transactional_id.as_deref(),
+            Some("tx.s")
+        );
+        // The same name twice.
+        let dup = text.replacen("name = \"eu\"", "name = \"s\"", 1);
+        let (key, line, message) = invalid(&dup);
+        assert_eq!((key.as_str(), line), ("stages[1].name", 19));
+        assert!(message.contains("distinct"), "{message}");
+        // One internal topic for two stages.
+        let shared = text.replacen(
+            "kind = \"silver\"\ninputs = [\"x\"]",
+            "kind = \"silver\"\ninputs = [\"x\"]\ninternal.changelog = \"cx.internal.t.s.changelog\"",
+            1,
+        );
+        let (key, _, message) = invalid(&shared);
+        assert_eq!(key, "stages[1].internal.changelog");
+        assert!(
+            message.contains("stages[0].internal.changelog"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn stage_kind_inputs_and_ports_are_checked_with_key_and_line() {
+        let ops = "[[stages.operators]]\ntype = \"decode\"\n[[stages.operators]]\ntype = \"mask\"\n[[stages.operators]]\ntype = \"lineage\"\n";
+        let ok = format!("{BASE}{ops}");
+        assert_eq!(silver(&ok).silver_topic, "b");
+        for (from, to, want_key, want_line, want) in [
+            (
+                "kind = \"silver\"",
+                "kind = \"gold\"",
+                "stages[0].kind",
+                4,
+                "unknown stage kind; expected one of \"silver\"",
+            ),
+            (
+                "inputs = [\"a\"]",
+                "inputs = []",
+                "stages[0].inputs",
+                5,
+                "list the topic(s)",
+            ),
+            (
+                "inputs = [\"a\"]",
+                "inputs = [\"a\", \"a2\"]",
+                "stages[0].inputs",
+                5,
+                "exactly one topic",
+            ),
+            (
+                "inputs = [\"a\"]",
+                "inputs = [\"a b\"]",
+                "stages[0].inputs",
+                5,
+                "not a valid Kafka topic name",
+            ),
+            (
+                "name = \"s\"",
+                "name = \"s.1\"",
+                "stages[0].name",
+                3,
+                "use 1+ of [a-zA-Z0-9_-]",
+            ),
+            (
+                "late = { topic = \"c\" }",
+                "laet = { topic = \"c\" }",
+                "stages[0].ports.laet",
+                9,
+                "unknown port for a `silver` stage; its ports are \"silver\", \"late\"",
+            ),
+            (
+                "late = { topic = \"c\" }",
+                "late = { topic = \"c\", format = \"avro\" }",
+                "stages[0].ports.late.format",
+                9,
+                "Avro output is not available",
+            ),
+            (
+                "late = { topic = \"c\" }",
+                "late = { topic = \"c\", format = \"xml\" }",
+                "stages[0].ports.late.format",
+                9,
+                "must be \"json\"",
+            ),
+            (
+                "late = { topic = \"c\" }",
+                "late = { topic = \"b\" }",
+                "stages[0].ports.late.topic",
+                9,
+                "same topic as `stages[0].ports.silver`",
+            ),
+            (
+                "late = { topic = \"c\" }",
+                "late = { topic = \"d\" }",
+                "stages[0].ports.late.topic",
+                9,
+                "same topic as `stages[0].dead_letter`",
+            ),
+        ] {
+            assert!(ok.contains(from), "{from}");
+            let text = ok.replacen(from, to, 1);
+            let (key, line, message) = invalid(&text);
+            assert_eq!(
+                (key.as_str(), line),
+                (want_key, want_line),
+                "{to}: {message}"
+            );
+            assert!(message.contains(want), "{to}: {message}");
+        }
+        // A port left out is named, at its stage's table.
+        let text = ok.replacen("late = { topic = \"c\" }\n", "", 1);
+        let (key, line, message) = invalid(&text);
+        assert_eq!((key.as_str(), line), ("stages[0].ports.late", 2));
+        assert!(message.starts_with("missing port"), "{message}");
+        // No stage at all.
+        let (key, _, message) = invalid("name = \"t\"\n");
+        assert_eq!(key, "stages");
+        assert!(message.contains("at least one `[[stages]]`"), "{message}");
+    }
+
+    /// A file in the layout before stages says where each table moved.
+    #[test]
+    fn the_single_stage_layout_is_refused_with_where_its_keys_moved() {
+        let old = "name = \"t\"\n\n[input]\ntopic = \"a\"\n\n[output]\nsilver = \"b\"\nlate = \"c\"\ndead_letter = \"d\"\n[[operators]]\ntype = \"decode\"\n";
+        let (key, line, message) = invalid(old);
+        assert_eq!((key.as_str(), line), ("input", 3));
+        assert!(
+            message.contains("`inputs = [...]` of a `[[stages]]` table"),
+            "{message}"
+        );
+        let (key, line, message) = invalid(&old.replacen("[input]\ntopic = \"a\"\n", "", 1));
+        assert_eq!((key.as_str(), line), ("output", 4));
+        assert!(message.contains("[stages.ports]"), "{message}");
     }
 }

@@ -12,16 +12,12 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use toml::Spanned;
 
-/// A whole topology file.
+/// A whole topology file: settings shared by its stages, then the stages.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawTopology {
     /// Topology name: written into lineage hops and internal topic names.
     pub name: Spanned<String>,
-    pub input: RawInput,
-    pub output: RawOutput,
-    #[serde(default)]
-    pub internal: RawInternal,
     #[serde(default)]
     pub topics: RawTopics,
     #[serde(default)]
@@ -30,34 +26,62 @@ pub struct RawTopology {
     /// (`security.protocol`, `sasl.*`, `ssl.*`, …).
     #[serde(default)]
     pub kafka: BTreeMap<String, Spanned<toml::Value>>,
-    /// The operator chain, in order.
+    /// The stages (`[[stages]]`), each run by its own consumer group.
+    #[serde(default)]
+    pub stages: Vec<Spanned<RawStage>>,
+    /// Keys of the single-stage layout before `[[stages]]`: kept only to
+    /// say where they moved.
+    #[serde(default)]
+    pub input: Option<Spanned<toml::Value>>,
+    #[serde(default)]
+    pub output: Option<Spanned<toml::Value>>,
+    #[serde(default)]
+    pub internal: Option<Spanned<toml::Value>>,
+    #[serde(default)]
+    pub operators: Option<Spanned<toml::Value>>,
+}
+
+/// One `[[stages]]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStage {
+    /// Names the stage: its consumer group is `<group id>.<name>`.
+    pub name: Spanned<String>,
+    /// What the stage does (`"silver"`).
+    pub kind: Spanned<String>,
+    /// The topics it reads (co-partitioned).
+    pub inputs: Spanned<Vec<Spanned<String>>>,
+    /// Named output ports: `name = { topic = "...", format = "json" }`.
+    #[serde(default)]
+    pub ports: BTreeMap<Spanned<String>, Spanned<RawPort>>,
+    /// Where records it cannot process go, with the reason.
+    pub dead_letter: Spanned<String>,
+    #[serde(default)]
+    pub internal: RawInternal,
+    /// The stage's operator chain, in order (`[[stages.operators]]`).
+    #[serde(default)]
     pub operators: Vec<Spanned<RawOperatorTable>>,
 }
 
+/// One output port.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawInput {
-    /// The bronze topic (Genesys events as the connectors publish them).
+pub struct RawPort {
     pub topic: Spanned<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawOutput {
-    pub silver: Spanned<String>,
-    pub late: Spanned<String>,
-    pub dead_letter: Spanned<String>,
+    /// `"json"` (default).
+    pub format: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawInternal {
     /// Repartition topic for events whose record is not on their
-    /// interaction's partition. Default: `cx.internal.<name>.repartition`.
+    /// interaction's partition. Default:
+    /// `cx.internal.<topology>.<stage>.repartition`.
     pub repartition: Option<Spanned<String>>,
     /// State changelog (dedup fingerprints, emitted event times, dead-letter
     /// positions), co-partitioned with the input. Default:
-    /// `cx.internal.<name>.changelog`.
+    /// `cx.internal.<topology>.<stage>.changelog`.
     pub changelog: Option<Spanned<String>>,
 }
 
@@ -91,7 +115,7 @@ pub struct RawRuntime {
     pub dead_letter_prefix: Option<Spanned<i64>>,
 }
 
-/// One `[[operators]]` table as written: its keys in document order, each
+/// One `[[stages.operators]]` table as written: its keys in document order, each
 /// with its span, so that every error about an operator names the key's own
 /// line. The operator's type and its keys are checked by the validator
 /// (`ORDER` in the parent module), not by serde: serde's internally tagged enums
@@ -127,7 +151,7 @@ impl<'de> Deserialize<'de> for RawOperatorTable {
         impl<'de> Visitor<'de> for TableVisitor {
             type Value = RawOperatorTable;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an operator table (`[[operators]]` with a `type` key)")
+                f.write_str("an operator table (`[[stages.operators]]` with a `type` key)")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
                 let mut entries = Vec::new();

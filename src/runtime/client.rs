@@ -13,7 +13,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
 
 use super::RuntimeError;
-use crate::config::Plan;
+use crate::config::RuntimePlan;
 
 /// The group consumer's defaults (besides `group.id`); the topology's
 /// `[kafka]` table and `-X` override them. `cxstream-bench` gives its raw
@@ -73,7 +73,7 @@ pub struct ClientSettings {
 }
 
 impl ClientSettings {
-    pub fn new(brokers: &str, plan: &Plan, overrides: &[(String, String)]) -> Self {
+    pub fn new(brokers: &str, plan: &RuntimePlan, overrides: &[(String, String)]) -> Self {
         let mut extra: Vec<(String, String)> = plan
             .kafka
             .iter()

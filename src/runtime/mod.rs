@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use rdkafka::error::KafkaError;
 
-use crate::config::Plan;
+use crate::config::RuntimePlan;
 use crate::http::{self, Health, HttpError};
 use crate::metrics::Metrics;
 use crate::stage::Stage;
@@ -38,7 +38,7 @@ pub enum RuntimeError {
         #[source]
         source: KafkaError,
     },
-    #[error("input topic `{0}` does not exist (or has no partitions) on the brokers; create it or fix input.topic")]
+    #[error("input topic `{0}` does not exist (or has no partitions) on the brokers; create it or fix the stage's `inputs`")]
     MissingInput(String),
     #[error("{0}")]
     Setup(String),
@@ -66,16 +66,20 @@ impl RuntimeError {
     }
 }
 
-/// What `run` needs besides the plan.
+/// What `run` needs besides the stage and its plan.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
-    pub plan: Arc<Plan>,
     pub brokers: String,
+    /// The deployment's group id: the stage's consumer group is
+    /// `<group id>.<stage>` ([`RuntimePlan::group_id`]).
     pub group_id: String,
     /// `-X key=value` client overrides.
     pub overrides: Vec<(String, String)>,
-    /// `None`: no HTTP endpoint.
+    /// `None`: no HTTP endpoint (or the caller serves one for several
+    /// stages, with `health`).
     pub metrics_addr: Option<SocketAddr>,
+    /// Where the run reports readiness; `None`: its own.
+    pub health: Option<Arc<Health>>,
     pub exit_when_idle: Option<Duration>,
     /// Names this instance (transactions mode: the transactional id is
     /// `<runtime.transactional_id or group id>.<instance id>`). `None`: a
@@ -94,6 +98,7 @@ pub struct RunOutcome {
 /// Prepares topics, serves metrics and runs the loop until `stop` is set (or
 /// the idle condition holds). Blocking Kafka work runs on its own thread.
 pub async fn run<S: Stage>(
+    plan: Arc<RuntimePlan>,
     opts: RunOptions,
     stage: S,
     metrics: Arc<Metrics>,
@@ -101,10 +106,10 @@ pub async fn run<S: Stage>(
     on_ready: Option<Box<dyn FnOnce(Option<SocketAddr>) + Send>>,
 ) -> Result<RunOutcome, RuntimeError> {
     let started = Instant::now();
-    let plan = opts.plan.clone();
+    let group_id = plan.group_id(&opts.group_id);
     let client = ClientSettings::new(&opts.brokers, &plan, &opts.overrides);
 
-    let health = Arc::new(Health::default());
+    let health = opts.health.clone().unwrap_or_default();
     let http_stop = stop.clone();
     let served = match opts.metrics_addr {
         Some(addr) => {
@@ -113,7 +118,7 @@ pub async fn run<S: Stage>(
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             };
-            Some(http::serve(addr, metrics.clone(), health.clone(), shutdown).await?)
+            Some(http::serve(addr, vec![metrics.clone()], vec![health.clone()], shutdown).await?)
         }
         None => None,
     };
@@ -175,7 +180,7 @@ pub async fn run<S: Stage>(
     let settings = engine::EngineSettings {
         plan: plan.clone(),
         client: client.clone(),
-        group_id: opts.group_id.clone(),
+        group_id: group_id.clone(),
         partitions,
         ports,
         dead_letter_partitions: count(&plan.dead_letter_topic)?,
@@ -187,11 +192,11 @@ pub async fn run<S: Stage>(
             .unwrap_or_else(|| format!("{:016x}", rand::random::<u64>())),
     };
     tracing::info!(
-        topology = %plan.name,
+        topology = %plan.topology,
+        stage = %plan.stage,
         input = %plan.input_topic,
         partitions,
-        group = %opts.group_id,
-        chain = %plan.chain.join(" -> "),
+        group = %group_id,
         "Starting."
     );
     let m2 = metrics.clone();

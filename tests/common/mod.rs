@@ -16,7 +16,7 @@ use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
-use cxstream::config::{self, Plan};
+use cxstream::config::{self, SilverPlan};
 use cxstream::generate::{EventKey, GenConfig, Generator, Truth};
 use cxstream::metrics::Metrics;
 use cxstream::runtime::client::{producer_config, send_retrying, CountingContext};
@@ -42,13 +42,16 @@ pub struct Rec {
     pub timestamp_ms: Option<i64>,
 }
 
-pub fn shipped_plan() -> Plan {
+pub fn shipped_plan() -> SilverPlan {
     let text = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/topologies/genesys-silver.toml"
     ))
     .expect("shipped topology");
-    config::parse(&text, "genesys-silver.toml").expect("valid")
+    config::parse(&text, "genesys-silver.toml")
+        .expect("valid")
+        .into_silver()
+        .expect("a silver stage")
 }
 
 /// Client settings for tests (short session timeout: group joins wait about
@@ -156,7 +159,7 @@ fn produce_at(
 /// Runs the pipeline in-process until it has been idle for `idle`.
 pub fn run_pipeline(
     brokers: &str,
-    plan: Plan,
+    plan: SilverPlan,
     group: &str,
     idle: Duration,
 ) -> (RunSummary, Arc<Metrics>) {
@@ -166,7 +169,7 @@ pub fn run_pipeline(
 /// As [`run_pipeline`], with extra client settings (`-X`).
 pub fn run_pipeline_with(
     brokers: &str,
-    plan: Plan,
+    plan: SilverPlan,
     group: &str,
     idle: Duration,
     extra: &[(&str, &str)],
@@ -181,16 +184,17 @@ pub fn run_pipeline_with(
         .expect("tokio");
     let key = MaskingKey::from_bytes("test-masking-key").expect("key");
     let opts = RunOptions {
-        plan: Arc::new(plan),
         brokers: brokers.to_string(),
         group_id: group.to_string(),
         overrides,
         metrics_addr: None,
+        health: None,
         exit_when_idle: Some(idle),
         instance_id: None,
     };
     let summary = rt
         .block_on(cxstream::run::silver(
+            Arc::new(plan),
             opts,
             &key,
             metrics.clone(),
@@ -289,11 +293,11 @@ pub struct Outputs {
     pub dead: Vec<Rec>,
 }
 
-pub fn read_outputs(brokers: &str, plan: &Plan) -> Outputs {
+pub fn read_outputs(brokers: &str, plan: &SilverPlan) -> Outputs {
     Outputs {
         silver: read_all(brokers, &plan.silver_topic),
         late: read_all(brokers, &plan.late_topic),
-        dead: read_all(brokers, &plan.dead_letter_topic),
+        dead: read_all(brokers, &plan.runtime.dead_letter_topic),
     }
 }
 
@@ -749,7 +753,7 @@ pub fn check_accounting(truth: &Truth, s: &RunSummary) {
 /// Reads every output and the input back and runs every check.
 pub fn check_all(
     brokers: &str,
-    plan: &Plan,
+    plan: &SilverPlan,
     truth: &Truth,
     summary: &RunSummary,
     late_recall: bool,
@@ -769,12 +773,12 @@ pub fn check_all(
 /// the input again).
 pub fn check_outputs(
     brokers: &str,
-    plan: &Plan,
+    plan: &SilverPlan,
     truth: &Truth,
     late_recall: Option<bool>,
 ) -> Vec<i64> {
     let out = read_outputs(brokers, plan);
-    let input = read_all(brokers, &plan.input_topic);
+    let input = read_all(brokers, &plan.runtime.input_topic);
     eprintln!(
         "outputs: {} silver, {} late, {} dead letters",
         out.silver.len(),
@@ -792,12 +796,12 @@ pub fn check_outputs(
     check_order(&out);
     check_no_pii(truth, &out);
     check_output_headers(&out);
-    check_token_determinism(&out, &input, &plan.input_topic);
+    check_token_determinism(&out, &input, &plan.runtime.input_topic);
     check_late_siblings(&out);
     if let Some(recall) = late_recall {
         check_late(truth, &out, recall);
     }
-    check_dead_letters(truth, &out, &input, &plan.input_topic);
+    check_dead_letters(truth, &out, &input, &plan.runtime.input_topic);
     let partitions = input.iter().map(|r| r.partition + 1).max().unwrap_or(0);
     (0..partitions)
         .map(|p| {
@@ -813,7 +817,7 @@ pub fn check_outputs(
 
 /// Diagnostics for a failed exactly-once check: where the missing events'
 /// interactions appear in the input, repartition and outputs.
-fn explain_missing(brokers: &str, plan: &Plan, truth: &Truth, out: &Outputs, input: &[Rec]) {
+fn explain_missing(brokers: &str, plan: &SilverPlan, truth: &Truth, out: &Outputs, input: &[Rec]) {
     let seen: HashSet<EventKey> = out
         .silver
         .iter()
@@ -837,7 +841,7 @@ fn explain_missing(brokers: &str, plan: &Plan, truth: &Truth, out: &Outputs, inp
             );
         }
     }
-    let repartition = read_all(brokers, &plan.repartition_topic);
+    let repartition = read_all(brokers, &plan.runtime.repartition_topic);
     let missing: Vec<&EventKey> = truth
         .unique_events
         .iter()
@@ -891,7 +895,7 @@ pub fn soak() -> bool {
 /// Takes out of `truth` the events the plan's media filter drops (a media
 /// type it does not keep; events without a media type pass): they must
 /// appear nowhere. Returns how many unique events that is.
-pub fn drop_filtered(truth: &mut Truth, plan: &Plan) -> usize {
+pub fn drop_filtered(truth: &mut Truth, plan: &SilverPlan) -> usize {
     let Some(keep) = &plan.media_filter else {
         return 0;
     };

@@ -12,7 +12,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
-use cxstream::config::{Delivery, Plan};
+use cxstream::config::{Delivery, SilverPlan};
 use cxstream::metrics::{Metrics, OUT_DEAD_LETTER, OUT_LATE, OUT_SILVER};
 use cxstream::procfs::{proc_cpu_seconds, proc_status_kib};
 // The runtime's own client defaults: the pass-through uses exactly these.
@@ -165,7 +165,7 @@ pub(crate) fn delivery(v: Variant) -> Delivery {
 /// that long; `watch` is called every 5 ms with the metrics.
 pub(crate) fn run_pipeline(
     spec: &ChildSpec,
-    plan: Plan,
+    plan: SilverPlan,
     idle: Option<Duration>,
     stop: Arc<AtomicBool>,
     mut watch: impl FnMut(&Metrics) + Send,
@@ -174,11 +174,11 @@ pub(crate) fn run_pipeline(
         .map_err(|e| BenchError::Key(e.to_string()))?;
     let metrics = Arc::new(Metrics::new());
     let opts = RunOptions {
-        plan: Arc::new(plan),
         brokers: spec.brokers.clone(),
         group_id: spec.names.group(),
         overrides: spec.overrides.clone(),
         metrics_addr: None,
+        health: None,
         exit_when_idle: idle,
         instance_id: None,
     };
@@ -195,6 +195,7 @@ pub(crate) fn run_pipeline(
             watch(&m2);
         });
         let r = rt.block_on(cxstream::run::silver(
+            Arc::new(plan),
             opts,
             &key,
             metrics.clone(),

@@ -9,7 +9,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::producer::BaseProducer;
 use serde::{Deserialize, Serialize};
 
-use cxstream::config::{self, Delivery, Plan};
+use cxstream::config::{self, Delivery, SilverPlan};
 use cxstream::generate::GenConfig;
 use cxstream::runtime::{client, ClientSettings, RuntimeError};
 
@@ -80,16 +80,22 @@ pub struct Names {
 }
 
 impl Names {
-    pub(crate) fn plan(&self, delivery: Delivery, zero_lateness: bool) -> Result<Plan, BenchError> {
-        let mut plan = config::parse(SHIPPED_TOPOLOGY, "genesys-silver.toml")?;
+    pub(crate) fn plan(
+        &self,
+        delivery: Delivery,
+        zero_lateness: bool,
+    ) -> Result<SilverPlan, BenchError> {
+        let mut plan = config::parse(SHIPPED_TOPOLOGY, "genesys-silver.toml")?
+            .into_silver()
+            .ok_or_else(|| BenchError::Failed("the shipped topology has no silver stage".into()))?;
         let p = &self.prefix;
-        plan.input_topic = self.input.clone();
+        plan.runtime.input_topic = self.input.clone();
         plan.silver_topic = format!("{p}.silver");
         plan.late_topic = format!("{p}.late");
-        plan.dead_letter_topic = format!("{p}.dlq");
-        plan.repartition_topic = format!("{p}.repartition");
-        plan.changelog_topic = format!("{p}.changelog");
-        plan.delivery = delivery;
+        plan.runtime.dead_letter_topic = format!("{p}.dlq");
+        plan.runtime.repartition_topic = format!("{p}.repartition");
+        plan.runtime.changelog_topic = format!("{p}.changelog");
+        plan.runtime.delivery = delivery;
         if zero_lateness {
             if let Some(r) = plan.reorder.as_mut() {
                 r.allowed_lateness = Duration::ZERO;
@@ -213,10 +219,10 @@ mod tests {
             prefix: "b.x".into(),
         };
         let plan = names.plan(Delivery::Transactions, true).expect("plan");
-        assert_eq!(plan.input_topic, "in");
+        assert_eq!(plan.runtime.input_topic, "in");
         assert_eq!(plan.silver_topic, "b.x.silver");
-        assert_eq!(plan.changelog_topic, "b.x.changelog");
-        assert_eq!(plan.delivery, Delivery::Transactions);
+        assert_eq!(plan.runtime.changelog_topic, "b.x.changelog");
+        assert_eq!(plan.runtime.delivery, Delivery::Transactions);
         assert_eq!(
             plan.reorder.map(|r| r.allowed_lateness),
             Some(Duration::ZERO)

@@ -39,7 +39,7 @@ use super::rewind::{Rewind, Step, INITIAL_WINDOW, STALL_AFTER};
 use super::tracker::Trackers;
 use super::RuntimeError;
 use crate::config::Delivery;
-use crate::config::Plan;
+use crate::config::RuntimePlan;
 use crate::headers;
 use crate::http::Health;
 use crate::metrics::{Metrics, OUT_DEAD_LETTER};
@@ -62,7 +62,7 @@ mod tick;
 /// Everything the loop needs to know about topics and limits.
 #[derive(Debug, Clone)]
 pub struct EngineSettings {
-    pub plan: Arc<Plan>,
+    pub plan: Arc<RuntimePlan>,
     pub client: ClientSettings,
     pub group_id: String,
     /// Input partition count (= repartition partition count).
