@@ -13,8 +13,6 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use crate::config;
 use crate::demo::DemoArgs;
 use crate::generate::{GenConfig, Generator};
-use crate::http::Health;
-use crate::metrics::Metrics;
 use crate::runtime::client::{parse_kv, producer_config, send_retrying, CountingContext};
 use crate::runtime::{self, ClientSettings, RunOptions};
 use crate::secret::{MaskingKey, MASKING_KEY_ENV};
@@ -249,59 +247,30 @@ async fn run(args: RunArgs) -> CliResult {
         exit_when_idle: args.exit_when_idle,
         instance_id: args.instance_id,
     };
-    // One endpoint for every stage of this process: each stage's series
-    // carry its `stage` label, and /readyz waits for all of them.
-    let metrics: Vec<Arc<Metrics>> = stages
-        .iter()
-        .map(|s| Arc::new(Metrics::for_stage(s.name())))
-        .collect();
-    let health: Vec<Arc<Health>> = stages.iter().map(|_| Arc::default()).collect();
-    let http_stop = stop.clone();
-    let (addr, server) = crate::http::serve(
-        args.metrics_addr,
-        metrics.clone(),
-        health.clone(),
-        async move {
-            while !http_stop.load(Ordering::Relaxed) {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        },
+    let on_ready: Box<dyn FnOnce(Option<SocketAddr>) + Send> = Box::new(|addr| {
+        if let Some(a) = addr {
+            tracing::info!(addr = %a, "Serving /metrics, /healthz, /readyz.");
+        }
+    });
+    let runs = crate::run::stages(
+        stages,
+        opts,
+        &key,
+        stop,
+        Some(args.metrics_addr),
+        Some(on_ready),
     )
     .await?;
-    tracing::info!(addr = %addr, stages = stages.len(), "Serving /metrics, /healthz, /readyz.");
-    let mut running = tokio::task::JoinSet::new();
-    for ((stage, m), h) in stages.into_iter().zip(metrics).zip(health) {
-        let opts = RunOptions {
-            health: Some(h),
-            ..opts.clone()
-        };
-        let (key, stop) = (key.clone(), stop.clone());
-        running.spawn(async move {
-            let name = stage.name().to_string();
-            let result = match stage {
-                config::StagePlan::Silver(plan) => {
-                    crate::run::silver(Arc::new(plan), opts, &key, m, stop.clone(), None)
-                        .await
-                        .map(|s| log_silver_summary(&name, &s))
-                }
-            };
-            // One stage failing stops the others (each flushes and commits).
-            if result.is_err() {
-                stop.store(true, Ordering::Relaxed);
-            }
-            (name, result)
-        });
-    }
     let mut failed = None;
-    while let Some(joined) = running.join_next().await {
-        let (name, result) = joined.map_err(|e| format!("a stage task failed: {e}"))?;
-        if let Err(e) = result {
-            tracing::error!(stage = %name, error = %e, "Stage stopped with an error.");
-            failed.get_or_insert(format!("stage {name}: {e}"));
+    for run in runs {
+        match run.result {
+            Ok(crate::run::StageSummary::Silver(s)) => log_silver_summary(&run.stage, &s),
+            Err(e) => {
+                tracing::error!(stage = %run.stage, error = %e, "Stage stopped with an error.");
+                failed.get_or_insert(format!("stage {}: {e}", run.stage));
+            }
         }
     }
-    stop.store(true, Ordering::Relaxed);
-    let _ = server.await;
     match failed {
         Some(e) => Err(e.into()),
         None => Ok(()),

@@ -1,12 +1,14 @@
-//! Running a topology: builds its stage and runs it on the Kafka runtime.
-//! The command line, the demo, the benchmark and the tests start jobs here,
-//! so the runtime itself stays generic over stages.
+//! Running a topology: builds each stage from its plan and runs it on the
+//! Kafka runtime. The command line, the demo, the benchmark and the tests
+//! start jobs here, so the runtime itself stays generic over stages.
 
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
-use crate::config::SilverPlan;
+use crate::config::{SilverPlan, StagePlan};
+use crate::http::{self, Health, HttpError};
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
 use crate::runtime::{self, RunOptions, RuntimeError};
@@ -31,4 +33,102 @@ pub async fn silver(
     summary.stop = Some(outcome.stop);
     summary.metrics_addr = outcome.metrics_addr;
     Ok(summary)
+}
+
+/// How one stage of [`stages`] ended.
+#[derive(Debug)]
+pub struct StageRun {
+    pub stage: String,
+    pub result: Result<StageSummary, RuntimeError>,
+}
+
+/// A stage's totals, by kind.
+#[derive(Debug, Clone)]
+pub enum StageSummary {
+    Silver(RunSummary),
+}
+
+/// Runs `stages` in this process, concurrently, until `stop` is set (or
+/// each is idle, with `opts.exit_when_idle`). Each stage consumes as its
+/// own group (`<opts.group_id>.<stage>`) and counts in its own metrics,
+/// labelled `stage`; with `metrics_addr`, one endpoint serves them all, and
+/// `/readyz` is ready once every stage is. A stage that fails stops the
+/// others (each flushes and commits what it has). `on_ready` gets the bound
+/// address.
+pub async fn stages(
+    stages: Vec<StagePlan>,
+    opts: RunOptions,
+    key: &MaskingKey,
+    stop: Arc<AtomicBool>,
+    metrics_addr: Option<SocketAddr>,
+    on_ready: Option<Box<dyn FnOnce(Option<SocketAddr>) + Send>>,
+) -> Result<Vec<StageRun>, HttpError> {
+    let metrics: Vec<Arc<Metrics>> = stages
+        .iter()
+        .map(|s| Arc::new(Metrics::for_stage(s.name())))
+        .collect();
+    let health: Vec<Arc<Health>> = stages.iter().map(|_| Arc::default()).collect();
+    let server = match metrics_addr {
+        Some(addr) => {
+            let http_stop = stop.clone();
+            let shutdown = async move {
+                while !http_stop.load(Ordering::Relaxed) {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            };
+            Some(http::serve(addr, metrics.clone(), health.clone(), shutdown).await?)
+        }
+        None => None,
+    };
+    if let Some(f) = on_ready {
+        f(server.as_ref().map(|(a, _)| *a));
+    }
+    let mut running = tokio::task::JoinSet::new();
+    let mut names = std::collections::HashMap::new();
+    for ((stage, m), h) in stages.into_iter().zip(metrics).zip(health) {
+        let opts = RunOptions {
+            metrics_addr: None,
+            health: Some(h),
+            ..opts.clone()
+        };
+        let (key, stop) = (key.clone(), stop.clone());
+        let name = stage.name().to_string();
+        let task = running.spawn(async move {
+            let name = stage.name().to_string();
+            let result = match stage {
+                StagePlan::Silver(plan) => {
+                    silver(Arc::new(plan), opts, &key, m, stop.clone(), None)
+                        .await
+                        .map(StageSummary::Silver)
+                }
+            };
+            if result.is_err() {
+                stop.store(true, Ordering::Relaxed);
+            }
+            StageRun {
+                stage: name,
+                result,
+            }
+        });
+        names.insert(task.id(), name);
+    }
+    let mut runs = Vec::new();
+    while let Some(joined) = running.join_next().await {
+        match joined {
+            Ok(run) => runs.push(run),
+            // A panicking stage task: the others stop too.
+            Err(e) => {
+                stop.store(true, Ordering::Relaxed);
+                runs.push(StageRun {
+                    stage: names.get(&e.id()).cloned().unwrap_or_default(),
+                    result: Err(RuntimeError::Join(e.to_string())),
+                });
+            }
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    if let Some((_, task)) = server {
+        let _ = task.await;
+    }
+    Ok(runs)
 }

@@ -90,6 +90,108 @@ fn idle_exit_waits_until_every_owned_partition_was_read_to_its_end() {
     common::check_exactly_once(&truth, &common::read_outputs(&brokers, &plan));
 }
 
+/// Two stages of one topology in one process (as `cxstream run` runs a
+/// topology): each reads its own input, writes its own ports, counts in its
+/// own metrics and commits as its own group, `<group id>.<stage>`.
+#[test]
+fn two_stages_run_in_one_process_each_as_its_own_group() {
+    let shipped = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/topologies/genesys-silver.toml"
+    ))
+    .expect("shipped topology");
+    let block = &shipped[shipped.find("\n[[stages]]\n").expect("a stage") + 1..];
+    let eu = block
+        .replacen("name = \"silver\"", "name = \"eu\"", 1)
+        .replace("genesys.bronze.events", "genesys.bronze.eu")
+        .replace("cx.silver.events", "cx.eu.events")
+        .replace("cx.silver.late", "cx.eu.late")
+        .replace("\"cx.dlq\"", "\"cx.eu.dlq\"")
+        .replace(
+            "cx.internal.genesys-silver.",
+            "cx.internal.genesys-silver.eu.",
+        );
+    let text = format!("{shipped}\n{eu}");
+    let topology = cxstream::config::parse(&text, "two-stages.toml").expect("topology");
+    assert_eq!(topology.stage_names(), ["silver", "eu"]);
+    let plans: Vec<cxstream::config::SilverPlan> = topology
+        .stages
+        .iter()
+        .map(|s| match s {
+            cxstream::config::StagePlan::Silver(p) => p.clone(),
+        })
+        .collect();
+
+    let cluster = MockCluster::new(1).expect("mock cluster");
+    let brokers = cluster.bootstrap_servers();
+    let truths: Vec<_> = plans
+        .iter()
+        .zip([31, 32])
+        .map(|(plan, seed)| {
+            create_topics(&cluster, plan, 4);
+            common::produce(
+                &brokers,
+                &plan.runtime.input_topic,
+                GenConfig {
+                    interactions: 200,
+                    seed,
+                    collect_truth: true,
+                    ..GenConfig::default()
+                },
+            )
+        })
+        .collect();
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio");
+    let key = cxstream::secret::MaskingKey::from_bytes("test-masking-key").expect("key");
+    let opts = cxstream::runtime::RunOptions {
+        brokers: brokers.clone(),
+        group_id: "two".into(),
+        overrides: common::test_overrides(),
+        metrics_addr: None,
+        health: None,
+        exit_when_idle: Some(Duration::from_secs(3)),
+        instance_id: None,
+    };
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let runs = rt
+        .block_on(cxstream::run::stages(
+            topology.stages.clone(),
+            opts,
+            &key,
+            stop,
+            None,
+            None,
+        ))
+        .expect("stages run");
+    assert_eq!(runs.len(), 2);
+    for (plan, truth) in plans.iter().zip(&truths) {
+        let name = &plan.runtime.stage;
+        let run = runs
+            .iter()
+            .find(|r| &r.stage == name)
+            .expect("each stage ran");
+        let summary = match &run.result {
+            Ok(cxstream::run::StageSummary::Silver(s)) => s,
+            Err(e) => panic!("stage {name}: {e}"),
+        };
+        eprintln!("[{name}] {summary:?}");
+        // Each stage's metrics count its own input only.
+        common::check_accounting(truth, summary);
+        let ends = common::check_outputs(&brokers, plan, truth, None);
+        common::tansu::check_committed_to_end(
+            &brokers,
+            &plan.runtime.group_id("two"),
+            &plan.runtime.input_topic,
+            &ends,
+        );
+    }
+}
+
 /// One in-process instance of the runtime, stopped by its flag (as SIGTERM
 /// stops `cxstream run`).
 struct Instance {
