@@ -377,11 +377,42 @@ pub fn scrape(addr: &str) -> Option<String> {
     Some(body.to_string())
 }
 
-/// The value of one series in a Prometheus text exposition.
+/// The value of `series` (`name` or `name{label="value",…}`) in a
+/// Prometheus text exposition: the sum over every exposed series of that
+/// name whose labels include the asked ones, so that a series asked
+/// without the `stage` label covers every stage. `None` if none matches.
 pub fn metric(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
-        .and_then(|v| v.trim().parse().ok())
+    let (name, wanted) = split_series(series);
+    let mut found = None;
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let Some((head, value)) = line.rsplit_once(' ') else {
+            continue;
+        };
+        let (line_name, labels) = split_series(head);
+        if line_name != name || !wanted.iter().all(|w| labels.contains(w)) {
+            continue;
+        }
+        if let Ok(v) = value.trim().parse::<f64>() {
+            *found.get_or_insert(0.0) += v;
+        }
+    }
+    found
+}
+
+/// `name{a="x",b="y"}` → (`name`, [`a="x"`, `b="y"`]).
+fn split_series(series: &str) -> (&str, Vec<&str>) {
+    match series.split_once('{') {
+        None => (series, Vec::new()),
+        Some((name, rest)) => {
+            let inner = rest.strip_suffix('}').unwrap_or(rest);
+            let labels = inner
+                .split_inclusive("\",")
+                .map(|l| l.strip_suffix(',').unwrap_or(l))
+                .filter(|l| !l.is_empty())
+                .collect();
+            (name, labels)
+        }
+    }
 }
 
 /// A field of an instance's `Stopped.` summary line (`events_in`,
