@@ -923,23 +923,6 @@ pub fn drop_filtered(truth: &mut Truth, plan: &SilverPlan) -> usize {
     before - truth.unique_events.len()
 }
 
-/// The sum of every series of metric `name` (any labels) in a Prometheus
-/// text exposition; `None` if there is none.
-pub fn metric_sum(text: &str, name: &str) -> Option<f64> {
-    let mut found = None;
-    for line in text.lines().filter(|l| !l.starts_with('#')) {
-        let rest = match line.strip_prefix(name) {
-            Some(r) if r.starts_with(' ') || r.starts_with('{') => r,
-            _ => continue,
-        };
-        let value = rest.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok());
-        if let Some(v) = value {
-            *found.get_or_insert(0.0) += v;
-        }
-    }
-    found
-}
-
 /// The accounting identity on a live `/metrics` scrape of a quiescent
 /// instance (its reorder buffers empty): every event read, from the input
 /// or back from the repartition topic, ended in exactly one place:
@@ -947,7 +930,7 @@ pub fn metric_sum(text: &str, name: &str) -> Option<f64> {
 /// duplicates + filtered + handed_over + repartitioned` (see
 /// `cxstream::metrics`). Returns `(filtered, handed_over)`.
 pub fn check_live_accounting(name: &str, text: &str) -> (u64, u64) {
-    let get = |m: &str| metric_sum(text, m).unwrap_or_else(|| panic!("[{name}] no {m}")) as u64;
+    let get = |m: &str| tansu::metric(text, m).unwrap_or_else(|| panic!("[{name}] no {m}")) as u64;
     let events_in = get("cxstream_events_in_total");
     let back_in = get("cxstream_events_repartitioned_in_total");
     // Outputs only: what goes to the repartition topic is `repartitioned`.
