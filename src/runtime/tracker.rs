@@ -173,8 +173,11 @@ impl Trackers {
     ) -> Option<Ticket> {
         let read_us = self.micros(now);
         let t = self.slots.get_mut(&slot)?;
-        if t.entries.back().is_some_and(|e| e.offset >= offset) {
-            // A re-delivered offset (seek after an error): track it once.
+        if t.next_offset().is_some_and(|next| offset < next) {
+            // Read before (a seek back after an error, a resumption's
+            // rewind, records the client had fetched before a seek): each
+            // offset is processed once per assignment, also after it was
+            // acknowledged and is no longer tracked.
             return None;
         }
         t.entries.push_back(Entry {
@@ -356,5 +359,20 @@ mod tests {
         assert!(t.begin(s, 3, None, Instant::now()).is_some());
         assert!(t.begin(s, 3, None, Instant::now()).is_none());
         assert_eq!(t.in_flight(), 1);
+    }
+
+    #[test]
+    fn an_offset_acknowledged_and_forgotten_is_not_processed_again() {
+        // A record the client delivers again after the first delivery was
+        // done with (a resumption's rewind, a seek back) is not tracked
+        // again: processing it twice would count it twice in a stage whose
+        // state is not a dedup set.
+        let (mut t, s) = setup();
+        let a = t.begin(s, 3, None, Instant::now()).expect("first delivery");
+        t.release(a);
+        assert_eq!(t.in_flight(), 0, "acknowledged and forgotten");
+        assert!(t.begin(s, 3, None, Instant::now()).is_none());
+        assert!(t.begin(s, 2, None, Instant::now()).is_none());
+        assert!(t.begin(s, 4, None, Instant::now()).is_some());
     }
 }
