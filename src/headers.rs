@@ -25,3 +25,12 @@ pub const TRUNCATED: &str = "cx.dlq.truncated";
 pub const ORIGINAL_SIZE: &str = "cx.original.size";
 /// Reference-form dead letters: SHA-256 (hex) of the rejected record.
 pub const ORIGINAL_SHA256: &str = "cx.original.sha256";
+/// Records forwarded to the repartition topic by a checkpointed stage:
+/// `<input partition>;<offset>;<unit>` of the input record (the replay
+/// guard: a restarted task does not forward what is already there).
+pub const SOURCE_POSITION: &str = "cx.src";
+/// Changelog records of checkpointed state: their format version.
+pub const STATE_FORMAT: &str = "cx.state.format";
+/// Changelog state records of checkpointed state: the checkpoint epoch
+/// that confirms them.
+pub const STATE_EPOCH: &str = "cx.state.epoch";

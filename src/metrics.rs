@@ -94,6 +94,8 @@ pub struct Metrics {
     /// Records read while restoring, by source (`changelog`, `output`).
     pub restored_records: IntCounterVec,
     pub changelog_records: IntCounter,
+    /// Checkpoints written by stages with checkpointed state.
+    pub checkpoints: IntCounter,
     pub transactions: IntCounterVec,
 }
 
@@ -209,6 +211,11 @@ impl Metrics {
                 &r,
                 "cxstream_changelog_records_total",
                 "State changelog records written.",
+            ),
+            checkpoints: counter(
+                &r,
+                "cxstream_checkpoints_total",
+                "Checkpoints written (stages with checkpointed state), each after every output it covers was acknowledged.",
             ),
             transactions: counter_vec(
                 &r,

@@ -90,11 +90,11 @@ impl Encoded {
             tag: self.late_reason.map(|r| (headers::LATE_REASON, r)),
             ticket: self.ticket,
             unit: self.unit,
-            state: EmitState {
+            state: Some(EmitState {
                 event_time_ms: self.event_time_ms,
                 content_fp: self.content_fp,
                 id_fp: self.id_fp,
-            },
+            }),
         }
     }
 }

@@ -296,7 +296,7 @@ mod tests {
             assert_eq!(e.port, PORT_SILVER);
             assert_eq!(e.key, "conv-a");
             assert_eq!(e.tag, None);
-            assert_eq!(e.state.event_time_ms, t);
+            assert_eq!(e.state.map(|s| s.event_time_ms), Some(t));
             let v: Value = serde_json::from_slice(&e.value).expect("silver JSON");
             assert_eq!(
                 v["lineage"]["token"].as_str(),

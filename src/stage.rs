@@ -18,7 +18,12 @@ use std::time::{Duration, Instant};
 use prometheus::IntCounterVec;
 
 use crate::model::{Fingerprint, Hop, SourceRef, Ticket};
+use crate::state::tables::{Change, Tables};
 use crate::state::Restored;
+
+/// The ticket of an output made for no record in particular (a
+/// checkpoint output): acknowledging it releases nothing.
+pub const NO_TICKET: Ticket = Ticket::MAX;
 
 /// Which topic a record was read from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -75,9 +80,11 @@ pub struct Emit {
     /// Byte offset of the event's unit in its source record (identifies a
     /// dead letter made of this output).
     pub unit: usize,
-    /// What the output adds to the task's state once acknowledged; it is
-    /// also written in the record's `cx.state` header for restore.
-    pub state: EmitState,
+    /// Emitted-state stages ([`StateModel::Emitted`]): what the output adds
+    /// to the task's state once acknowledged; it is also written in the
+    /// record's `cx.state` header for restore. `None` for checkpointed
+    /// stages, whose state is in their tables.
+    pub state: Option<EmitState>,
 }
 
 /// State an acknowledged emit implies: the key's latest event time and the
@@ -152,9 +159,41 @@ pub struct Watermarks {
     pub hold_limit: usize,
 }
 
+/// How a stage's state survives a crash (see [`crate::state`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateModel {
+    /// The state is what the task emitted: rebuilt from the changelog's
+    /// deltas and the outputs' tail; an input offset is committed once
+    /// the outputs of its record are acknowledged (silver).
+    Emitted,
+    /// The state is the task's tables, which outputs do not imply (counts,
+    /// open windows, chain heads). At each commit the runtime asks the task
+    /// for its checkpoint outputs ([`Stage::checkpoint`]) and its table
+    /// changes ([`StageTask::take_changes`]), waits until every output is
+    /// acknowledged, writes the changes and a checkpoint record with the
+    /// input offsets the tables correspond to, and commits those offsets
+    /// once the checkpoint is acknowledged. A restore loads the tables and
+    /// resumes at the checkpoint's offsets. Records forwarded through the
+    /// repartition topic and dead letters are not written twice after a
+    /// restart (the runtime's replay guard); outputs a task emits from
+    /// [`Stage::checkpoint`] may be written again with the same content
+    /// after a crash, so they should be upserts (the latest value of a key).
+    Checkpointed,
+}
+
 /// A keyed stage: what every partition shares.
 pub trait Stage: Send + Sync + 'static {
     type Task: StageTask;
+
+    /// How the stage's state survives a crash.
+    fn state_model(&self) -> StateModel {
+        StateModel::Emitted
+    }
+
+    /// Checkpointed stages: outputs to write before the checkpoint that the
+    /// runtime is about to take (for example the current value of every
+    /// key that changed since the last one). Called at every commit.
+    fn checkpoint(&self, _task: &mut Self::Task, _out: &mut Vec<Output>) {}
 
     /// The output ports, in [`PortId`] order.
     fn ports(&self) -> Vec<Port>;
@@ -204,8 +243,17 @@ pub trait Stage: Send + Sync + 'static {
 
 /// One input partition's state in a [`Stage`].
 pub trait StageTask: Send {
-    /// Loads restored state, before any record of the partition.
-    fn restore(&mut self, restored: &Restored);
+    /// Emitted-state stages: loads restored state, before any record of the
+    /// partition.
+    fn restore(&mut self, _restored: &Restored) {}
+
+    /// Checkpointed stages: loads the tables of the last checkpoint, before
+    /// any record of the partition.
+    fn restore_tables(&mut self, _tables: Tables) {}
+
+    /// Checkpointed stages: moves the table changes made since the last
+    /// call into `out` (in the order made; a later change of a key wins).
+    fn take_changes(&mut self, _out: &mut Vec<Change>) {}
 
     /// This partition's progress (event time, idle), once it has one.
     fn progress(&self, now: Instant, idle: Duration) -> Option<(i64, bool)>;

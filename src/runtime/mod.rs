@@ -6,6 +6,7 @@ pub mod client;
 pub mod dead_letter;
 pub mod engine;
 pub mod restore;
+pub mod restore_tables;
 pub mod rewind;
 pub mod tracker;
 

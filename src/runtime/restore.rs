@@ -55,13 +55,19 @@ pub struct RestoreSpec {
     pub max_handover_wait: Duration,
     /// Set when the partition was revoked meanwhile: stop waiting.
     pub cancel: Arc<AtomicBool>,
+    /// The stage's state is checkpointed: restore its tables instead
+    /// (see [`super::restore_tables`]).
+    pub checkpointed: bool,
 }
 
 /// Restored state and how long it took.
 #[derive(Debug)]
 pub struct RestoreOutcome {
     pub partition: i32,
+    /// Emitted-state stages' state (empty for checkpointed ones).
     pub state: Restored,
+    /// Checkpointed stages' state.
+    pub tables: Option<super::restore_tables::TablesOutcome>,
     pub took: Duration,
     /// Time spent waiting for the previous owner to hand over.
     pub waited: Duration,
@@ -78,6 +84,9 @@ fn output_partitions(p: i32, partitions: i32, out: i32) -> Vec<i32> {
 
 /// Rebuilds partition `spec.partition`'s state.
 pub fn restore(spec: &RestoreSpec) -> Result<RestoreOutcome, RuntimeError> {
+    if spec.checkpointed {
+        return super::restore_tables::restore_tables(spec);
+    }
     let started = Instant::now();
     let deadline = started + spec.timeout;
     let p = spec.partition;
@@ -257,6 +266,7 @@ pub fn restore(spec: &RestoreSpec) -> Result<RestoreOutcome, RuntimeError> {
     Ok(RestoreOutcome {
         partition: p,
         state,
+        tables: None,
         took: started.elapsed(),
         waited,
     })
@@ -350,7 +360,9 @@ impl ClientContext for QuietContext {
 
 impl ConsumerContext for QuietContext {}
 
-fn restore_consumer(spec: &RestoreSpec) -> Result<BaseConsumer<QuietContext>, RuntimeError> {
+pub(super) fn restore_consumer(
+    spec: &RestoreSpec,
+) -> Result<BaseConsumer<QuietContext>, RuntimeError> {
     spec.client
         .with_defaults(&[
             ("group.id", &format!("{}.restore", spec.group_id)),
@@ -374,7 +386,11 @@ fn restore_consumer(spec: &RestoreSpec) -> Result<BaseConsumer<QuietContext>, Ru
 }
 
 /// The source position of a dead letter written by task `p`.
-fn dead_letter_pos<M: Message>(m: &M, spec: &RestoreSpec, p: i32) -> Option<DeadLetterPos> {
+pub(super) fn dead_letter_pos<M: Message>(
+    m: &M,
+    spec: &RestoreSpec,
+    p: i32,
+) -> Option<DeadLetterPos> {
     let hs = m.headers()?;
     let get = |k: &str| {
         hs.iter()
@@ -406,7 +422,7 @@ fn dead_letter_pos<M: Message>(m: &M, spec: &RestoreSpec, p: i32) -> Option<Dead
 /// Reads `parts` of `topic` from their start offsets to their current end
 /// (the consumer's end-of-partition event), calling `f` for each record.
 /// Returns the offset each partition was read up to.
-fn read_to_end<F>(
+pub(super) fn read_to_end<F>(
     consumer: &BaseConsumer<QuietContext>,
     topic: &str,
     parts: &[(i32, Offset)],

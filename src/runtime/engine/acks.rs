@@ -32,8 +32,11 @@ impl ProducerContext for AckContext {
     fn delivery(&self, result: &DeliveryResult<'_>, meta: Box<AckMeta>) {
         let (error, failed, position) = match result {
             Ok(m) => {
-                let position = matches!(meta.kind, AckKind::Emit(..) | AckKind::DeadLetter(_))
-                    .then(|| (m.partition(), m.offset()));
+                let position = matches!(
+                    meta.kind,
+                    AckKind::Emit(..) | AckKind::DeadLetter(_) | AckKind::Forward
+                )
+                .then(|| (m.partition(), m.offset()));
                 (None, None, position)
             }
             Err((e, m)) => {
@@ -124,9 +127,24 @@ impl<S: Stage> Core<S> {
             if matches!(ack.meta.kind, AckKind::Marker | AckKind::Changelog) {
                 continue;
             }
-            if let (Some((part, offset)), Some(delta)) =
-                (ack.position, self.deltas.get_mut(&ack.meta.task))
+            if let (Some((part, offset)), Some(ck)) =
+                (ack.position, self.checkpoints.get_mut(&ack.meta.task))
             {
+                let topic = match ack.meta.kind {
+                    AckKind::Emit(port, _) => self
+                        .ports
+                        .get(usize::from(port.0))
+                        .map_or(&self.topics.dead_letter, |p| &p.topic),
+                    AckKind::Forward => &self.topics.repartition,
+                    _ => &self.topics.dead_letter,
+                };
+                ck.cover(topic, part, offset);
+            }
+            if let (Some((part, offset)), Some(delta), false) = (
+                ack.position,
+                self.deltas.get_mut(&ack.meta.task),
+                matches!(ack.meta.kind, AckKind::Forward),
+            ) {
                 let topic = match ack.meta.kind {
                     AckKind::Emit(port, _) => self
                         .ports

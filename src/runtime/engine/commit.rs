@@ -61,7 +61,13 @@ impl<S: Stage> Core<S> {
     /// (`only`: just these tasks). A task with nothing new writes an owner
     /// record instead: every call renews this instance's lease on the
     /// partitions it owns (see [`crate::state::OwnerMark`]).
+    /// A checkpointed stage takes a checkpoint instead
+    /// ([`Core::write_checkpoints`]).
     pub(super) fn write_changelog(&mut self, producer: &Producer_, only: Option<&[i32]>) {
+        if self.checkpointed {
+            self.write_checkpoints(producer, only);
+            return;
+        }
         let mut parts: Vec<i32> = self
             .deltas
             .keys()

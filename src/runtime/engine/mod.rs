@@ -15,6 +15,7 @@
 //! | `send.rs` | the produce call, size limits, refused outputs sent as dead letters |
 //! | `acks.rs` | delivery reports: queued by the producer context, applied to state and offsets |
 //! | `commit.rs` | transaction commits, changelog records, the hand-over release |
+//! | `checkpoint.rs` | checkpointed state: table changes, checkpoint records, the forward replay guard |
 //! | `group.rs` | rebalance and commit callbacks, the hand-over of revoked partitions |
 //! | `partitions.rs` | an owned partition's life: restore, install, unassign, resume |
 //! | `tick.rs` | periodic work: watermark markers, idle flushes, gauges |
@@ -35,6 +36,7 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use super::client::{ClientSettings, Limits};
 use super::dead_letter::{self, Digested, Rejected};
 use super::restore::{restore, QuietContext, RestoreOutcome, RestoreSpec};
+use super::restore_tables::TablesOutcome;
 use super::rewind::{Rewind, Step, INITIAL_WINDOW, STALL_AFTER};
 use super::tracker::Trackers;
 use super::RuntimeError;
@@ -46,11 +48,12 @@ use crate::metrics::{Metrics, OUT_DEAD_LETTER};
 use crate::model::{format_iso_ms, now_ms, SourceRef, Ticket};
 use crate::partition::partition_for;
 use crate::stage::{
-    Emit, EmitState, Output, Port, PortId, RecordIn, Role, Stage, StageTask, Watermarks,
+    Emit, EmitState, Output, Port, PortId, RecordIn, Role, Stage, StageTask, StateModel, Watermarks,
 };
 use crate::state::{owner_record, write_state_header, DeadLetterPos, Delta};
 
 mod acks;
+mod checkpoint;
 mod commit;
 mod group;
 mod partitions;
@@ -224,6 +227,13 @@ struct Core<S: Stage> {
     deltas: HashMap<i32, Delta>,
     /// Per task: positions already dead-lettered before a restart.
     dead_lettered: HashMap<i32, HashSet<DeadLetterPos>>,
+    /// The stage's state is checkpointed ([`StateModel::Checkpointed`]).
+    checkpointed: bool,
+    /// Per task of a checkpointed stage: its checkpoint bookkeeping.
+    checkpoints: HashMap<i32, checkpoint::TaskCheckpoint>,
+    /// Where a restored partition resumes when its checkpoint says so
+    /// (ahead of the committed offset after a crash between the two).
+    resume_at: HashMap<(Role, i32), i64>,
     /// Consumption paused for backpressure.
     paused: bool,
     /// This process's owner id in changelog owner marks (fresh per start).

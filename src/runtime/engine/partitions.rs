@@ -28,6 +28,7 @@ impl<S: Stage> Core<S> {
             lease: self.lease(),
             max_handover_wait: self.lease() * 10,
             cancel: Arc::new(AtomicBool::new(false)),
+            checkpointed: self.checkpointed,
         }
     }
 
@@ -103,7 +104,11 @@ impl<S: Stage> Core<S> {
     }
 
     /// A restored partition becomes a task.
-    pub(super) fn install(&mut self, outcome: RestoreOutcome) {
+    pub(super) fn install(&mut self, mut outcome: RestoreOutcome) {
+        if let Some(tables) = outcome.tables.take() {
+            self.install_tables(outcome, tables);
+            return;
+        }
         let p = outcome.partition;
         let mut st = outcome.state;
         let mut task = self.stage.new_task(p, self.settings.partitions);
@@ -140,12 +145,79 @@ impl<S: Stage> Core<S> {
             .set(self.tasks.len() as i64);
     }
 
+    /// A restored partition of a checkpointed stage becomes a task, to
+    /// resume at its checkpoint's offsets.
+    fn install_tables(&mut self, outcome: RestoreOutcome, t: TablesOutcome) {
+        let p = outcome.partition;
+        let TablesOutcome {
+            restored,
+            forwarded,
+            dead_letters,
+            covers,
+        } = t;
+        let mut task = self.stage.new_task(p, self.settings.partitions);
+        let keys = restored.tables.len();
+        task.restore_tables(restored.tables);
+        let mut ck = checkpoint::TaskCheckpoint {
+            epoch: restored.next_epoch,
+            covers: covers
+                .into_iter()
+                .map(|((topic, q), o)| ((Arc::from(topic.as_str()), q), o))
+                .collect(),
+            offsets: Default::default(),
+            repair: restored.repair,
+            forwarded,
+        };
+        if let Some(c) = &restored.checkpoint {
+            for (topic, o) in &c.offsets {
+                let role = if **topic == *self.topics.input {
+                    Role::Input
+                } else if **topic == *self.topics.repartition {
+                    Role::Repartition
+                } else {
+                    continue;
+                };
+                self.resume_at.insert((role, p), *o);
+                ck.offsets.insert(Arc::from(topic.as_str()), *o);
+            }
+        }
+        let m = &self.metrics;
+        m.restore_seconds.observe(outcome.took.as_secs_f64());
+        m.restores.inc();
+        m.restored_records
+            .with_label_values(&["changelog"])
+            .inc_by(restored.records);
+        tracing::info!(
+            partition = p,
+            took_ms = outcome.took.as_millis() as u64,
+            changelog_records = restored.records,
+            keys,
+            unconfirmed = restored.unconfirmed,
+            checkpoint = restored.checkpoint.as_ref().map(|c| c.epoch),
+            dead_letters = dead_letters.len(),
+            "State restored."
+        );
+        self.tasks.insert(p, task);
+        let input = self.topics.input.clone();
+        self.trackers.open(Role::Input, input, p);
+        self.unread.insert((Role::Input, p));
+        self.pending_side.push(p);
+        self.checkpoints.insert(p, ck);
+        self.dead_lettered.insert(p, dead_letters);
+        self.metrics
+            .assigned_partitions
+            .set(self.tasks.len() as i64);
+    }
+
     pub(super) fn unassign(&mut self, p: i32) {
         if let Some(r) = self.restoring.remove(&p) {
             r.cancel.store(true, Ordering::Relaxed);
         }
         self.deltas.remove(&p);
         self.dead_lettered.remove(&p);
+        self.checkpoints.remove(&p);
+        self.resume_at.remove(&(Role::Input, p));
+        self.resume_at.remove(&(Role::Repartition, p));
         self.tasks.remove(&p);
         self.markers_sent.remove(&p);
         self.rewinds.remove(&(Role::Input, p));

@@ -138,13 +138,15 @@ impl<S: Stage> Core<S> {
                     port.topic.clone(),
                     partition_for(e.key.as_bytes(), port.partitions),
                 );
-                write_state_header(
-                    &mut self.header_buf,
-                    e.state.event_time_ms,
-                    e.state.content_fp,
-                    e.state.id_fp,
-                );
-                let hs = emit_headers(&e, &self.header_buf);
+                if let Some(st) = &e.state {
+                    write_state_header(
+                        &mut self.header_buf,
+                        st.event_time_ms,
+                        st.content_fp,
+                        st.id_fp,
+                    );
+                }
+                let hs = emit_headers(&e, e.state.is_some().then_some(self.header_buf.as_str()));
                 if let Some(d) = self.trackers.since_read(e.ticket, Instant::now()) {
                     self.metrics.processing_latency.observe(d.as_secs_f64());
                 }
@@ -169,9 +171,12 @@ impl<S: Stage> Core<S> {
                         ticket,
                         kind,
                         task: p,
-                        state: AckState::Emitted {
-                            key: key.clone(),
-                            state,
+                        state: match state {
+                            Some(state) => AckState::Emitted {
+                                key: key.clone(),
+                                state,
+                            },
+                            None => AckState::None,
                         },
                         unit: u32::try_from(unit).unwrap_or(u32::MAX),
                         reference: false,
@@ -184,8 +189,24 @@ impl<S: Stage> Core<S> {
                     self.trackers.release(f.ticket);
                     return;
                 };
+                let unit = u32::try_from(f.range.start).unwrap_or(u32::MAX);
+                let offset = rec.source.offset;
+                if self.checkpointed
+                    && self
+                        .checkpoints
+                        .get(&p)
+                        .is_some_and(|ck| ck.already_forwarded(f.home, offset, unit))
+                {
+                    // Forwarded before a restart: the home partition has it.
+                    self.metrics
+                        .duplicates
+                        .with_label_values(&["forward_replay"])
+                        .inc();
+                    self.trackers.release(f.ticket);
+                    return;
+                }
                 let hops = serde_json::to_vec(&f.hops).unwrap_or_default();
-                let hs = OwnedHeaders::new_with_capacity(2)
+                let mut hs = OwnedHeaders::new_with_capacity(3)
                     .insert(Header {
                         key: headers::LINEAGE_TOKEN,
                         value: Some(f.lineage_token.as_bytes()),
@@ -194,6 +215,13 @@ impl<S: Stage> Core<S> {
                         key: headers::LINEAGE_HOPS,
                         value: Some(&hops),
                     });
+                if self.checkpointed {
+                    let src = crate::runtime::restore_tables::source_position(p, offset, unit);
+                    hs = hs.insert(Header {
+                        key: headers::SOURCE_POSITION,
+                        value: Some(src.as_bytes()),
+                    });
+                }
                 let value = rec.value.get(f.range.clone()).unwrap_or(rec.value);
                 let topic = self.topics.repartition.clone();
                 self.send(
@@ -209,7 +237,7 @@ impl<S: Stage> Core<S> {
                         kind: AckKind::Forward,
                         task: p,
                         state: AckState::None,
-                        unit: u32::try_from(f.range.start).unwrap_or(u32::MAX),
+                        unit,
                         reference: false,
                     },
                 );
@@ -298,16 +326,17 @@ impl<S: Stage> Core<S> {
 /// The headers of an emitted record: its lineage token, its state (the
 /// `cx.state` text, see [`crate::state::state_header`]) and its tag, if any.
 /// The values are copied: `state` is free again after.
-fn emit_headers(e: &Emit, state: &str) -> OwnedHeaders {
-    let hs = OwnedHeaders::new_with_capacity(3)
-        .insert(Header {
-            key: headers::LINEAGE_TOKEN,
-            value: Some(e.lineage_token.as_bytes()),
-        })
-        .insert(Header {
+fn emit_headers(e: &Emit, state: Option<&str>) -> OwnedHeaders {
+    let mut hs = OwnedHeaders::new_with_capacity(3).insert(Header {
+        key: headers::LINEAGE_TOKEN,
+        value: Some(e.lineage_token.as_bytes()),
+    });
+    if let Some(state) = state {
+        hs = hs.insert(Header {
             key: headers::STATE,
             value: Some(state.as_bytes()),
         });
+    }
     match e.tag {
         Some((name, value)) => hs.insert(Header {
             key: name,
@@ -331,11 +360,11 @@ mod tests {
             tag,
             ticket: crate::runtime::tracker::ticket(0, 7),
             unit: 0,
-            state: EmitState {
+            state: Some(EmitState {
                 event_time_ms: 1,
                 content_fp: 2,
                 id_fp: None,
-            },
+            }),
         }
     }
 
@@ -352,7 +381,7 @@ mod tests {
 
     #[test]
     fn an_emit_carries_its_token_and_state_and_its_tag_only_when_it_has_one() {
-        let plain = pairs(&emit_headers(&emit(None), "1;0002"));
+        let plain = pairs(&emit_headers(&emit(None), Some("1;0002")));
         assert_eq!(
             plain,
             vec![
@@ -362,12 +391,21 @@ mod tests {
         );
         let tagged = pairs(&emit_headers(
             &emit(Some((headers::LATE_REASON, "behind_watermark"))),
-            "1;0002",
+            Some("1;0002"),
         ));
         assert_eq!(tagged.len(), 3);
         assert_eq!(
             tagged[2],
             ("cx.late.reason".to_string(), "behind_watermark".to_string())
+        );
+    }
+
+    #[test]
+    fn an_emit_without_emitted_state_has_no_state_header() {
+        let hs = pairs(&emit_headers(&emit(None), None));
+        assert_eq!(
+            hs,
+            vec![("cx.lineage.token".to_string(), "tok-1".to_string())]
         );
     }
 }

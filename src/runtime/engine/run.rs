@@ -65,6 +65,7 @@ impl<S: Stage> Engine<S> {
             repartition: Arc::from(plan.repartition_topic.as_str()),
             dead_letter: Arc::from(plan.dead_letter_topic.as_str()),
         };
+        let checkpointed = stage.state_model() == StateModel::Checkpointed;
         let ctx = GroupContext {
             core: Mutex::new(Core {
                 stage,
@@ -87,6 +88,9 @@ impl<S: Stage> Engine<S> {
                 restoring: HashMap::new(),
                 deltas: HashMap::new(),
                 dead_lettered: HashMap::new(),
+                checkpointed,
+                checkpoints: HashMap::new(),
+                resume_at: HashMap::new(),
                 paused: false,
                 owner_id: uuid::Uuid::new_v4().to_string(),
                 header_buf: String::with_capacity(90),
@@ -154,7 +158,12 @@ impl<S: Stage> Engine<S> {
             if !core.tasks.contains_key(&e.partition()) {
                 continue; // revoked meanwhile
             }
-            let offset = match e.offset() {
+            // A checkpointed stage resumes where its checkpoint says.
+            let at = core
+                .resume_at
+                .remove(&(Role::Repartition, e.partition()))
+                .map_or(e.offset(), Offset::Offset);
+            let offset = match at {
                 Offset::Offset(o) if o > 0 => {
                     let rw = Rewind::new(o, INITIAL_WINDOW);
                     let start = rw.start();
@@ -489,7 +498,11 @@ impl<S: Stage> Engine<S> {
             // while we own p: records delivered meanwhile (fetched before the
             // pause took hold) are read again; the seek discards anything
             // fetched before it.
-            let from = match self.committed_input_offset(p) {
+            let checkpointed_at = lock(&self.ctx().core)
+                .resume_at
+                .remove(&(Role::Input, p))
+                .map(Offset::Offset);
+            let from = match checkpointed_at.unwrap_or_else(|| self.committed_input_offset(p)) {
                 Offset::Offset(o) if o > 0 => {
                     // Start a little earlier: some brokers skip the rest of
                     // a batch when a fetch starts inside it (see Rewind).

@@ -193,11 +193,39 @@ impl<S: Stage> Core<S> {
         timestamp_ms: Option<i64>,
         meta: AckMeta,
     ) {
+        self.send_value(
+            producer,
+            topic,
+            partition,
+            key,
+            Some(value),
+            headers,
+            timestamp_ms,
+            meta,
+        );
+    }
+
+    /// [`Core::send`] of a record that may have no value (a tombstone).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn send_value(
+        &mut self,
+        producer: &Producer_,
+        topic: &str,
+        partition: i32,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: OwnedHeaders,
+        timestamp_ms: Option<i64>,
+        meta: AckMeta,
+    ) {
         let mut record: BaseRecord<'_, [u8], [u8], Box<AckMeta>> =
             BaseRecord::with_opaque_to(topic, Box::new(meta))
                 .partition(partition)
-                .payload(value)
                 .headers(headers);
+        if let Some(v) = value {
+            record = record.payload(v);
+        }
+        let value = value.unwrap_or_default();
         if let Some(k) = key {
             record = record.key(k);
         }

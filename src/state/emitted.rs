@@ -1,4 +1,4 @@
-//! Recoverable per-partition state, without Kafka.
+//! The emitted-state model (changelog format 1), without Kafka.
 //!
 //! A task's state that must survive a crash is *what it already emitted*:
 //! the dedup fingerprints of every event that reached silver or late, each
@@ -37,6 +37,10 @@ pub enum StateError {
     Version(u32),
     #[error("malformed `cx.state` header")]
     BadHeader,
+    #[error("state record: {0}")]
+    BadRecord(&'static str),
+    #[error("state record has format {0}; this model reads format 2")]
+    Format(u32),
 }
 
 /// Where a dead-lettered unit came from: the topic role (input or
