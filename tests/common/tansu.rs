@@ -206,12 +206,6 @@ impl Processor {
         idle: Duration,
         extra: &[(&str, &str)],
     ) -> Processor {
-        let log = std::env::temp_dir().join(format!(
-            "cxstream-proc-{}-{name}-{}.log",
-            std::process::id(),
-            super::unique()
-        ));
-        let file = std::fs::File::create(&log).expect("log file");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_cxstream"));
         cmd.arg("run")
             .arg("--topology")
@@ -230,13 +224,25 @@ impl Processor {
         for (k, v) in extra {
             cmd.arg("-X").arg(format!("{k}={v}"));
         }
+        cmd.env("CXSTREAM_MASKING_KEY", "test-masking-key");
+        Self::spawn(cmd, name)
+    }
+
+    /// Starts `cmd` (any process that logs as cxstream does) as instance
+    /// `name`, its stdout and stderr in a log file of its own.
+    pub fn spawn(mut cmd: Command, name: &str) -> Processor {
+        let log = std::env::temp_dir().join(format!(
+            "cxstream-proc-{}-{name}-{}.log",
+            std::process::id(),
+            super::unique()
+        ));
+        let file = std::fs::File::create(&log).expect("log file");
         let child = cmd
-            .env("CXSTREAM_MASKING_KEY", "test-masking-key")
             .env("CXSTREAM_LOG", "info")
             .stdout(Stdio::from(file.try_clone().expect("log")))
             .stderr(Stdio::from(file))
             .spawn()
-            .expect("start cxstream");
+            .expect("start the processor");
         Processor {
             child,
             name: name.to_string(),
