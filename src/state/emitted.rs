@@ -560,4 +560,39 @@ mod tests {
         assert!(r.owner.as_ref().is_some_and(|o| o.id == "b" && !o.released));
         assert_eq!(r.changelog_records, 4);
     }
+
+    /// Format 1 as the builds before the stage work wrote it (commit
+    /// 2524e6a), frozen: this build writes the same bytes for the same
+    /// state and restores them, so a changelog of the previous build needs
+    /// no migration and no re-read.
+    const PREVIOUS_BUILD_RECORD: &[u8] = br#"{"v":1,"keys":"0000000000000000000000000000000700000000000000000000000000000abc","emitted":[["conv-a",1700000000123]],"dead_letters":[[1,17,40]],"covers":[["cx.silver.events",3,10]],"owner":{"id":"host-1","released":false}}"#;
+
+    #[test]
+    fn a_changelog_of_the_previous_build_restores_and_the_format_is_unchanged() {
+        let mut d = Delta::default();
+        d.record_emitted("conv-a", 1_700_000_000_123, 7, Some(0xabc));
+        d.record_dead_letter(DeadLetterPos {
+            repartition: true,
+            offset: 17,
+            unit: 40,
+        });
+        d.cover("cx.silver.events", 3, 9);
+        assert_eq!(
+            String::from_utf8_lossy(&d.take_record("host-1")),
+            String::from_utf8_lossy(PREVIOUS_BUILD_RECORD),
+            "format 1 changed: bump the version and restore the old one"
+        );
+
+        let mut r = Restored::default();
+        r.apply_changelog(PREVIOUS_BUILD_RECORD, false, 5).unwrap();
+        assert_eq!(r.keys, vec![7, 0xabc]);
+        assert_eq!(r.emitted["conv-a"], 1_700_000_000_123);
+        assert!(r.dead_letters.contains(&DeadLetterPos {
+            repartition: true,
+            offset: 17,
+            unit: 40
+        }));
+        assert_eq!(r.covers[&("cx.silver.events".to_string(), 3)], 10);
+        assert_eq!(r.owner.as_ref().map(|o| o.id.as_str()), Some("host-1"));
+    }
 }
