@@ -39,7 +39,8 @@ pub struct RestoreSpec {
     /// the `cx.state` header.
     pub outputs: Vec<(String, i32)>,
     pub dead_letter: (String, i32),
-    /// Dedup TTL: changelog fingerprints older than this are not restored.
+    /// State TTL: changelog keys older than this are not restored (silver:
+    /// its dedup TTL).
     pub ttl: Duration,
     /// Transactions mode: aborted records are not state.
     pub read_committed: bool,
@@ -310,7 +311,7 @@ where
     Ok(next)
 }
 
-/// (interaction id, `cx.state` header) of every silver or late record of
+/// (record key, `cx.state` header) of every output record of
 /// task `spec.partition` in `parts`, and where each partition was read to.
 #[allow(clippy::type_complexity)]
 fn scan_emitted(
@@ -324,7 +325,7 @@ fn scan_emitted(
     let reached = read_to_end(consumer, topic, parts, deadline, |m| {
         let Some(key) = m.key() else { return };
         if partition_for(key, spec.partitions) != spec.partition {
-            return; // another task's interaction
+            return; // another task's key
         }
         let header = m.headers().and_then(|hs| {
             hs.iter()

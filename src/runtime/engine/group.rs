@@ -126,10 +126,10 @@ impl<S: Stage> GroupContext<S> {
     /// written to the changelog, offsets committed up to the oldest record
     /// still buffered, then the partitions' state is dropped.
     ///
-    /// In `replay` mode the reorder buffers are *not* flushed: their events'
-    /// input records are not committed, so the next owner reads them again
-    /// and orders them with what follows (flushing would release them early
-    /// and send their later siblings to the late topic). Transactions mode
+    /// In `replay` mode what a task buffers is *not* flushed: the input
+    /// records it holds are not committed, so the next owner reads them
+    /// again and processes them with what follows (flushing would release
+    /// them early, ahead of records the next owner reads). Transactions mode
     /// flushes: its next owner reads `read_committed` from the offsets this
     /// transaction commits. A stop ([`Engine::shutdown`]) always flushes.
     pub(super) fn revoke(&self, consumer: &BaseConsumer<Self>, parts: &[i32], lost: bool) {

@@ -128,8 +128,8 @@ impl<S: Stage> Core<S> {
             handover_wait_ms = outcome.waited.as_millis() as u64,
             changelog_records = st.changelog_records,
             output_records = st.output_records,
-            dedup_keys = st.keys.len(),
-            interactions = st.emitted.len(),
+            state_keys = st.keys.len(),
+            emitted_keys = st.emitted.len(),
             dead_letters = st.dead_letters.len(),
             "State restored."
         );

@@ -233,7 +233,7 @@ impl<S: Stage> Core<S> {
             record = record.timestamp(ts);
         }
         let task = record.delivery_opaque.task;
-        // The headers this runtime puts on silver, late and forwarded
+        // The headers this runtime puts on outputs and forwarded
         // records are small and bounded (a lineage token of at most 256
         // bytes, the state header, a reason, one hop): far from the limit,
         // key and value alone decide, without walking the headers.
