@@ -16,8 +16,9 @@
 //! | [`stage`] | what a stage and the runtime exchange: records in, output ports, outputs | no |
 //! | [`headers`] | header names of the lineage, dead-letter and state contract | no |
 //! | [`pipeline`] | silver's operator chain and per-partition [`pipeline::Task`] state | no |
+//! | [`gold`] | queue legs, per-queue KPI windows with revisions and the correction horizon (the gold stage is being built on them) | no |
 //! | [`silver`] | the silver stage: the chain as a [`stage::Stage`] of the runtime | no |
-//! | [`state`] | recoverable state: changelog deltas, `cx.state` headers, restore folding | no |
+//! | [`state`] | recoverable state in two models: what was emitted (changelog deltas, `cx.state` headers; silver) and checkpointed keyed tables (per-key records, tombstones, checkpoints) | no |
 //! | [`partition`] | Java-compatible murmur2 partitioning by interaction id | no |
 //! | [`secret`] | the masking key | no |
 //! | [`generate`] | synthetic Genesys traffic with ground truth (`generate/`: config, lifecycles, records, faults, truth) | no |
@@ -37,6 +38,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod generate;
+pub mod gold;
 pub mod headers;
 pub mod http;
 pub mod json;
