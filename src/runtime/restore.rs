@@ -39,8 +39,8 @@ pub struct RestoreSpec {
     /// the `cx.state` header.
     pub outputs: Vec<(String, i32)>,
     pub dead_letter: (String, i32),
-    /// State TTL: changelog keys older than this are not restored (silver:
-    /// its dedup TTL).
+    /// State TTL: changelog keys older than this are not restored (the
+    /// stage's [`crate::stage::Stage::state_ttl`]).
     pub ttl: Duration,
     /// Transactions mode: aborted records are not state.
     pub read_committed: bool,

@@ -390,13 +390,13 @@ mod tests {
             ]
         );
         let tagged = pairs(&emit_headers(
-            &emit(Some((headers::LATE_REASON, "behind_watermark"))),
+            &emit(Some(("cx.test.reason", "some_reason"))),
             Some("1;0002"),
         ));
         assert_eq!(tagged.len(), 3);
         assert_eq!(
             tagged[2],
-            ("cx.late.reason".to_string(), "behind_watermark".to_string())
+            ("cx.test.reason".to_string(), "some_reason".to_string())
         );
     }
 
