@@ -530,6 +530,7 @@ impl Pipeline {
                             home,
                             key: std::mem::take(&mut ev.interaction_id),
                             range: ev.raw.clone(),
+                            payload: None,
                             lineage_token: std::mem::take(&mut ev.lineage.token),
                             hops: vec![hop],
                             ticket: rec.ticket,
@@ -750,7 +751,7 @@ pub(crate) mod tests {
             value,
             source: SourceRef {
                 topic: Arc::from(match role {
-                    Role::Input => "bronze",
+                    Role::Input | Role::CoInput(_) => "bronze",
                     Role::Repartition => "repartition",
                 }),
                 partition: task.partition,

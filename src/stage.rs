@@ -26,13 +26,42 @@ use crate::state::Restored;
 pub const NO_TICKET: Ticket = Ticket::MAX;
 
 /// Which topic a record was read from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Role {
-    /// The stage's input topic.
+    /// The stage's first input topic (read through the consumer group).
     Input,
+    /// The stage's input topic number `n + 1`, co-partitioned with the
+    /// first: its partition `p` is read by the task of input partition `p`.
+    CoInput(u8),
     /// The stage's internal repartition topic (events already counted at
     /// ingest).
     Repartition,
+}
+
+impl Role {
+    /// One of the stage's input topics (not the repartition topic).
+    pub fn is_input(self) -> bool {
+        !matches!(self, Role::Repartition)
+    }
+
+    /// The role's number in state records and headers: 0 the input, 1 the
+    /// repartition topic, `2 + n` co-input `n`.
+    pub fn code(self) -> u8 {
+        match self {
+            Role::Input => 0,
+            Role::Repartition => 1,
+            Role::CoInput(n) => n.saturating_add(2),
+        }
+    }
+
+    /// The inverse of [`Role::code`].
+    pub fn from_code(code: u8) -> Role {
+        match code {
+            0 => Role::Input,
+            1 => Role::Repartition,
+            n => Role::CoInput(n - 2),
+        }
+    }
 }
 
 /// One Kafka record as a stage sees it.
@@ -111,12 +140,18 @@ pub struct DeadLetterOut {
 }
 
 /// An event whose record is not on its key's partition: the runtime
-/// produces its raw bytes to the repartition topic, partition `home`.
+/// produces its raw bytes (or a value the stage made of them) to the
+/// repartition topic, partition `home`.
 #[derive(Debug)]
 pub struct ForwardOut {
     pub home: i32,
     pub key: String,
+    /// The unit's bytes within the record value; its start names the unit
+    /// (the replay guard after a restart).
     pub range: Range<usize>,
+    /// What to forward instead of those bytes (a stage that re-keys what
+    /// it made of a record, not the record itself).
+    pub payload: Option<Vec<u8>>,
     pub lineage_token: String,
     pub hops: Vec<Hop>,
     pub ticket: Ticket,
@@ -198,6 +233,14 @@ pub trait Stage: Send + Sync + 'static {
     /// The output ports, in [`PortId`] order.
     fn ports(&self) -> Vec<Port>;
 
+    /// Checkpointed stages: the ports whose records written after the last
+    /// checkpoint a restore hands back to the task
+    /// ([`StageTask::restore_output`]), so that a result the task makes
+    /// again continues from what was written (revisions that only go up).
+    fn tail_ports(&self) -> Vec<PortId> {
+        Vec::new()
+    }
+
     /// A fresh task for input partition `partition` of `partitions`.
     fn new_task(&self, partition: i32, partitions: i32) -> Self::Task;
 
@@ -250,6 +293,12 @@ pub trait StageTask: Send {
     /// Checkpointed stages: loads the tables of the last checkpoint, before
     /// any record of the partition.
     fn restore_tables(&mut self, _tables: Tables) {}
+
+    /// Checkpointed stages: the last record per key of a tail port
+    /// ([`Stage::tail_ports`]) written after the checkpoint, by this task or
+    /// another (the task keeps what is its own). After
+    /// [`StageTask::restore_tables`].
+    fn restore_output(&mut self, _port: PortId, _key: &[u8], _value: &[u8]) {}
 
     /// Checkpointed stages: moves the table changes made since the last
     /// call into `out` (in the order made; a later change of a key wins).

@@ -122,6 +122,9 @@ pub struct RuntimePlan {
     /// The stage's name: its consumer group is `<group id>.<stage>`.
     pub stage: String,
     pub input_topic: String,
+    /// The stage's input topics after the first, co-partitioned with it
+    /// (same partition count, keyed alike).
+    pub co_inputs: Vec<String>,
     pub dead_letter_topic: String,
     pub repartition_topic: String,
     pub changelog_topic: String,
@@ -461,6 +464,10 @@ impl Validator<'_> {
             ));
         };
         let input_topic = self.topic(&format!("{prefix}inputs"), first)?;
+        let co_inputs = st.inputs.get_ref()[1..]
+            .iter()
+            .map(|t| self.topic(&format!("{prefix}inputs"), t))
+            .collect::<Result<Vec<_>, _>>()?;
         let dead_letter_topic = self.topic(&format!("{prefix}dead_letter"), &st.dead_letter)?;
         let repartition_topic = match &st.internal.repartition {
             Some(t) => self.topic(&format!("{prefix}internal.repartition"), t)?,
@@ -471,12 +478,14 @@ impl Validator<'_> {
             None => format!("cx.internal.{topology}.{name}.changelog"),
         };
         let mut seen = BTreeMap::new();
-        for (key, t) in [
-            ("inputs", &input_topic),
-            ("dead_letter", &dead_letter_topic),
-            ("internal.repartition", &repartition_topic),
-            ("internal.changelog", &changelog_topic),
-        ] {
+        for (key, t) in std::iter::once(("inputs", &input_topic))
+            .chain(co_inputs.iter().map(|t| ("inputs", t)))
+            .chain([
+                ("dead_letter", &dead_letter_topic),
+                ("internal.repartition", &repartition_topic),
+                ("internal.changelog", &changelog_topic),
+            ])
+        {
             if let Some(other) = seen.insert(t.clone(), key) {
                 return Err(self.invalid(
                     &format!("{prefix}{key}"),
@@ -489,6 +498,7 @@ impl Validator<'_> {
             topology: topology.to_string(),
             stage: name.clone(),
             input_topic,
+            co_inputs,
             dead_letter_topic,
             repartition_topic,
             changelog_topic,

@@ -137,6 +137,15 @@ pub async fn run<S: Stage>(
     .map_err(|e| RuntimeError::Join(e.to_string()))??
     .ok_or_else(|| RuntimeError::MissingInput(plan.input_topic.clone()))?;
 
+    if !plan.co_inputs.is_empty() && stage.state_model() != crate::stage::StateModel::Checkpointed {
+        // Emitted state is rebuilt from the outputs' tail, which tells one
+        // input's offsets only.
+        return Err(RuntimeError::Setup(format!(
+            "stage `{}` reads {} inputs; only stages with checkpointed state can read more than one",
+            plan.stage,
+            plan.co_inputs.len() + 1
+        )));
+    }
     let ports = stage.ports();
     let out_partitions = plan.partitions.unwrap_or(partitions);
     if plan.create_topics {
@@ -158,6 +167,16 @@ pub async fn run<S: Stage>(
             ))
         })
     };
+    for co in &plan.co_inputs {
+        let n = client::partition_count(&client, co, Duration::from_secs(15))?
+            .ok_or_else(|| RuntimeError::MissingInput(co.clone()))?;
+        if n != partitions {
+            return Err(RuntimeError::Setup(format!(
+                "the input `{co}` has {n} partitions but `{}` has {partitions}; a stage's inputs are co-partitioned and must have the same count",
+                plan.input_topic
+            )));
+        }
+    }
     for internal in [&plan.repartition_topic, &plan.changelog_topic] {
         let n = count(internal)?;
         if n != partitions {

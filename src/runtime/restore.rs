@@ -21,6 +21,7 @@ use super::RuntimeError;
 use crate::headers;
 use crate::model::now_ms;
 use crate::partition::partition_for;
+use crate::stage::Role;
 use crate::state::{DeadLetterPos, Restored};
 
 /// Everything a restore needs to know; cheap to clone onto a thread.
@@ -33,11 +34,17 @@ pub struct RestoreSpec {
     /// Input (= changelog) partition count.
     pub partitions: i32,
     pub input_topic: String,
+    /// The stage's input topics after the first.
+    pub co_inputs: Vec<String>,
     pub repartition_topic: String,
     pub changelog_topic: String,
     /// (topic, partition count) of each output port, whose records carry
     /// the `cx.state` header.
     pub outputs: Vec<(String, i32)>,
+    /// Checkpointed stages: indexes into `outputs` of the ports whose
+    /// records after the checkpoint are handed back to the task
+    /// ([`crate::stage::Stage::tail_ports`]).
+    pub tail_ports: Vec<usize>,
     pub dead_letter: (String, i32),
     /// State TTL: changelog keys older than this are not restored (the
     /// stage's [`crate::stage::Stage::state_ttl`]).
@@ -400,19 +407,20 @@ pub(super) fn dead_letter_pos<M: Message>(
             .and_then(|v| std::str::from_utf8(v).ok())
     };
     let topic = get(headers::SOURCE_TOPIC)?;
-    let repartition = if topic == spec.repartition_topic {
-        true
+    let source = if topic == spec.repartition_topic {
+        Role::Repartition
     } else if topic == spec.input_topic {
-        false
+        Role::Input
     } else {
-        return None;
+        let n = spec.co_inputs.iter().position(|t| t == topic)?;
+        Role::CoInput(u8::try_from(n).ok()?)
     };
     let partition: i32 = get(headers::SOURCE_PARTITION)?.parse().ok()?;
     if partition != p {
         return None;
     }
     Some(DeadLetterPos {
-        repartition,
+        source: source.code(),
         offset: get(headers::SOURCE_OFFSET)?.parse().ok()?,
         unit: get(headers::SOURCE_UNIT)
             .and_then(|u| u.parse().ok())

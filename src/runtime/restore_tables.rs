@@ -13,6 +13,7 @@ use rdkafka::topic_partition_list::Offset;
 use super::restore::{dead_letter_pos, read_to_end, restore_consumer, RestoreOutcome, RestoreSpec};
 use super::RuntimeError;
 use crate::headers;
+use crate::stage::Role;
 use crate::state::tables::{RestoredTables, TablesRestore};
 use crate::state::{DeadLetterPos, Restored};
 
@@ -20,14 +21,17 @@ use crate::state::{DeadLetterPos, Restored};
 #[derive(Debug, Default)]
 pub struct TablesOutcome {
     pub restored: RestoredTables,
-    /// Repartition partition → the last (input offset, unit) the task
-    /// forwarded there.
-    pub forwarded: HashMap<i32, (i64, u32)>,
+    /// (Repartition partition, input role code) → the last (input offset,
+    /// unit) the task forwarded there from that input.
+    pub forwarded: HashMap<(i32, u8), (i64, u32)>,
     /// Dead letters the task wrote after its checkpoint.
     pub dead_letters: HashSet<DeadLetterPos>,
     /// (topic, partition) → offset after what was read: where the next
     /// checkpoint's scan starts.
     pub covers: BTreeMap<(String, i32), i64>,
+    /// The last record per (port, key) written to a tail port after the
+    /// checkpoint, by any task (the task keeps the keys it owns).
+    pub tails: BTreeMap<(usize, Vec<u8>), Vec<u8>>,
 }
 
 fn header<'a>(m: &'a BorrowedMessage<'_>, name: &str) -> Option<&'a str> {
@@ -39,18 +43,26 @@ fn header<'a>(m: &'a BorrowedMessage<'_>, name: &str) -> Option<&'a str> {
 }
 
 /// The `cx.src` header of a record a checkpointed task forwards:
-/// `<input partition>;<offset>;<unit>` (see [`headers::SOURCE_POSITION`]).
-pub(crate) fn source_position(partition: i32, offset: i64, unit: u32) -> String {
-    format!("{partition};{offset};{unit}")
+/// `<input partition>;<offset>;<unit>`, then `;<role code>` for a record of
+/// a co-input (see [`headers::SOURCE_POSITION`], [`Role::code`]).
+pub(crate) fn source_position(partition: i32, role: Role, offset: i64, unit: u32) -> String {
+    match role.code() {
+        0 => format!("{partition};{offset};{unit}"),
+        code => format!("{partition};{offset};{unit};{code}"),
+    }
 }
 
-/// Parses a [`source_position`].
-fn parse_source_position(h: &str) -> Option<(i32, i64, u32)> {
+/// Parses a [`source_position`]: (partition, role code, offset, unit).
+fn parse_source_position(h: &str) -> Option<(i32, u8, i64, u32)> {
     let mut it = h.split(';');
     let p = it.next()?.parse().ok()?;
     let o = it.next()?.parse().ok()?;
     let u = it.next()?.parse().ok()?;
-    it.next().is_none().then_some((p, o, u))
+    let code = match it.next() {
+        None => 0,
+        Some(c) => c.parse().ok()?,
+    };
+    it.next().is_none().then_some((p, code, o, u))
 }
 
 /// Rebuilds partition `spec.partition`'s tables.
@@ -95,15 +107,17 @@ pub fn restore_tables(spec: &RestoreSpec) -> Result<RestoreOutcome, RuntimeError
     let parts: Vec<(i32, Offset)> = (0..spec.partitions)
         .map(|q| (q, start(&spec.repartition_topic, q)))
         .collect();
-    let mut forwarded: HashMap<i32, (i64, u32)> = HashMap::new();
+    let mut forwarded: HashMap<(i32, u8), (i64, u32)> = HashMap::new();
     let reached_rep = read_to_end(consumer, &spec.repartition_topic, &parts, deadline, |m| {
-        let Some((from, offset, unit)) =
+        let Some((from, role, offset, unit)) =
             header(m, headers::SOURCE_POSITION).and_then(parse_source_position)
         else {
             return;
         };
         if from == p {
-            let e = forwarded.entry(m.partition()).or_insert((offset, unit));
+            let e = forwarded
+                .entry((m.partition(), role))
+                .or_insert((offset, unit));
             *e = (*e).max((offset, unit));
         }
     })?;
@@ -122,10 +136,29 @@ pub fn restore_tables(spec: &RestoreSpec) -> Result<RestoreOutcome, RuntimeError
             }
         },
     )?;
+    // 4. The tail ports after the checkpoint: what may have been written
+    // after it (a result the task makes again must not go backwards).
+    let mut tails = BTreeMap::new();
+    let mut reached_tails = Vec::new();
+    for &port in &spec.tail_ports {
+        let Some((topic, n)) = spec.outputs.get(port) else {
+            continue;
+        };
+        let parts: Vec<(i32, Offset)> = (0..*n).map(|q| (q, start(topic, q))).collect();
+        let reached = read_to_end(consumer, topic, &parts, deadline, |m| {
+            if let (Some(k), Some(v)) = (m.key(), m.payload()) {
+                tails.insert((port, k.to_vec()), v.to_vec());
+            }
+        })?;
+        reached_tails.push((topic, reached));
+    }
     for (topic, reached) in [
         (&spec.repartition_topic, reached_rep),
         (&spec.dead_letter.0, reached_dlq),
-    ] {
+    ]
+    .into_iter()
+    .chain(reached_tails)
+    {
         for (q, o) in reached {
             let e = covers.entry((topic.clone(), q)).or_insert(o);
             *e = (*e).max(o);
@@ -146,6 +179,7 @@ pub fn restore_tables(spec: &RestoreSpec) -> Result<RestoreOutcome, RuntimeError
             forwarded,
             dead_letters,
             covers,
+            tails,
         }),
         took: started.elapsed(),
         waited: std::time::Duration::ZERO,
@@ -158,10 +192,13 @@ mod tests {
 
     #[test]
     fn source_positions_round_trip() {
-        let h = source_position(3, 1_234, 17);
-        assert_eq!(h, "3;1234;17");
-        assert_eq!(parse_source_position(&h), Some((3, 1_234, 17)));
-        for bad in ["", "1;2", "1;2;3;4", "a;2;3", "1;-;3"] {
+        let h = source_position(3, Role::Input, 1_234, 17);
+        assert_eq!(h, "3;1234;17", "the input's form is the previous build's");
+        assert_eq!(parse_source_position(&h), Some((3, 0, 1_234, 17)));
+        let co = source_position(3, Role::CoInput(0), 1_234, 17);
+        assert_eq!(co, "3;1234;17;2");
+        assert_eq!(parse_source_position(&co), Some((3, 2, 1_234, 17)));
+        for bad in ["", "1;2", "1;2;3;4;5", "a;2;3", "1;-;3", "1;2;3;x"] {
             assert_eq!(parse_source_position(bad), None, "{bad:?}");
         }
     }

@@ -87,7 +87,7 @@ impl Tracker {
 #[derive(Debug)]
 pub struct Trackers {
     slots: HashMap<u32, Tracker>,
-    by_partition: HashMap<(RoleKey, i32), u32>,
+    by_partition: HashMap<(Role, i32), u32>,
     next_slot: u32,
     in_flight: usize,
     epoch: Instant,
@@ -105,23 +105,10 @@ impl Default for Trackers {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum RoleKey {
-    Input,
-    Repartition,
-}
-
-fn key(role: Role) -> RoleKey {
-    match role {
-        Role::Input => RoleKey::Input,
-        Role::Repartition => RoleKey::Repartition,
-    }
-}
-
 impl Trackers {
     /// Starts tracking a partition; returns its slot.
     pub fn open(&mut self, role: Role, topic: Arc<str>, partition: i32) -> u32 {
-        if let Some(&slot) = self.by_partition.get(&(key(role), partition)) {
+        if let Some(&slot) = self.by_partition.get(&(role, partition)) {
             return slot;
         }
         let slot = self.next_slot;
@@ -137,20 +124,20 @@ impl Trackers {
                 last_sent: None,
             },
         );
-        self.by_partition.insert((key(role), partition), slot);
+        self.by_partition.insert((role, partition), slot);
         slot
     }
 
     /// Stops tracking a partition.
     pub fn close(&mut self, role: Role, partition: i32) -> Option<Tracker> {
-        let slot = self.by_partition.remove(&(key(role), partition))?;
+        let slot = self.by_partition.remove(&(role, partition))?;
         let t = self.slots.remove(&slot)?;
         self.in_flight -= t.entries.len();
         Some(t)
     }
 
     pub fn slot(&self, role: Role, partition: i32) -> Option<u32> {
-        self.by_partition.get(&(key(role), partition)).copied()
+        self.by_partition.get(&(role, partition)).copied()
     }
 
     pub fn get(&self, role: Role, partition: i32) -> Option<&Tracker> {

@@ -43,11 +43,12 @@ pub enum StateError {
     Format(u32),
 }
 
-/// Where a dead-lettered unit came from: the topic role (input or
-/// repartition), the record offset and the unit's byte offset in the record.
+/// Where a dead-lettered unit came from: the topic role
+/// ([`crate::stage::Role::code`]: 0 input, 1 repartition, 2 + n co-input
+/// n), the record offset and the unit's byte offset in the record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct DeadLetterPos {
-    pub repartition: bool,
+    pub source: u8,
     pub offset: i64,
     pub unit: u32,
 }
@@ -110,7 +111,7 @@ struct WireDelta {
     keys: String,
     /// (interaction id, last emitted event time ms).
     emitted: Vec<(String, i64)>,
-    /// (0 = input / 1 = repartition, offset, unit byte offset).
+    /// (0 = input / 1 = repartition / 2 + n = co-input n, offset, unit byte offset).
     dead_letters: Vec<(u8, i64, u32)>,
     /// (topic, partition, next offset): every output of this task below it
     /// is described by this record or an earlier one.
@@ -231,7 +232,7 @@ impl Delta {
         let dead_letters = self
             .dead_letters
             .drain(..nd)
-            .map(|d| (u8::from(d.repartition), d.offset, d.unit))
+            .map(|d| (d.source, d.offset, d.unit))
             .collect();
         let last = self.pending() == 0;
         let covers = if last {
@@ -347,7 +348,7 @@ impl Restored {
         }
         for (role, offset, unit) in wire.dead_letters {
             self.dead_letters.insert(DeadLetterPos {
-                repartition: role == 1,
+                source: role,
                 offset,
                 unit,
             });
@@ -416,7 +417,7 @@ mod tests {
         d.record_emitted("conv-a", 90, 3, None);
         d.record_emitted("conv-b", 50, 4, Some(4));
         d.record_dead_letter(DeadLetterPos {
-            repartition: true,
+            source: 1,
             offset: 17,
             unit: 40,
         });
@@ -436,7 +437,7 @@ mod tests {
         assert_eq!(r.emitted["conv-a"], 100);
         assert_eq!(r.emitted["conv-b"], 50);
         assert!(r.dead_letters.contains(&DeadLetterPos {
-            repartition: true,
+            source: 1,
             offset: 17,
             unit: 40
         }));
@@ -572,7 +573,7 @@ mod tests {
         let mut d = Delta::default();
         d.record_emitted("conv-a", 1_700_000_000_123, 7, Some(0xabc));
         d.record_dead_letter(DeadLetterPos {
-            repartition: true,
+            source: 1,
             offset: 17,
             unit: 40,
         });
@@ -588,7 +589,7 @@ mod tests {
         assert_eq!(r.keys, vec![7, 0xabc]);
         assert_eq!(r.emitted["conv-a"], 1_700_000_000_123);
         assert!(r.dead_letters.contains(&DeadLetterPos {
-            repartition: true,
+            source: 1,
             offset: 17,
             unit: 40
         }));

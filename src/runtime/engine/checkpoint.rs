@@ -20,9 +20,10 @@ pub(super) struct TaskCheckpoint {
     pub offsets: BTreeMap<Arc<str>, i64>,
     /// Confirmed values to write again (see [`tables::RestoredTables::repair`]).
     pub repair: Vec<Change>,
-    /// Repartition partition → the last (offset, unit) of this task's input
-    /// already forwarded there before a restart.
-    pub forwarded: HashMap<i32, (i64, u32)>,
+    /// (Repartition partition, [`Role::code`] of the input) → the last
+    /// (offset, unit) of that input of this task already forwarded there
+    /// before a restart.
+    pub forwarded: HashMap<(i32, u8), (i64, u32)>,
 }
 
 impl TaskCheckpoint {
@@ -35,11 +36,11 @@ impl TaskCheckpoint {
         *e = (*e).max(offset + 1);
     }
 
-    /// True if the forward of (`offset`, `unit`) to repartition partition
-    /// `home` was written before a restart.
-    pub fn already_forwarded(&self, home: i32, offset: i64, unit: u32) -> bool {
+    /// True if the forward of (`offset`, `unit`) of input `role` to
+    /// repartition partition `home` was written before a restart.
+    pub fn already_forwarded(&self, home: i32, role: Role, offset: i64, unit: u32) -> bool {
         self.forwarded
-            .get(&home)
+            .get(&(home, role.code()))
             .is_some_and(|last| (offset, unit) <= *last)
     }
 }
@@ -79,10 +80,8 @@ impl<S: Stage> Core<S> {
             // beyond its outputs, which are all acknowledged now.
             let mut offsets = Vec::new();
             let before = self.checkpoints.get(&p).map(|ck| ck.offsets.clone());
-            for (role, topic) in [
-                (Role::Input, self.topics.input.clone()),
-                (Role::Repartition, self.topics.repartition.clone()),
-            ] {
+            for role in self.topics.roles() {
+                let topic = self.topics.of(role);
                 let Some(t) = self.trackers.get(role, p) else {
                     continue;
                 };
@@ -207,12 +206,19 @@ mod tests {
     #[test]
     fn the_guard_knows_what_was_forwarded_before_a_restart() {
         let mut ck = TaskCheckpoint::default();
-        ck.forwarded.insert(2, (10, 5));
-        assert!(ck.already_forwarded(2, 9, 99));
-        assert!(ck.already_forwarded(2, 10, 5));
-        assert!(!ck.already_forwarded(2, 10, 6));
-        assert!(!ck.already_forwarded(2, 11, 0));
-        assert!(!ck.already_forwarded(1, 0, 0), "another partition");
+        ck.forwarded.insert((2, 0), (10, 5));
+        assert!(ck.already_forwarded(2, Role::Input, 9, 99));
+        assert!(ck.already_forwarded(2, Role::Input, 10, 5));
+        assert!(!ck.already_forwarded(2, Role::Input, 10, 6));
+        assert!(!ck.already_forwarded(2, Role::Input, 11, 0));
+        assert!(
+            !ck.already_forwarded(1, Role::Input, 0, 0),
+            "another partition"
+        );
+        assert!(
+            !ck.already_forwarded(2, Role::CoInput(0), 9, 0),
+            "another input's offsets are its own"
+        );
     }
 
     #[test]

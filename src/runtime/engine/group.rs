@@ -33,7 +33,7 @@ impl<S: Stage> ConsumerContext for GroupContext<S> {
             let parts: Vec<i32> = tpl
                 .elements()
                 .iter()
-                .filter(|e| e.topic() == &*self.input_topic)
+                .filter(|e| e.topic() == &*self.topics.input)
                 .map(|e| e.partition())
                 .collect();
             let lost = consumer.assignment_lost();
@@ -58,8 +58,8 @@ impl<S: Stage> ConsumerContext for GroupContext<S> {
                 let mut hold = TopicPartitionList::new();
                 let mut parts = Vec::new();
                 for e in tpl.elements() {
-                    if e.topic() == &*self.input_topic {
-                        let _ = hold.add_partition(&self.input_topic, e.partition());
+                    if e.topic() == &*self.topics.input {
+                        let _ = hold.add_partition(&self.topics.input, e.partition());
                         parts.push(e.partition());
                     }
                 }
@@ -111,11 +111,7 @@ impl<S: Stage> GroupContext<S> {
     pub(super) fn resend_failed_commits(&self, core: &mut Core<S>) {
         let failed = std::mem::take(&mut *lock(&self.failed_commits));
         for (topic, p, o) in failed {
-            let role = if *topic == *self.input_topic {
-                Role::Input
-            } else if *topic == *self.repartition_topic {
-                Role::Repartition
-            } else {
+            let Some(role) = self.topics.role_of(&topic) else {
                 continue;
             };
             core.trackers.commit_failed(role, p, o);
@@ -167,12 +163,10 @@ impl<S: Stage> GroupContext<S> {
             }
             let mut tpl = TopicPartitionList::new();
             for p in parts {
-                for (role, topic) in [
-                    (Role::Input, &self.input_topic),
-                    (Role::Repartition, &self.repartition_topic),
-                ] {
+                for role in self.topics.roles() {
                     if let Some(o) = core.trackers.commit_point(role, *p) {
-                        let _ = tpl.add_partition_offset(topic, *p, Offset::Offset(o));
+                        let topic = self.topics.of(role);
+                        let _ = tpl.add_partition_offset(&topic, *p, Offset::Offset(o));
                     }
                 }
             }
@@ -207,16 +201,25 @@ impl<S: Stage> GroupContext<S> {
             .map(StageTask::buffered)
             .sum();
         self.metrics.handed_over.inc_by(left as u64);
-        let mut side_tpl = TopicPartitionList::new();
+        let side_roles = self.topics.side_roles();
+        let mut side_tpls: Vec<TopicPartitionList> = side_roles
+            .iter()
+            .map(|_| TopicPartitionList::new())
+            .collect();
         for p in parts {
-            if core.trackers.slot(Role::Repartition, *p).is_some() {
-                let _ = side_tpl.add_partition(&self.repartition_topic, *p);
+            for (role, tpl) in side_roles.iter().zip(side_tpls.iter_mut()) {
+                if core.trackers.slot(*role, *p).is_some() {
+                    let _ = tpl.add_partition(&self.topics.of(*role), *p);
+                }
             }
             core.unassign(*p);
         }
-        if side_tpl.count() > 0 {
-            if let Err(e) = self.side.incremental_unassign(&side_tpl) {
-                tracing::warn!(error = %e, "Could not unassign repartition partitions.");
+        for (role, tpl) in side_roles.iter().zip(&side_tpls) {
+            if tpl.count() == 0 {
+                continue;
+            }
+            if let Some(Err(e)) = self.side_of(*role).map(|c| c.incremental_unassign(tpl)) {
+                tracing::warn!(error = %e, ?role, "Could not unassign side partitions.");
             }
         }
         self.metrics

@@ -1,6 +1,7 @@
-//! The processing loop: one group consumer on the input topic, one
-//! assign-only consumer on the repartition partitions of the same numbers, one
-//! idempotent producer for every output.
+//! The processing loop: one group consumer on the (first) input topic, one
+//! assign-only consumer on the repartition partitions of the same numbers,
+//! one more per co-partitioned input topic, one idempotent producer for
+//! every output.
 //!
 //! All state lives in [`Core`] behind a mutex that the loop holds while it
 //! processes and that the rebalance callbacks take while they flush (they run
@@ -162,15 +163,30 @@ struct GroupContext<S: Stage> {
     core: Mutex<Core<S>>,
     producer: Producer_,
     side: BaseConsumer<QuietContext>,
+    /// One assign-only consumer per co-input ([`Role::CoInput`]), reading
+    /// the partitions of the same numbers as the group assigns (one per
+    /// topic: librdkafka reports a partition's end without its topic).
+    co: Vec<BaseConsumer<QuietContext>>,
     metrics: Arc<Metrics>,
     /// Commits that failed (topic, partition, offset), reported by the
     /// commit callback and sent again by the loop. Not in [`Core`]: the
     /// callback can run inside a synchronous commit made with it locked.
     failed_commits: Mutex<Vec<(String, i32, i64)>>,
-    input_topic: Arc<str>,
-    repartition_topic: Arc<str>,
+    topics: Topics,
     /// `runtime.delivery = "transactions"`.
     transactional: bool,
+}
+
+impl<S: Stage> GroupContext<S> {
+    /// The assign-only consumer that reads `role` (`None` for the input,
+    /// which the group consumer reads).
+    fn side_of(&self, role: Role) -> Option<&BaseConsumer<QuietContext>> {
+        match role {
+            Role::Input => None,
+            Role::Repartition => Some(&self.side),
+            Role::CoInput(n) => self.co.get(usize::from(n)),
+        }
+    }
 }
 
 /// A watermark marker: input partition `from` has read events up to
@@ -210,7 +226,8 @@ struct Core<S: Stage> {
     topics: Topics,
     /// The output ports, indexed by [`PortId`].
     ports: Vec<PortOut>,
-    /// Repartition partitions to assign on the side consumer.
+    /// Partitions whose repartition (and co-input) partitions are still to
+    /// assign on the side consumers.
     pending_side: Vec<i32>,
     /// Partitions (input, repartition) assigned here that this instance has
     /// not yet read to their end: the idle exit waits for them, so a run
@@ -274,8 +291,58 @@ impl HotCounters {
 #[derive(Debug, Clone)]
 struct Topics {
     input: Arc<str>,
+    /// Input topics after the first, co-partitioned with it.
+    co_inputs: Vec<Arc<str>>,
     repartition: Arc<str>,
     dead_letter: Arc<str>,
+}
+
+impl Topics {
+    /// The topic a role reads.
+    fn of(&self, role: Role) -> Arc<str> {
+        match role {
+            Role::Input => self.input.clone(),
+            Role::Repartition => self.repartition.clone(),
+            Role::CoInput(n) => self
+                .co_inputs
+                .get(usize::from(n))
+                .cloned()
+                .unwrap_or_else(|| self.input.clone()),
+        }
+    }
+
+    /// The role of a topic this stage reads.
+    fn role_of(&self, topic: &str) -> Option<Role> {
+        if topic == &*self.input {
+            return Some(Role::Input);
+        }
+        if topic == &*self.repartition {
+            return Some(Role::Repartition);
+        }
+        self.co_inputs
+            .iter()
+            .position(|t| &**t == topic)
+            .and_then(|n| u8::try_from(n).ok())
+            .map(Role::CoInput)
+    }
+
+    /// Every role this stage reads: the input, the co-inputs, the
+    /// repartition topic.
+    fn roles(&self) -> Vec<Role> {
+        let mut r = vec![Role::Input];
+        r.extend(self.side_roles());
+        r
+    }
+
+    /// The roles read by assign-only consumers: the co-inputs, then the
+    /// repartition topic.
+    fn side_roles(&self) -> Vec<Role> {
+        (0..self.co_inputs.len())
+            .filter_map(|n| u8::try_from(n).ok())
+            .map(Role::CoInput)
+            .chain([Role::Repartition])
+            .collect()
+    }
 }
 
 /// One output port as the loop uses it.

@@ -13,6 +13,7 @@ impl<S: Stage> Core<S> {
             partition: p,
             partitions: s.partitions,
             input_topic: plan.input_topic.clone(),
+            co_inputs: plan.co_inputs.clone(),
             repartition_topic: plan.repartition_topic.clone(),
             changelog_topic: plan.changelog_topic.clone(),
             outputs: self
@@ -27,6 +28,12 @@ impl<S: Stage> Core<S> {
             owner_id: self.owner_id.clone(),
             lease: self.lease(),
             max_handover_wait: self.lease() * 10,
+            tail_ports: self
+                .stage
+                .tail_ports()
+                .into_iter()
+                .map(|p| usize::from(p.0))
+                .collect(),
             cancel: Arc::new(AtomicBool::new(false)),
             checkpointed: self.checkpointed,
         }
@@ -154,10 +161,16 @@ impl<S: Stage> Core<S> {
             forwarded,
             dead_letters,
             covers,
+            tails,
         } = t;
         let mut task = self.stage.new_task(p, self.settings.partitions);
         let keys = restored.tables.len();
         task.restore_tables(restored.tables);
+        let tail_records = tails.len();
+        for ((port, key), value) in &tails {
+            let port = PortId(u8::try_from(*port).unwrap_or(u8::MAX));
+            task.restore_output(port, key, value);
+        }
         let mut ck = checkpoint::TaskCheckpoint {
             epoch: restored.next_epoch,
             covers: covers
@@ -170,11 +183,7 @@ impl<S: Stage> Core<S> {
         };
         if let Some(c) = &restored.checkpoint {
             for (topic, o) in &c.offsets {
-                let role = if **topic == *self.topics.input {
-                    Role::Input
-                } else if **topic == *self.topics.repartition {
-                    Role::Repartition
-                } else {
+                let Some(role) = self.topics.role_of(topic) else {
                     continue;
                 };
                 self.resume_at.insert((role, p), *o);
@@ -193,6 +202,7 @@ impl<S: Stage> Core<S> {
             changelog_records = restored.records,
             keys,
             unconfirmed = restored.unconfirmed,
+            tail_records,
             checkpoint = restored.checkpoint.as_ref().map(|c| c.epoch),
             dead_letters = dead_letters.len(),
             "State restored."
@@ -216,22 +226,20 @@ impl<S: Stage> Core<S> {
         self.deltas.remove(&p);
         self.dead_lettered.remove(&p);
         self.checkpoints.remove(&p);
-        self.resume_at.remove(&(Role::Input, p));
-        self.resume_at.remove(&(Role::Repartition, p));
         self.tasks.remove(&p);
         self.markers_sent.remove(&p);
-        self.rewinds.remove(&(Role::Input, p));
-        self.rewinds.remove(&(Role::Repartition, p));
+        for role in self.topics.roles() {
+            self.resume_at.remove(&(role, p));
+            self.rewinds.remove(&(role, p));
+            self.trackers.close(role, p);
+            self.unread.remove(&(role, p));
+        }
         self.reseeks.retain(|(_, q, _)| *q != p);
-        self.trackers.close(Role::Input, p);
-        self.trackers.close(Role::Repartition, p);
-        self.unread.remove(&(Role::Input, p));
-        self.unread.remove(&(Role::Repartition, p));
         self.pending_side.retain(|x| *x != p);
     }
 
-    /// End of partition `p` of the input or the repartition topic. Input:
-    /// the task is caught up (idle detection). Either: a resumption that has
+    /// End of partition `p` of an input or the repartition topic. The
+    /// first input: the task is caught up (idle detection). Either: a resumption that has
     /// seen no record yet may need to start further back (see [`Rewind`]);
     /// otherwise this instance has now read the partition to its end once
     /// (which the idle exit waits for).
@@ -276,8 +284,11 @@ impl<S: Stage> Core<S> {
     }
 
     pub(super) fn partition_in_flight(&self, p: i32) -> usize {
-        self.trackers.in_flight_of(Role::Input, p)
-            + self.trackers.in_flight_of(Role::Repartition, p)
+        self.topics
+            .roles()
+            .into_iter()
+            .map(|role| self.trackers.in_flight_of(role, p))
+            .sum()
     }
 
     /// Whether partition `p` still has outputs on their way to the broker.

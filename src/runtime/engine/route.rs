@@ -37,7 +37,7 @@ impl<S: Stage> Core<S> {
             return;
         };
         match role {
-            Role::Input => self.hot.read_input.inc(),
+            Role::Input | Role::CoInput(_) => self.hot.read_input.inc(),
             Role::Repartition => self.hot.read_repartition.inc(),
         }
         let mut token = None;
@@ -78,10 +78,7 @@ impl<S: Stage> Core<S> {
             return;
         }
         let source = SourceRef {
-            topic: match role {
-                Role::Input => self.topics.input.clone(),
-                Role::Repartition => self.topics.repartition.clone(),
-            },
+            topic: self.topics.of(role),
             partition: p,
             offset: msg.offset(),
         };
@@ -191,11 +188,15 @@ impl<S: Stage> Core<S> {
                 };
                 let unit = u32::try_from(f.range.start).unwrap_or(u32::MAX);
                 let offset = rec.source.offset;
+                let from = self
+                    .topics
+                    .role_of(&rec.source.topic)
+                    .unwrap_or(Role::Input);
                 if self.checkpointed
                     && self
                         .checkpoints
                         .get(&p)
-                        .is_some_and(|ck| ck.already_forwarded(f.home, offset, unit))
+                        .is_some_and(|ck| ck.already_forwarded(f.home, from, offset, unit))
                 {
                     // Forwarded before a restart: the home partition has it.
                     self.metrics
@@ -216,13 +217,17 @@ impl<S: Stage> Core<S> {
                         value: Some(&hops),
                     });
                 if self.checkpointed {
-                    let src = crate::runtime::restore_tables::source_position(p, offset, unit);
+                    let src =
+                        crate::runtime::restore_tables::source_position(p, from, offset, unit);
                     hs = hs.insert(Header {
                         key: headers::SOURCE_POSITION,
                         value: Some(src.as_bytes()),
                     });
                 }
-                let value = rec.value.get(f.range.clone()).unwrap_or(rec.value);
+                let value = match &f.payload {
+                    Some(v) => v.as_slice(),
+                    None => rec.value.get(f.range.clone()).unwrap_or(rec.value),
+                };
                 let topic = self.topics.repartition.clone();
                 self.send(
                     producer,
@@ -247,7 +252,7 @@ impl<S: Stage> Core<S> {
                     .trackers
                     .origin(d.ticket)
                     .map(|(t, offset)| DeadLetterPos {
-                        repartition: t.role == Role::Repartition,
+                        source: t.role.code(),
                         offset,
                         unit: u32::try_from(d.range.start).unwrap_or(u32::MAX),
                     });

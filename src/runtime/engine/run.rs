@@ -44,24 +44,37 @@ impl<S: Stage> Engine<S> {
                 .map_err(RuntimeError::broker("opening a transaction"))?;
             tracing::info!(transactional_id = %txn_id, "Transactions mode: outputs, changelog and offsets commit atomically.");
         }
-        // A group id gives the side consumer librdkafka's incremental
-        // assignment API; it never subscribes, so it never joins that group,
-        // and it never commits (the group consumer commits its offsets).
-        let side_group = format!("{}.repartition-reader", settings.group_id);
-        let side: BaseConsumer<QuietContext> = c
-            .with_defaults(
+        // A group id gives the side consumers librdkafka's incremental
+        // assignment API; they never subscribe, so they never join that
+        // group, and they never commit (the group consumer commits their
+        // offsets).
+        let side_consumer = |what: &'static str, suffix: String| {
+            let group = format!("{}.{suffix}", settings.group_id);
+            c.with_defaults(
                 &[
                     crate::runtime::client::SIDE_CONSUMER_DEFAULTS,
-                    &[("group.id", &side_group)],
+                    &[("group.id", &group)],
                 ]
                 .concat(),
             )
-            .create_with_context(QuietContext {
-                what: "repartition",
+            .create_with_context(QuietContext { what })
+        };
+        let side: BaseConsumer<QuietContext> =
+            side_consumer("repartition", "repartition-reader".into())
+                .map_err(RuntimeError::client("repartition consumer"))?;
+        let co = (0..plan.co_inputs.len())
+            .map(|n| {
+                side_consumer("co-input", format!("co-input-{n}-reader"))
+                    .map_err(RuntimeError::client("co-input consumer"))
             })
-            .map_err(RuntimeError::client("repartition consumer"))?;
+            .collect::<Result<Vec<BaseConsumer<QuietContext>>, _>>()?;
         let topics = Topics {
             input: Arc::from(plan.input_topic.as_str()),
+            co_inputs: plan
+                .co_inputs
+                .iter()
+                .map(|t| Arc::from(t.as_str()))
+                .collect(),
             repartition: Arc::from(plan.repartition_topic.as_str()),
             dead_letter: Arc::from(plan.dead_letter_topic.as_str()),
         };
@@ -103,10 +116,10 @@ impl<S: Stage> Engine<S> {
             }),
             producer,
             side,
+            co,
             metrics,
             failed_commits: Mutex::new(Vec::new()),
-            input_topic: topics.input.clone(),
-            repartition_topic: topics.repartition.clone(),
+            topics,
             transactional,
         };
         let consumer: BaseConsumer<GroupContext<S>> = c
@@ -129,17 +142,20 @@ impl<S: Stage> Engine<S> {
         self.consumer.context()
     }
 
-    /// Assigns pending repartition partitions on the side consumer, from the
-    /// group's committed offsets.
+    /// Assigns pending partitions on the side consumers (repartition,
+    /// co-inputs), from the group's committed offsets (or the checkpoint's).
     fn assign_side(&self) {
         let pending: Vec<i32> = std::mem::take(&mut lock(&self.ctx().core).pending_side);
         if pending.is_empty() {
             return;
         }
-        let topic = &self.settings.plan.repartition_topic;
+        let ctx = self.ctx();
         let mut tpl = TopicPartitionList::new();
-        for p in &pending {
-            let _ = tpl.add_partition(topic, *p);
+        for role in ctx.topics.side_roles() {
+            let topic = ctx.topics.of(role);
+            for p in &pending {
+                let _ = tpl.add_partition(&topic, *p);
+            }
         }
         let committed = match self
             .consumer
@@ -147,40 +163,47 @@ impl<S: Stage> Engine<S> {
         {
             Ok(c) => c,
             Err(e) => {
-                tracing::warn!(error = %e, "Could not read committed repartition offsets; retrying.");
-                lock(&self.ctx().core).pending_side.extend(pending);
+                tracing::warn!(error = %e, "Could not read committed offsets of side partitions; retrying.");
+                lock(&ctx.core).pending_side.extend(pending);
                 return;
             }
         };
-        let mut assign = TopicPartitionList::new();
-        let mut core = lock(&self.ctx().core);
+        let mut assign: HashMap<Role, TopicPartitionList> = HashMap::new();
+        let mut core = lock(&ctx.core);
         for e in committed.elements() {
-            if !core.tasks.contains_key(&e.partition()) {
+            let Some(role) = ctx.topics.role_of(e.topic()) else {
+                continue;
+            };
+            let p = e.partition();
+            if !core.tasks.contains_key(&p) {
                 continue; // revoked meanwhile
             }
             // A checkpointed stage resumes where its checkpoint says.
             let at = core
                 .resume_at
-                .remove(&(Role::Repartition, e.partition()))
+                .remove(&(role, p))
                 .map_or(e.offset(), Offset::Offset);
             let offset = match at {
                 Offset::Offset(o) if o > 0 => {
                     let rw = Rewind::new(o, INITIAL_WINDOW);
                     let start = rw.start();
-                    core.rewinds.insert((Role::Repartition, e.partition()), rw);
+                    core.rewinds.insert((role, p), rw);
                     Offset::Offset(start)
                 }
                 _ => Offset::Beginning,
             };
-            let _ = assign.add_partition_offset(topic, e.partition(), offset);
-            core.unread.insert((Role::Repartition, e.partition()));
-            let t = core.topics.repartition.clone();
-            core.trackers.open(Role::Repartition, t, e.partition());
+            let _ = assign
+                .entry(role)
+                .or_default()
+                .add_partition_offset(e.topic(), p, offset);
+            core.unread.insert((role, p));
+            let t = ctx.topics.of(role);
+            core.trackers.open(role, t, p);
         }
         drop(core);
-        if assign.count() > 0 {
-            if let Err(e) = self.ctx().side.incremental_assign(&assign) {
-                tracing::warn!(error = %e, "Could not assign repartition partitions.");
+        for (role, tpl) in assign {
+            if let Some(Err(e)) = ctx.side_of(role).map(|c| c.incremental_assign(&tpl)) {
+                tracing::warn!(error = %e, ?role, "Could not assign side partitions.");
             }
         }
     }
@@ -242,21 +265,35 @@ impl<S: Stage> Engine<S> {
                 }
             }
             let mut side_got = 0usize;
-            while side_got < 2000 {
-                match ctx.side.poll(Duration::ZERO) {
-                    Some(Ok(msg)) => {
-                        lock(&ctx.core).handle(&ctx.producer, Role::Repartition, &msg);
-                        side_got += 1;
+            for role in ctx.topics.side_roles() {
+                let Some(side) = ctx.side_of(role) else {
+                    continue;
+                };
+                let mut got_here = 0usize;
+                while got_here < 2000 {
+                    match side.poll(Duration::ZERO) {
+                        Some(Ok(msg)) => {
+                            lock(&ctx.core).handle(&ctx.producer, role, &msg);
+                            got_here += 1;
+                        }
+                        Some(Err(KafkaError::PartitionEOF(p))) => {
+                            lock(&ctx.core).end_of_partition(role, p);
+                        }
+                        Some(Err(e)) => {
+                            log_poll_error(
+                                if role == Role::Repartition {
+                                    "repartition"
+                                } else {
+                                    "co-input"
+                                },
+                                &e,
+                            );
+                            break;
+                        }
+                        None => break,
                     }
-                    Some(Err(KafkaError::PartitionEOF(p))) => {
-                        lock(&ctx.core).end_of_partition(Role::Repartition, p);
-                    }
-                    Some(Err(e)) => {
-                        log_poll_error("repartition", &e);
-                        break;
-                    }
-                    None => break,
                 }
+                side_got += got_here;
             }
             serve_deliveries(&ctx.producer);
             lock(&ctx.core).check_stalled_rewinds();
@@ -427,22 +464,28 @@ impl<S: Stage> Engine<S> {
         }
     }
 
-    /// The same for the repartition partitions on the side consumer, after a
-    /// backpressure pause. (Resuming them without a seek lost the rest of a
-    /// batch on Tansu: events forwarded there were never processed.)
+    /// The same for the partitions of the side consumers (repartition,
+    /// co-inputs), after a backpressure pause. (Resuming them without a seek
+    /// lost the rest of a batch on Tansu: events forwarded there were never
+    /// processed.)
     fn resume_side(&self) {
         let ctx = self.ctx();
-        let Ok(assignment) = ctx.side.assignment() else {
-            return;
-        };
-        let parts: Vec<i32> = assignment
-            .elements()
-            .iter()
-            .map(|e| e.partition())
-            .collect();
-        let topic = self.settings.plan.repartition_topic.clone();
-        if let Err(e) = self.resume_role(&ctx.side, Role::Repartition, &topic, &parts) {
-            tracing::warn!(error = %e, "Could not resume repartition partitions.");
+        for role in ctx.topics.side_roles() {
+            let Some(side) = ctx.side_of(role) else {
+                continue;
+            };
+            let Ok(assignment) = side.assignment() else {
+                continue;
+            };
+            let parts: Vec<i32> = assignment
+                .elements()
+                .iter()
+                .map(|e| e.partition())
+                .collect();
+            let topic = ctx.topics.of(role);
+            if let Err(e) = self.resume_role(side, role, &topic, &parts) {
+                tracing::warn!(error = %e, ?role, "Could not resume side partitions.");
+            }
         }
     }
 
@@ -531,19 +574,11 @@ impl<S: Stage> Engine<S> {
         let ctx = self.ctx();
         let seeks = std::mem::take(&mut lock(&ctx.core).reseeks);
         for (role, p, from) in seeks {
-            let r = match role {
-                Role::Input => self.consumer.seek(
-                    &self.settings.plan.input_topic,
-                    p,
-                    Offset::Offset(from),
-                    Duration::from_secs(10),
-                ),
-                Role::Repartition => ctx.side.seek(
-                    &self.settings.plan.repartition_topic,
-                    p,
-                    Offset::Offset(from),
-                    Duration::from_secs(10),
-                ),
+            let topic = ctx.topics.of(role);
+            let at = Offset::Offset(from);
+            let r = match ctx.side_of(role) {
+                None => self.consumer.seek(&topic, p, at, Duration::from_secs(10)),
+                Some(side) => side.seek(&topic, p, at, Duration::from_secs(10)),
             };
             let mut core = lock(&ctx.core);
             match r {
@@ -608,9 +643,11 @@ impl<S: Stage> Engine<S> {
             }
         }
         if pause {
-            if let Ok(assignment) = ctx.side.assignment() {
-                if let Err(e) = ctx.side.pause(&assignment) {
-                    tracing::warn!(error = %e, "Could not pause repartition partitions.");
+            for side in std::iter::once(&ctx.side).chain(&ctx.co) {
+                if let Ok(assignment) = side.assignment() {
+                    if let Err(e) = side.pause(&assignment) {
+                        tracing::warn!(error = %e, "Could not pause side partitions.");
+                    }
                 }
             }
         } else {

@@ -111,7 +111,7 @@ impl<S: Stage> Core<S> {
             .trackers
             .origin(meta.ticket)
             .map(|(t, offset)| DeadLetterPos {
-                repartition: t.role == Role::Repartition,
+                source: t.role.code(),
                 offset,
                 unit: meta.unit,
             });
