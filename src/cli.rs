@@ -163,8 +163,12 @@ fn print_stage(stage: &config::StagePlan) {
     println!("stage {} (kind {}):", rt.stage, stage.kind());
     println!("  group:       <group id>.{}", rt.stage);
     println!("  input:       {}", rt.input_topic);
+    for co in &rt.co_inputs {
+        println!("  input:       {co} (co-partitioned)");
+    }
     match stage {
         config::StagePlan::Silver(plan) => print_silver(plan),
+        config::StagePlan::Gold(plan) => print_gold(plan),
     }
     println!("  dead letter: {}", rt.dead_letter_topic);
     println!("  repartition: {}", rt.repartition_topic);
@@ -178,6 +182,33 @@ fn print_stage(stage: &config::StagePlan) {
     println!(
         "  dead letters: by reference (first {} bytes) when a record would not fit",
         rt.dead_letter_prefix
+    );
+}
+
+fn print_gold(plan: &config::GoldPlan) {
+    let w = &plan.windows;
+    let d = |ms: i64| {
+        humantime::format_duration(std::time::Duration::from_millis(
+            u64::try_from(ms).unwrap_or(0),
+        ))
+        .to_string()
+    };
+    println!("  port queue_kpis: {} (json)", plan.kpis_topic);
+    println!("  port late:   {} (json)", plan.late_topic);
+    println!(
+        "  windows:     {} tumbling, by event time; first result at end + grace {}{}, corrections for {}",
+        w.sizes_ms.iter().map(|s| d(*s)).collect::<Vec<_>>().join(", "),
+        d(w.grace_ms),
+        if plan.grace_set { "" } else { " (the silver lateness)" },
+        d(w.horizon_ms)
+    );
+    let k = &w.kpi;
+    println!(
+        "  kpis:        service level target {}, short abandon within {}, short abandons {} the denominator, flow-outs {}",
+        d(k.service_level_target_ms),
+        d(k.short_abandon_threshold_ms),
+        if k.exclude_short_abandons { "out of" } else { "in" },
+        if k.include_flow_outs { "in it" } else { "not in it" }
     );
 }
 
@@ -265,6 +296,14 @@ async fn run(args: RunArgs) -> CliResult {
     for run in runs {
         match run.result {
             Ok(crate::run::StageSummary::Silver(s)) => log_silver_summary(&run.stage, &s),
+            Ok(crate::run::StageSummary::Gold(s)) => tracing::info!(
+                stage = %run.stage,
+                silver_events_read = s.silver_events_read,
+                results = s.results,
+                late = s.late,
+                dead_letters = s.dead_letters,
+                "Stopped."
+            ),
             Err(e) => {
                 tracing::error!(stage = %run.stage, error = %e, "Stage stopped with an error.");
                 failed.get_or_insert(format!("stage {}: {e}", run.stage));

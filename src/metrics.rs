@@ -99,21 +99,21 @@ pub struct Metrics {
     pub transactions: IntCounterVec,
 }
 
-fn counter(r: &Registry, name: &str, help: &str) -> IntCounter {
+pub(crate) fn counter(r: &Registry, name: &str, help: &str) -> IntCounter {
     let c = IntCounter::new(name, help).expect("static metric definition");
     r.register(Box::new(c.clone()))
         .expect("metric registered once");
     c
 }
 
-fn counter_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+pub(crate) fn counter_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
     let c = IntCounterVec::new(Opts::new(name, help), labels).expect("static metric definition");
     r.register(Box::new(c.clone()))
         .expect("metric registered once");
     c
 }
 
-fn gauge(r: &Registry, name: &str, help: &str) -> IntGauge {
+pub(crate) fn gauge(r: &Registry, name: &str, help: &str) -> IntGauge {
     let g = IntGauge::new(name, help).expect("static metric definition");
     r.register(Box::new(g.clone()))
         .expect("metric registered once");

@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::{SilverPlan, StagePlan};
+use crate::config::{GoldPlan, SilverPlan, StagePlan};
+use crate::gold::stage::Gold;
 use crate::http::{self, Health, HttpError};
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
@@ -35,6 +36,45 @@ pub async fn silver(
     Ok(summary)
 }
 
+/// Runs the gold stage `plan` until `stop` is set (or the idle condition
+/// holds).
+pub async fn gold(
+    plan: Arc<GoldPlan>,
+    opts: RunOptions,
+    metrics: Arc<Metrics>,
+    stop: Arc<AtomicBool>,
+    on_ready: Option<Box<dyn FnOnce(Option<SocketAddr>) + Send>>,
+) -> Result<GoldSummary, RuntimeError> {
+    tracing::info!(stage = %plan.runtime.stage, "Gold stage.");
+    let runtime_plan = Arc::new(plan.runtime.clone());
+    let stage = Gold::new(plan, &metrics);
+    let outcome = runtime::run(runtime_plan, opts, stage, metrics.clone(), stop, on_ready).await?;
+    Ok(GoldSummary::from_metrics(&metrics, outcome.elapsed))
+}
+
+/// A gold run's totals.
+#[derive(Debug, Clone, Default)]
+pub struct GoldSummary {
+    pub elapsed: Duration,
+    pub silver_events_read: u64,
+    pub results: u64,
+    pub late: u64,
+    pub dead_letters: u64,
+}
+
+impl GoldSummary {
+    fn from_metrics(m: &Metrics, elapsed: Duration) -> Self {
+        GoldSummary {
+            elapsed,
+            silver_events_read: Metrics::sum(&m.records_read)
+                - m.records_read.with_label_values(&["repartition"]).get(),
+            results: m.out("queue_kpis"),
+            late: m.out("late"),
+            dead_letters: m.out(crate::metrics::OUT_DEAD_LETTER),
+        }
+    }
+}
+
 /// How one stage of [`stages`] ended.
 #[derive(Debug)]
 pub struct StageRun {
@@ -46,6 +86,7 @@ pub struct StageRun {
 #[derive(Debug, Clone)]
 pub enum StageSummary {
     Silver(RunSummary),
+    Gold(GoldSummary),
 }
 
 /// Runs `stages` in this process, concurrently, until `stop` is set (or
@@ -101,6 +142,9 @@ pub async fn stages(
                         .await
                         .map(StageSummary::Silver)
                 }
+                StagePlan::Gold(plan) => gold(Arc::new(plan), opts, m, stop.clone(), None)
+                    .await
+                    .map(StageSummary::Gold),
             };
             if result.is_err() {
                 stop.store(true, Ordering::Relaxed);

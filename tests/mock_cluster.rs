@@ -117,8 +117,9 @@ fn two_stages_run_in_one_process_each_as_its_own_group() {
     let plans: Vec<cxstream::config::SilverPlan> = topology
         .stages
         .iter()
-        .map(|s| match s {
-            cxstream::config::StagePlan::Silver(p) => p.clone(),
+        .filter_map(|s| match s {
+            cxstream::config::StagePlan::Silver(p) => Some(p.clone()),
+            _ => None,
         })
         .collect();
 
@@ -177,6 +178,7 @@ fn two_stages_run_in_one_process_each_as_its_own_group() {
             .expect("each stage ran");
         let summary = match &run.result {
             Ok(cxstream::run::StageSummary::Silver(s)) => s,
+            Ok(other) => panic!("stage {name} is silver, yet summed up as {other:?}"),
             Err(e) => panic!("stage {name}: {e}"),
         };
         eprintln!("[{name}] {summary:?}");

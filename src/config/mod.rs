@@ -9,6 +9,8 @@
 //! Config types stay apart from runtime types: the runtime reads a
 //! [`RuntimePlan`], a stage its own plan (e.g. [`SilverPlan`]).
 
+pub mod gold;
+mod op;
 pub mod silver;
 pub mod topology;
 
@@ -19,6 +21,7 @@ use std::time::Duration;
 
 use toml::Spanned;
 
+pub use gold::GoldPlan;
 pub use silver::SilverPlan;
 use topology::{RawStage, RawTopology};
 
@@ -58,13 +61,10 @@ impl Topology {
     }
 
     /// The plan of its first silver stage, by value.
-    #[allow(
-        clippy::unnecessary_find_map,
-        reason = "one arm per stage kind, and silver is the only kind so far"
-    )]
     pub fn into_silver(self) -> Option<SilverPlan> {
         self.stages.into_iter().find_map(|s| match s {
             StagePlan::Silver(p) => Some(p),
+            _ => None,
         })
     }
 
@@ -74,14 +74,19 @@ impl Topology {
     }
 
     /// The plan of its first silver stage (tests, the demo and the benchmark
-    /// run the shipped single-stage topology).
-    #[allow(
-        clippy::unnecessary_find_map,
-        reason = "one arm per stage kind, and silver is the only kind so far"
-    )]
+    /// run it).
     pub fn silver(&self) -> Option<&SilverPlan> {
         self.stages.iter().find_map(|s| match s {
             StagePlan::Silver(p) => Some(p),
+            _ => None,
+        })
+    }
+
+    /// The plan of its first gold stage.
+    pub fn gold(&self) -> Option<&GoldPlan> {
+        self.stages.iter().find_map(|s| match s {
+            StagePlan::Gold(p) => Some(p),
+            _ => None,
         })
     }
 }
@@ -91,6 +96,7 @@ impl Topology {
 #[derive(Debug, Clone)]
 pub enum StagePlan {
     Silver(SilverPlan),
+    Gold(GoldPlan),
 }
 
 impl StagePlan {
@@ -98,6 +104,7 @@ impl StagePlan {
     pub fn runtime(&self) -> &RuntimePlan {
         match self {
             StagePlan::Silver(p) => &p.runtime,
+            StagePlan::Gold(p) => &p.runtime,
         }
     }
 
@@ -109,6 +116,7 @@ impl StagePlan {
     pub fn kind(&self) -> &'static str {
         match self {
             StagePlan::Silver(_) => silver::KIND,
+            StagePlan::Gold(_) => gold::KIND,
         }
     }
 }
@@ -154,7 +162,7 @@ impl RuntimePlan {
 }
 
 /// The stage kinds a topology can declare.
-pub const STAGE_KINDS: [&str; 1] = [silver::KIND];
+pub const STAGE_KINDS: [&str; 2] = [silver::KIND, gold::KIND];
 
 /// Default of `runtime.dead_letter_prefix`.
 pub const DEFAULT_DEAD_LETTER_PREFIX: usize = 1024;
@@ -388,6 +396,27 @@ impl Validator<'_> {
             }
             stages.push(stage);
         }
+        // A gold stage's grace defaults to the allowed lateness of the
+        // silver stage that writes its first input.
+        let lateness: BTreeMap<String, i64> = stages
+            .iter()
+            .filter_map(|s| match s {
+                StagePlan::Silver(p) => p.reorder.as_ref().map(|r| {
+                    (
+                        p.silver_topic.clone(),
+                        i64::try_from(r.allowed_lateness.as_millis()).unwrap_or(i64::MAX),
+                    )
+                }),
+                _ => None,
+            })
+            .collect();
+        for s in &mut stages {
+            if let StagePlan::Gold(g) = s {
+                if let (false, Some(l)) = (g.grace_set, lateness.get(&g.runtime.input_topic)) {
+                    g.windows.grace_ms = *l;
+                }
+            }
+        }
         Ok(Topology { name, stages })
     }
 
@@ -517,6 +546,7 @@ impl Validator<'_> {
         };
         let plan = match kind {
             silver::KIND => StagePlan::Silver(self.silver(prefix, raw, runtime)?),
+            gold::KIND => StagePlan::Gold(self.gold(prefix, raw, runtime)?),
             _ => return Err(unknown_kind()),
         };
         Ok(plan)
@@ -547,14 +577,13 @@ impl Validator<'_> {
             ));
         }
         let mut own: BTreeMap<String, String> = BTreeMap::new();
-        for (k, t) in [
-            ("inputs", st.inputs.get_ref().first().map(|t| t.get_ref())),
-            ("dead_letter", Some(st.dead_letter.get_ref())),
-        ] {
-            if let Some(t) = t {
-                own.insert(t.clone(), format!("{prefix}{k}"));
-            }
+        for t in st.inputs.get_ref() {
+            own.insert(t.get_ref().clone(), format!("{prefix}inputs"));
         }
+        own.insert(
+            st.dead_letter.get_ref().clone(),
+            format!("{prefix}dead_letter"),
+        );
         let mut topics = Vec::with_capacity(expected.len());
         for want in expected {
             let Some((_, port)) = st.ports.iter().find(|(n, _)| n.get_ref() == want) else {

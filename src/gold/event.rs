@@ -3,7 +3,7 @@
 //! other event kind is read only for its id and time (it contributes to no
 //! figure).
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
@@ -20,7 +20,7 @@ pub enum GoldEventError {
 }
 
 /// The event kinds that make queue legs; every other kind is `Other`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum LegEventKind {
     AcdStart,
     AcdEnd,
@@ -54,7 +54,8 @@ impl LegEventKind {
 }
 
 /// One silver event, as gold needs it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Serialized as it is for the stage's state (not an output).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GoldEvent {
     pub event_id: String,
     pub interaction_id: String,

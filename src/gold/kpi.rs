@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::legs::{Contribution, ContributionKind, Outcome};
 
@@ -34,7 +34,7 @@ impl Default for KpiRules {
 
 /// The figures of one (queue, window). A ratio whose denominator is 0 is
 /// `None` (JSON `null`), never 0 and never NaN.
-#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct Kpis {
     pub offered: u64,
     pub answered: u64,

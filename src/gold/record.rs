@@ -7,7 +7,8 @@
 //! complete figures (never a delta). The record holds no wall-clock time, so
 //! a result written again after a crash has the same bytes.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use super::kpi::{KpiRules, Kpis};
 use super::windows::{WindowKey, WindowResult};
@@ -50,12 +51,79 @@ struct Rules {
 #[derive(Serialize)]
 struct Lineage<'a> {
     version: u32,
+    token: String,
     processor: &'static str,
     processor_version: &'static str,
     topology: &'a str,
     stage: &'a str,
+    hops: [Hop<'a>; 1],
     /// Distinct silver events behind the figures.
     silver_events: u64,
+}
+
+/// Gold's hop: an aggregate of many silver events has no single source
+/// position (each silver event carries its own hops), and no wall-clock
+/// time, so a record written again is byte for byte the same.
+#[derive(Serialize)]
+struct Hop<'a> {
+    processor: &'static str,
+    version: &'static str,
+    stage: &'a str,
+    topology: &'a str,
+    status: &'static str,
+}
+
+/// The lineage token of a window's results: the first 16 bytes (hex) of
+/// SHA-256 over topology, stage and key. The same for every revision.
+pub fn token(from: &Provenance<'_>, key: &str) -> String {
+    let mut h = Sha256::new();
+    for part in [from.topology, from.stage, key] {
+        h.update(part.as_bytes());
+        h.update([0u8]);
+    }
+    hex::encode(&h.finalize()[..16])
+}
+
+/// What a restore needs back from a written record: its revision and
+/// figures (with the lineage count).
+#[derive(Deserialize)]
+struct Written {
+    schema_version: u32,
+    queue_id: String,
+    window_start: String,
+    window_size_ms: i64,
+    revision: u32,
+    #[serde(flatten)]
+    kpis: Kpis,
+    lineage: WrittenLineage,
+}
+
+#[derive(Deserialize)]
+struct WrittenLineage {
+    silver_events: u64,
+}
+
+/// Reads a record this build wrote: its window, revision and figures;
+/// `None` for a record of another schema version or shape.
+pub fn decode(value: &[u8]) -> Option<(WindowKey, u32, Kpis)> {
+    let w: Written = serde_json::from_slice(value).ok()?;
+    if w.schema_version != SCHEMA_VERSION {
+        return None;
+    }
+    let start = time::OffsetDateTime::parse(
+        &w.window_start,
+        &time::format_description::well_known::Rfc3339,
+    )
+    .ok()?;
+    let start_ms = i64::try_from(start.unix_timestamp_nanos() / 1_000_000).ok()?;
+    let mut kpis = w.kpis;
+    kpis.events = w.lineage.silver_events;
+    let key = WindowKey {
+        queue: w.queue_id,
+        size_ms: w.window_size_ms,
+        start_ms,
+    };
+    Some((key, w.revision, kpis))
 }
 
 /// An ISO-8601 duration of whole seconds (`PT15M`, `PT1H`, `PT1H30M`,
@@ -105,6 +173,7 @@ pub fn encode(
     rules: &KpiRules,
     from: &Provenance<'_>,
 ) -> Result<Vec<u8>, serde_json::Error> {
+    let k = key(&r.key);
     serde_json::to_vec(&Record {
         schema_version: SCHEMA_VERSION,
         queue_id: &r.key.queue,
@@ -122,10 +191,18 @@ pub fn encode(
         },
         lineage: Lineage {
             version: 1,
+            token: token(from, &k),
             processor: "cxstream",
             processor_version: env!("CARGO_PKG_VERSION"),
             topology: from.topology,
             stage: from.stage,
+            hops: [Hop {
+                processor: "cxstream",
+                version: env!("CARGO_PKG_VERSION"),
+                stage: from.stage,
+                topology: from.topology,
+                status: "aggregated",
+            }],
             silver_events: r.kpis.events,
         },
     })
@@ -215,6 +292,38 @@ mod tests {
         assert_eq!(a, b);
     }
 
+    #[test]
+    fn a_written_record_reads_back_as_its_revision_and_figures() {
+        let r = result();
+        let bytes = encode(&r, &KpiRules::default(), &FROM).unwrap();
+        assert_eq!(
+            decode(&bytes),
+            Some((r.key.clone(), r.revision, r.kpis.clone()))
+        );
+        assert_eq!(decode(b"{}"), None);
+        let v2 = String::from_utf8(bytes)
+            .unwrap()
+            .replace("\"schema_version\":1", "\"schema_version\":2");
+        assert_eq!(decode(v2.as_bytes()), None);
+    }
+
+    #[test]
+    fn the_token_names_the_window_not_the_revision() {
+        let r = result();
+        let v = |r: &WindowResult| -> Value {
+            serde_json::from_slice(&encode(r, &KpiRules::default(), &FROM).unwrap()).unwrap()
+        };
+        let mut later = r.clone();
+        later.revision = 7;
+        let t = v(&r)["lineage"]["token"].as_str().unwrap().to_string();
+        assert_eq!(t.len(), 32);
+        assert_eq!(v(&later)["lineage"]["token"], t.as_str());
+        let mut other = r.clone();
+        other.key.queue = "q-billing".into();
+        assert_ne!(v(&other)["lineage"]["token"], t.as_str());
+        assert_eq!(v(&r)["lineage"]["hops"][0]["status"], "aggregated");
+    }
+
     /// The shipped schema describes exactly the fields a record has, and
     /// requires each of them (a field added to one but not the other fails).
     #[test]
@@ -256,6 +365,11 @@ mod tests {
         for nested in ["rules", "lineage"] {
             check(&schema["properties"][nested], &record[nested], nested);
         }
+        check(
+            &schema["properties"]["lineage"]["properties"]["hops"]["items"],
+            &record["lineage"]["hops"][0],
+            "a hop",
+        );
         assert_eq!(
             schema["properties"]["schema_version"]["const"],
             SCHEMA_VERSION

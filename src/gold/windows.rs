@@ -320,6 +320,28 @@ impl QueueWindows {
         self.touch(&key);
     }
 
+    /// A result of `key` written after the restored checkpoint (read back
+    /// from the output topic): later results continue from its revision,
+    /// and figures equal to it are not written again.
+    pub fn restore_written(&mut self, key: WindowKey, revision: u32, kpis: Kpis) {
+        if self.past_horizon(&key) {
+            return;
+        }
+        let w = self.windows.entry(key.clone()).or_default();
+        if revision >= w.revision {
+            w.revision = revision;
+            w.emitted = Some(kpis);
+        }
+        self.by_end.insert((key.end_ms(), key.clone()));
+        self.changed_windows.insert(key.clone());
+        self.touch(&key);
+    }
+
+    /// The greatest window size.
+    pub fn max_size_ms(&self) -> i64 {
+        self.rules.sizes_ms.iter().copied().max().unwrap_or(0)
+    }
+
     /// Sets the watermark of a restored checkpoint (no results).
     pub fn restore_watermark(&mut self, watermark: i64) {
         self.watermark = self.watermark.max(watermark);
