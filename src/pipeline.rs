@@ -531,6 +531,7 @@ impl Pipeline {
                             key: std::mem::take(&mut ev.interaction_id),
                             range: ev.raw.clone(),
                             payload: None,
+                            replaces: false,
                             lineage_token: std::mem::take(&mut ev.lineage.token),
                             hops: vec![hop],
                             ticket: rec.ticket,

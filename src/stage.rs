@@ -152,6 +152,13 @@ pub struct ForwardOut {
     /// What to forward instead of those bytes (a stage that re-keys what
     /// it made of a record, not the record itself).
     pub payload: Option<Vec<u8>>,
+    /// The forward carries the complete current value of its key, which
+    /// replaces every earlier one at the home (a stage-made `payload` that
+    /// depends on the task's state, not only on the record). After a
+    /// restart the runtime sends it again rather than skip it as already
+    /// forwarded: records of two inputs can be read again in another
+    /// order, and only the last value sent is complete.
+    pub replaces: bool,
     pub lineage_token: String,
     pub hops: Vec<Hop>,
     pub ticket: Ticket,

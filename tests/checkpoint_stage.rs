@@ -138,6 +138,7 @@ impl Stage for Count {
                 key: m.k,
                 range: 0..rec.value.len(),
                 payload: None,
+                replaces: false,
                 lineage_token: String::new(),
                 hops: Vec::new(),
                 ticket: rec.ticket,

@@ -128,14 +128,7 @@ pub async fn run<S: Stage>(
         f(metrics_addr);
     }
 
-    let c2 = client.clone();
-    let input = plan.input_topic.clone();
-    let partitions = tokio::task::spawn_blocking(move || {
-        client::partition_count(&c2, &input, Duration::from_secs(15))
-    })
-    .await
-    .map_err(|e| RuntimeError::Join(e.to_string()))??
-    .ok_or_else(|| RuntimeError::MissingInput(plan.input_topic.clone()))?;
+    let partitions = wait_for_input(&client, &plan.input_topic, &stop).await?;
 
     if !plan.co_inputs.is_empty() && stage.state_model() != crate::stage::StateModel::Checkpointed {
         // Emitted state is rebuilt from the outputs' tail, which tells one
@@ -168,8 +161,7 @@ pub async fn run<S: Stage>(
         })
     };
     for co in &plan.co_inputs {
-        let n = client::partition_count(&client, co, Duration::from_secs(15))?
-            .ok_or_else(|| RuntimeError::MissingInput(co.clone()))?;
+        let n = wait_for_input(&client, co, &stop).await?;
         if n != partitions {
             return Err(RuntimeError::Setup(format!(
                 "the input `{co}` has {n} partitions but `{}` has {partitions}; a stage's inputs are co-partitioned and must have the same count",
@@ -237,4 +229,42 @@ pub async fn run<S: Stage>(
         elapsed: started.elapsed(),
         metrics_addr,
     })
+}
+
+/// How long a stage waits for an input topic that does not exist yet (an
+/// upstream stage of the same topology creates it as it starts).
+const INPUT_WAIT: Duration = Duration::from_secs(60);
+
+/// The partition count of input `topic`, waiting up to [`INPUT_WAIT`] for
+/// it to appear.
+async fn wait_for_input(
+    client: &ClientSettings,
+    topic: &str,
+    stop: &AtomicBool,
+) -> Result<i32, RuntimeError> {
+    let deadline = Instant::now() + INPUT_WAIT;
+    let mut said = false;
+    loop {
+        let (c, t) = (client.clone(), topic.to_string());
+        let n = tokio::task::spawn_blocking(move || {
+            client::partition_count(&c, &t, Duration::from_secs(15))
+        })
+        .await
+        .map_err(|e| RuntimeError::Join(e.to_string()))??;
+        if let Some(n) = n {
+            return Ok(n);
+        }
+        if Instant::now() >= deadline || stop.load(Ordering::Relaxed) {
+            return Err(RuntimeError::MissingInput(topic.to_string()));
+        }
+        if !said {
+            tracing::info!(
+                topic,
+                wait_s = INPUT_WAIT.as_secs(),
+                "Input topic does not exist yet; waiting for it (an upstream stage creates it)."
+            );
+            said = true;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }

@@ -193,6 +193,7 @@ impl<S: Stage> Core<S> {
                     .role_of(&rec.source.topic)
                     .unwrap_or(Role::Input);
                 if self.checkpointed
+                    && !f.replaces
                     && self
                         .checkpoints
                         .get(&p)
