@@ -36,6 +36,22 @@ pub(super) struct Pre {
     pub(super) callback: i64,
 }
 
+/// A queue leg as planned, by the indexes of its events in `Ix::evs`
+/// (their times are final only once the events are sorted).
+#[derive(Debug, Clone, Default)]
+pub(super) struct LegDraft {
+    pub(super) queue: usize,
+    pub(super) start: usize,
+    /// `acd.end`: (event, outcome, wait).
+    pub(super) end: Option<(usize, &'static str, i64)>,
+    /// The answering agent's `user.end`: (event, interacting, held).
+    pub(super) user_end: Option<(usize, i64, i64)>,
+    /// The agent transferred the customer to another queue (blind).
+    pub(super) transfer: bool,
+    /// The answering agent's wrap-up: (event, duration).
+    pub(super) acw: Option<(usize, i64)>,
+}
+
 /// One conversation: the state its events are built from.
 pub(super) struct Ix<'a> {
     pub(super) g: &'a Pools,
@@ -62,6 +78,10 @@ pub(super) struct Ix<'a> {
     pub(super) cust_part: Part,
     pub(super) pii: Vec<String>,
     pub(super) evs: Vec<Planned>,
+    /// Its queue legs (the generator's ground truth of gold's figures).
+    pub(super) legs: Vec<LegDraft>,
+    /// The leg being answered, for the agent work that follows.
+    pub(super) answering: Option<usize>,
 }
 
 impl<'a> Ix<'a> {
@@ -187,6 +207,8 @@ impl<'a> Ix<'a> {
             cust_part,
             pii,
             evs: Vec::with_capacity(16),
+            legs: Vec::new(),
+            answering: None,
             rng,
         };
         if media == Media::Email {

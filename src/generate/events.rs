@@ -302,8 +302,15 @@ impl Ix<'_> {
         self.emit(EventKind::UserEnd, t, f);
     }
 
-    /// `acw` then `wrapup` for one agent leg that ended at `end`.
-    pub(super) fn after_call_work(&mut self, up: &Part, agent: usize, q: Option<usize>, end: i64) {
+    /// `acw` then `wrapup` for one agent leg that ended at `end`; returns
+    /// the `acw` event's index and the wrap-up duration.
+    pub(super) fn after_call_work(
+        &mut self,
+        up: &Part,
+        agent: usize,
+        q: Option<usize>,
+        end: i64,
+    ) -> (usize, i64) {
         let dur = match self.media {
             Media::Email | Media::Message => self.u(10_000, 240_000),
             _ => lognorm(&mut self.rng, 30_000.0, 0.8, 3_000, 600_000),
@@ -329,5 +336,6 @@ impl Ix<'_> {
             f.push(("wrapupDurationMs", Val::I(dur)));
             self.emit(kind, t, f);
         }
+        (self.evs.len() - 2, dur)
     }
 }

@@ -7,11 +7,19 @@
 use rand::Rng;
 
 use super::config::Media;
-use super::conversation::{Disc, Ix, Part, Pre};
+use super::conversation::{Disc, Ix, LegDraft, Part, Pre};
 use super::pools::{CALLBACK_QUEUES, CAMPAIGN_QUEUES, EMAIL_QUEUES, VOICE_QUEUES};
 use super::random::{lognorm, pick};
 use super::records::{Planned, Val};
 use crate::model::EventKind;
+
+/// A built conversation: its events in time order, its PII candidates
+/// (with the value each implies) and its queue legs.
+pub(super) type Built = (
+    Vec<Planned>,
+    Vec<(String, Option<String>)>,
+    Vec<super::truth::TruthLeg>,
+);
 
 /// How a queue leg goes: wait, abandon and flow-out odds, routing.
 struct RouteOpts {
@@ -25,20 +33,59 @@ struct RouteOpts {
 impl Ix<'_> {
     /// The conversation's events in time order, and the PII candidates
     /// (with a value implied by each: a card's digits-only form).
-    pub(super) fn build(mut self, t0: i64) -> (Vec<Planned>, Vec<(String, Option<String>)>) {
+    pub(super) fn build(mut self, t0: i64) -> Built {
         match self.media {
             Media::Voice if self.direction == "OUTBOUND" => self.outbound_voice(t0),
             Media::Callback => self.callback(t0),
             Media::Email => self.email(t0),
             _ => self.inbound(t0),
         }
-        // Strictly increasing event times in generation order.
-        self.evs.sort_by_key(|e| e.time);
+        // Strictly increasing event times in generation order (a stable
+        // sort: `at[i]` is where event `i` went).
+        let mut order: Vec<usize> = (0..self.evs.len()).collect();
+        order.sort_by_key(|&i| self.evs[i].time);
+        let mut at = vec![0usize; order.len()];
+        for (pos, &i) in order.iter().enumerate() {
+            at[i] = pos;
+        }
+        let mut evs: Vec<Option<Planned>> = std::mem::take(&mut self.evs)
+            .into_iter()
+            .map(Some)
+            .collect();
+        self.evs = order.iter().filter_map(|&i| evs[i].take()).collect();
         for i in 1..self.evs.len() {
             if self.evs[i].time <= self.evs[i - 1].time {
                 self.evs[i].time = self.evs[i - 1].time + 1;
             }
         }
+        let time = |i: usize| self.evs[at[i]].time;
+        let legs = self
+            .legs
+            .iter()
+            .map(|l| super::truth::TruthLeg {
+                interaction_id: self.cid.clone(),
+                queue_id: self.g.queues[l.queue].clone(),
+                media_type: self.media_name.clone(),
+                offered_ms: time(l.start),
+                end: l.end.map(|(e, outcome, wait_ms)| super::truth::LegEnd {
+                    at_ms: time(e),
+                    outcome,
+                    wait_ms,
+                }),
+                handle: match (l.user_end, l.acw) {
+                    (Some((_, talk_ms, held_ms)), Some((a, acw_ms))) => {
+                        Some(super::truth::LegHandle {
+                            at_ms: time(a),
+                            talk_ms,
+                            held_ms,
+                            acw_ms,
+                        })
+                    }
+                    _ => None,
+                },
+                transfer_ms: l.user_end.filter(|_| l.transfer).map(|(u, _, _)| time(u)),
+            })
+            .collect();
         let card = (
             self.cust.card_written.clone(),
             self.cust.card_digits.clone(),
@@ -51,7 +98,7 @@ impl Ix<'_> {
                 (v, implied)
             })
             .collect();
-        (self.evs, pii)
+        (self.evs, pii, legs)
     }
 
     // -- lifecycles -----------------------------------------------------
@@ -252,6 +299,12 @@ impl Ix<'_> {
     /// side ended.
     fn routed(&mut self, t_q: i64, q: usize, depth: u32, o: &RouteOpts) -> Disc {
         let leg = self.acd_start(t_q, q, o.routing);
+        let li = self.legs.len();
+        self.legs.push(LegDraft {
+            queue: q,
+            start: self.evs.len() - 1,
+            ..LegDraft::default()
+        });
         let (lo, hi) = match self.media {
             Media::Email => (10_000, 14_400_000),
             Media::Callback => (5_000, 3_600_000),
@@ -281,6 +334,7 @@ impl Ix<'_> {
                 );
             }
             self.acd_end(t_ab, &leg, "PEER", "ABANDON", None, wait);
+            self.legs[li].end = Some((self.evs.len() - 1, "ABANDON", wait));
             return Disc {
                 at: t_ab,
                 customer_disconnect: "ENDPOINT",
@@ -289,6 +343,7 @@ impl Ix<'_> {
         if r < o.p_abandon + o.p_flow_out {
             let t_fo = t_q + wait;
             self.acd_end(t_fo, &leg, "TRANSFER", "FLOW_OUT", None, wait);
+            self.legs[li].end = Some((self.evs.len() - 1, "FLOW_OUT", wait));
             if self.media == Media::Voice && self.p(0.6) {
                 let vp = self.part();
                 let vs = t_fo + self.u(300, 2_000);
@@ -377,6 +432,8 @@ impl Ix<'_> {
             Some(agent),
             answer - t_q,
         );
+        self.legs[li].end = Some((self.evs.len() - 1, "ANSWERED", answer - t_q));
+        self.answering = Some(li);
         self.agent_work(&up, agent, Some(q), answer, alert, depth, o.pre)
     }
 
@@ -393,6 +450,8 @@ impl Ix<'_> {
         depth: u32,
         pre: Pre,
     ) -> Disc {
+        // The queue leg this agent answered, if it came from a queue.
+        let li = self.answering.take();
         let talk = match self.media {
             Media::Voice => lognorm(&mut self.rng, 240_000.0, 0.7, 15_000, 3_600_000),
             Media::Chat | Media::Other => lognorm(&mut self.rng, 420_000.0, 0.6, 30_000, 3_600_000),
@@ -440,7 +499,9 @@ impl Ix<'_> {
                     alert,
                     pre,
                 );
-                self.after_call_work(up, agent, q, a1_end);
+                self.note_user_end(li, t1, held1, false);
+                let acw = self.after_call_work(up, agent, q, a1_end);
+                self.note_acw(li, acw);
                 let talk2 = lognorm(&mut self.rng, 180_000.0, 0.7, 10_000, 3_600_000);
                 let end2 = a1_end + talk2;
                 let customer_left = self.p(0.55);
@@ -466,7 +527,9 @@ impl Ix<'_> {
             // Blind transfer to another queue.
             let end = work_start + talk + hold;
             self.user_end(end, up, agent, q, "TRANSFER", talk, hold, alert, pre);
-            self.after_call_work(up, agent, q, end);
+            self.note_user_end(li, talk, hold, true);
+            let acw = self.after_call_work(up, agent, q, end);
+            self.note_acw(li, acw);
             let range = self.home_queues();
             let mut q2 = self.queue_in(range);
             if Some(q2) == q {
@@ -486,6 +549,7 @@ impl Ix<'_> {
         let customer_left = self.p(0.55);
         let dt = if customer_left { "PEER" } else { "CLIENT" };
         self.user_end(end, up, agent, q, dt, talk, hold, alert, pre);
+        self.note_user_end(li, talk, hold, false);
         let cd = if customer_left { "ENDPOINT" } else { "PEER" };
         if self.media == Media::Email && self.p(0.3) {
             // Multiple actions: the agent opens the email again later to
@@ -506,16 +570,35 @@ impl Ix<'_> {
                 a2,
                 Pre::default(),
             );
-            self.after_call_work(&ub, agent, q, s2 + a2 + w2);
+            // The agent wraps up once, after the follow-up.
+            let acw = self.after_call_work(&ub, agent, q, s2 + a2 + w2);
+            self.note_acw(li, acw);
             return Disc {
                 at: end,
                 customer_disconnect: cd,
             };
         }
-        self.after_call_work(up, agent, q, end);
+        let acw = self.after_call_work(up, agent, q, end);
+        self.note_acw(li, acw);
         Disc {
             at: end,
             customer_disconnect: cd,
+        }
+    }
+
+    /// The answering agent of leg `li` ended (the event just emitted).
+    fn note_user_end(&mut self, li: Option<usize>, talk: i64, held: i64, transfer: bool) {
+        let ev = self.evs.len() - 1;
+        if let Some(l) = li.and_then(|i| self.legs.get_mut(i)) {
+            l.user_end = Some((ev, talk, held));
+            l.transfer = transfer;
+        }
+    }
+
+    /// The answering agent of leg `li` wrapped up.
+    fn note_acw(&mut self, li: Option<usize>, acw: (usize, i64)) {
+        if let Some(l) = li.and_then(|i| self.legs.get_mut(i)) {
+            l.acw = Some(acw);
         }
     }
 }

@@ -125,7 +125,7 @@ mod test_support;
 mod truth;
 
 pub use config::{default_media_mix, GenConfig, VersionMix};
-pub use truth::{EventKey, Truth};
+pub use truth::{EventKey, LegEnd, LegHandle, Truth, TruthLeg};
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -262,7 +262,10 @@ impl Generator {
         let (evs, pii_candidates, cid) = {
             let ix = Ix::new(&self.pools, crng, idx, media, media_name);
             let cid = ix.cid.clone();
-            let (evs, pii) = ix.build(t0);
+            let (evs, pii, legs) = ix.build(t0);
+            if self.cfg.collect_truth {
+                self.truth.legs.extend(legs);
+            }
             (evs, pii, cid)
         };
         self.truth.interactions += 1;
@@ -530,8 +533,8 @@ mod tests {
         assert_eq!(
             [default.as_str(), every_fault.as_str()],
             [
-                "66e526fb1f04cf177ca984c8c25f7fb1058c83a657e233a1aefb08a0993bf60f",
-                "c5784b177e562bc7a68fd2dd5417ca6922ac581569434233f852da9684670c70"
+                "74ffadc325cbfc67c5e8a2a8d6d04a85bcdbd679eaa0e134c7f57ebd7c2ab121",
+                "9c76caec60e13469097aaafc07df1900d36c7ab42e3a9fe0be87ede08eaac7fc"
             ]
         );
     }

@@ -227,7 +227,11 @@ pub(super) fn render_body(p: &Planned, shape: Shape, r: &mut SmallRng) -> String
         push_json_str(&mut o, k);
         o.push(':');
         match (*k, new_disconnect) {
-            ("disconnectType", Some(d)) => push_json_str(&mut o, d),
+            // A newer SDK adds disconnect types; it does not rename a
+            // transfer (gold counts transfers by it).
+            ("disconnectType", Some(d)) if !matches!(v, Val::S(old) if old.ends_with("TRANSFER")) => {
+                push_json_str(&mut o, d)
+            }
             ("messageType", _) if future => push_json_str(&mut o, "LINKEDIN"),
             _ => render_val(&mut o, v),
         }

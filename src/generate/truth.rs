@@ -17,6 +17,41 @@ pub struct EventKey {
     pub session_id: Option<String>,
 }
 
+/// One queue leg as generated: what gold's figures are recomputed from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TruthLeg {
+    pub interaction_id: String,
+    pub queue_id: String,
+    /// The conversation's `mediaType`.
+    pub media_type: String,
+    /// `acd.start`.
+    pub offered_ms: i64,
+    pub end: Option<LegEnd>,
+    /// The answering agent's talk and hold, and wrap-up (at the `acw`).
+    pub handle: Option<LegHandle>,
+    /// The answering agent's `user.end` when it transferred the customer
+    /// to another queue.
+    pub transfer_ms: Option<i64>,
+}
+
+/// How a leg left its queue (`acd.end`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LegEnd {
+    pub at_ms: i64,
+    /// `ANSWERED`, `ABANDON` or `FLOW_OUT`.
+    pub outcome: &'static str,
+    pub wait_ms: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LegHandle {
+    /// The `acw` event.
+    pub at_ms: i64,
+    pub talk_ms: i64,
+    pub held_ms: i64,
+    pub acw_ms: i64,
+}
+
 /// Ground truth of what was emitted; complete once the iterator is done.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Truth {
@@ -50,6 +85,8 @@ pub struct Truth {
     /// The `mediaType` of each unique event that carries one (attribute
     /// updates carry none); only with `collect_truth`.
     pub event_media: HashMap<EventKey, String>,
+    /// Every queue leg; only with `collect_truth`.
+    pub legs: Vec<TruthLeg>,
 }
 
 impl EventKey {
