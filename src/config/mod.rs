@@ -1343,7 +1343,12 @@ mod tests {
     fn a_topology_declares_stages_each_with_its_group_and_internal_topics() {
         let t = parse(SHIPPED, "t.toml").unwrap();
         assert_eq!(t.name, "genesys-silver");
-        assert_eq!(t.stage_names(), ["silver"]);
+        assert_eq!(t.stage_names(), ["silver", "gold"]);
+        let g = t.stage("gold").unwrap();
+        assert_eq!(g.kind(), "gold");
+        assert_eq!(g.runtime().group_id("cxstream-prod"), "cxstream-prod.gold");
+        assert_eq!(g.runtime().input_topic, "cx.silver.events");
+        assert_eq!(g.runtime().co_inputs, ["cx.silver.late"]);
         let s = t.stage("silver").unwrap();
         assert_eq!(s.kind(), "silver");
         assert_eq!(
@@ -1397,10 +1402,10 @@ mod tests {
         for (from, to, want_key, want_line, want) in [
             (
                 "kind = \"silver\"",
-                "kind = \"gold\"",
+                "kind = \"platinum\"",
                 "stages[0].kind",
                 4,
-                "unknown stage kind; expected one of \"silver\"",
+                "unknown stage kind; expected one of \"silver\", \"gold\"",
             ),
             (
                 "inputs = [\"a\"]",

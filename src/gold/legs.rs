@@ -166,7 +166,9 @@ impl InteractionLegs {
         let mut invalid = Vec::new();
         let mut open: Option<usize> = None;
         let mut awaiting_agent: Option<usize> = None;
-        let mut awaiting_acw: Option<usize> = None;
+        // Answered legs whose agent ended and has not wrapped up yet (a
+        // blind transfer's next leg may be answered and end first).
+        let mut awaiting_acw: Vec<usize> = Vec::new();
         let mut awaiting_transfer: Option<usize> = None;
         for e in self.events.values() {
             match e.kind {
@@ -242,17 +244,24 @@ impl InteractionLegs {
                     let transfer = e.disconnect_type.as_deref().is_some_and(is_transfer);
                     leg.user_end =
                         Some((e.event_time_ms, talk, held, transfer, event_fp(&e.event_id)));
-                    awaiting_acw = Some(i);
+                    awaiting_acw.push(i);
                     awaiting_transfer = transfer.then_some(i);
                 }
                 LegEventKind::Acw => {
-                    let Some(i) = awaiting_acw else { continue };
-                    let leg = &mut legs[i];
-                    let same_queue = e.queue_id.as_ref().is_none_or(|q| *q == leg.queue);
-                    if !same_queue {
+                    // The wrap-up of the earliest ended leg of its agent
+                    // and queue.
+                    let Some(pos) = awaiting_acw.iter().position(|&i| {
+                        let leg = &legs[i];
+                        e.queue_id.as_ref().is_none_or(|q| *q == leg.queue)
+                            && match (&e.user_id, &leg.answered_user) {
+                                (Some(a), Some(b)) => a == b,
+                                _ => true,
+                            }
+                    }) else {
                         continue;
-                    }
-                    awaiting_acw = None;
+                    };
+                    let i = awaiting_acw.remove(pos);
+                    let leg = &mut legs[i];
                     match e.wrapup_duration_ms {
                         Some(w) if w < 0 => leg.invalid = Some(InvalidLeg::NegativeDuration),
                         w => {
@@ -450,6 +459,57 @@ pub(crate) mod tests {
             user_end("u", 60_000, "q1", 55_000, 0, "TRANSFER"),
         ]);
         assert!(!kinds(&b, "q1").contains(&(60_000, ContributionKind::Transfer)));
+    }
+
+    /// After a blind transfer, the next leg's agent can end before the
+    /// first agent wraps up: each wrap-up goes to its own agent's leg.
+    #[test]
+    fn each_wrap_up_goes_to_the_leg_of_its_agent_and_queue() {
+        let agent = |e: GoldEvent, who: &str| GoldEvent {
+            user_id: Some(who.into()),
+            ..e
+        };
+        let b = legs(vec![
+            ev("s", LegEventKind::AcdStart, 0, Some("q1")),
+            acd_end("e", 5_000, "q1", "ANSWERED", 5_000),
+            user_end("u", 60_000, "q1", 55_000, 0, "TRANSFER"),
+            ev("s2", LegEventKind::AcdStart, 60_500, Some("q2")),
+            GoldEvent {
+                answered_user_id: Some("agent-2".into()),
+                ..acd_end("e2", 70_000, "q2", "ANSWERED", 9_500)
+            },
+            agent(user_end("u2", 100_000, "q2", 30_000, 0, "PEER"), "agent-2"),
+            agent(acw("w2", 110_000, "q2", 10_000), "agent-2"),
+            agent(acw("w", 400_000, "q1", 340_000), "agent-1"),
+        ]);
+        let handle = |q: &str| {
+            kinds(&b, q)
+                .into_iter()
+                .find(|(_, k)| matches!(k, ContributionKind::Handle { .. }))
+        };
+        assert_eq!(
+            handle("q1"),
+            Some((
+                400_000,
+                ContributionKind::Handle {
+                    talk_ms: 55_000,
+                    held_ms: 0,
+                    acw_ms: 340_000
+                }
+            ))
+        );
+        assert_eq!(
+            handle("q2"),
+            Some((
+                110_000,
+                ContributionKind::Handle {
+                    talk_ms: 30_000,
+                    held_ms: 0,
+                    acw_ms: 10_000
+                }
+            ))
+        );
+        assert!(kinds(&b, "q1").contains(&(60_000, ContributionKind::Transfer)));
     }
 
     #[test]

@@ -70,6 +70,17 @@ impl Progress {
         self.at_end = false;
     }
 
+    /// The greatest event time read from this partition's inputs.
+    pub fn own_max(&self) -> Option<i64> {
+        self.own_max
+    }
+
+    /// The progress of a restored checkpoint: what was read before it is
+    /// not read again, yet it is this partition's progress.
+    pub fn restore_own(&mut self, event_time_ms: i64) {
+        self.own_max = Some(self.own_max.map_or(event_time_ms, |m| m.max(event_time_ms)));
+    }
+
     pub fn mark_end_of_partition(&mut self) {
         self.at_end = true;
     }

@@ -198,6 +198,9 @@ impl Gold {
                 key: q,
                 range: unit..unit,
                 payload: Some(serde_json::to_vec(&set).unwrap_or_default()),
+                // The interaction's complete set for the queue: sent again
+                // after a restart (the home keeps the last one).
+                replaces: true,
                 lineage_token: rec.header_token.unwrap_or_default().to_string(),
                 hops: Vec::new(),
                 ticket: rec.ticket,
@@ -719,6 +722,11 @@ mod tests {
 
         let mut restored = g.new_task(0, 1);
         restored.restore_tables(tables);
+        assert_eq!(
+            restored.progress.own_max(),
+            Some(T0 + 16 * MIN),
+            "the partition's progress survives: records before the checkpoint are not read again"
+        );
         assert_eq!(restored.events_kept(), task.events_kept() - 1);
         for e in &written {
             restored.restore_output(PORT_KPIS, e.key.as_bytes(), &e.value);

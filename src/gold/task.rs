@@ -10,7 +10,7 @@
 //! | `legs` | interaction id | its leg events (JSON) |
 //! | `contrib` | `["<queue>","<interaction>"]` | that interaction's contributions to the queue |
 //! | `window` | `["<queue>",<size ms>,<start ms>]` | revision and last written figures |
-//! | `meta` | `watermark` | the windows' watermark |
+//! | `meta` | `watermark`, `progress` | the windows' watermark; the greatest event time read from this partition |
 //!
 //! What the interaction part sent to each queue is not stored: it is what
 //! the restored events build, because a checkpoint waits until everything
@@ -34,6 +34,7 @@ pub const TABLE_CONTRIB: &str = "contrib";
 pub const TABLE_WINDOW: &str = "window";
 pub const TABLE_META: &str = "meta";
 const META_WATERMARK: &str = "watermark";
+const META_PROGRESS: &str = "progress";
 
 /// One interaction of this partition.
 #[derive(Debug, Default)]
@@ -69,6 +70,8 @@ pub struct GoldTask {
     pub changed_interactions: BTreeSet<String>,
     /// The watermark the last changes carried.
     pub watermark_written: i64,
+    /// The own progress the last changes carried.
+    pub progress_written: Option<i64>,
     /// Restore found records it could not read (skipped, counted).
     pub unreadable_state: u64,
 }
@@ -89,6 +92,7 @@ impl GoldTask {
             windows: QueueWindows::new(rules),
             changed_interactions: BTreeSet::new(),
             watermark_written: i64::MIN,
+            progress_written: None,
             unreadable_state: 0,
         }
     }
@@ -208,6 +212,14 @@ impl StageTask for GoldTask {
             self.windows.restore_watermark(wm);
             self.watermark_written = wm;
         }
+        if let Some(p) = tables
+            .get(TABLE_META, META_PROGRESS)
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .and_then(|s| s.parse::<i64>().ok())
+        {
+            self.progress.restore_own(p);
+            self.progress_written = Some(p);
+        }
         self.windows.clear_changes();
     }
 
@@ -263,6 +275,17 @@ impl StageTask for GoldTask {
                     ));
                 }
                 None => out.push(Change::delete(TABLE_WINDOW, &k)),
+            }
+        }
+        let own = self.progress.own_max();
+        if own != self.progress_written {
+            self.progress_written = own;
+            if let Some(p) = own {
+                out.push(Change::put(
+                    TABLE_META,
+                    META_PROGRESS,
+                    p.to_string().into_bytes(),
+                ));
             }
         }
         let wm = self.windows.watermark();
