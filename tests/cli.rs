@@ -114,7 +114,7 @@ fn validate_names_the_bad_key_and_its_line() {
 #[test]
 fn run_refuses_an_unknown_stage_and_lists_the_stages() {
     let out = run_silver_without_a_key()
-        .args(["--stage", "gold"])
+        .args(["--stage", "platinum"])
         .env("CXSTREAM_MASKING_KEY", "a-key")
         .output()
         .expect("run cxstream");
@@ -122,7 +122,7 @@ fn run_refuses_an_unknown_stage_and_lists_the_stages() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains(
-            "--stage gold: topologies/genesys-silver.toml has no such stage; its stages: silver"
+            "--stage platinum: topologies/genesys-silver.toml has no such stage; its stages: silver, gold"
         ),
         "{err}"
     );

@@ -367,7 +367,15 @@ fn restore_of_one_million_dedup_keys_and_sigint_during_restore() {
     // Stopped while its restore waits for the previous owner's lease.
     let group = "million-b";
     let idle = Duration::from_secs(4);
-    let waiting = Processor::start_topology(&topology, &tansu.brokers, group, "b", idle, &[]);
+    let waiting = Processor::start_topology(
+        &topology,
+        Some("silver"),
+        &tansu.brokers,
+        group,
+        "b",
+        idle,
+        &[],
+    );
     waiting.wait_for_log(
         "Waiting for the previous owner to hand the partition over.",
         1,
@@ -395,7 +403,15 @@ fn restore_of_one_million_dedup_keys_and_sigint_during_restore() {
     // restores it all and replays the input.
     send(&cxstream::state::owner_record("synthetic-owner", true));
     producer.flush(Duration::from_secs(60)).expect("flush");
-    let replay = Processor::start_topology(&topology, &tansu.brokers, group, "c", idle, &[]);
+    let replay = Processor::start_topology(
+        &topology,
+        Some("silver"),
+        &tansu.brokers,
+        group,
+        "c",
+        idle,
+        &[],
+    );
     replay.wait_for_metric("cxstream_dedup_keys", KEYS as f64, Duration::from_secs(120));
     let (status, log) = replay.wait(Duration::from_secs(120));
     assert!(status.success(), "replay:\n{}", tail(&log, 30));

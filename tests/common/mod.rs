@@ -3,6 +3,7 @@
 //! ground truth.
 #![allow(dead_code)]
 
+pub mod gold;
 pub mod hostile;
 pub mod tansu;
 

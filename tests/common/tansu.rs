@@ -175,7 +175,8 @@ impl Processor {
         Self::start_with(brokers, group, name, idle, &[])
     }
 
-    /// As [`Processor::start`], with extra `-X` client settings.
+    /// As [`Processor::start`], with extra `-X` client settings. Runs the
+    /// shipped topology's silver stage only.
     pub fn start_with(
         brokers: &str,
         group: &str,
@@ -189,6 +190,7 @@ impl Processor {
         );
         Self::start_topology(
             std::path::Path::new(shipped),
+            Some("silver"),
             brokers,
             group,
             name,
@@ -197,9 +199,12 @@ impl Processor {
         )
     }
 
-    /// As [`Processor::start_with`], on the topology file `topology`.
+    /// As [`Processor::start_with`], on the topology file `topology`: its
+    /// stage `stage`, or every stage.
+    #[allow(clippy::too_many_arguments)]
     pub fn start_topology(
         topology: &std::path::Path,
+        stage: Option<&str>,
         brokers: &str,
         group: &str,
         name: &str,
@@ -218,6 +223,9 @@ impl Processor {
             .arg("127.0.0.1:0")
             .arg("--exit-when-idle")
             .arg(format!("{}ms", idle.as_millis()));
+        if let Some(s) = stage {
+            cmd.arg("--stage").arg(s);
+        }
         for (k, v) in super::test_overrides() {
             cmd.arg("-X").arg(format!("{k}={v}"));
         }
