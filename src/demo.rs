@@ -49,11 +49,14 @@ type DemoResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 pub async fn run(args: DemoArgs) -> DemoResult {
     println!("cxstream demo: the shipped topology on librdkafka's in-process MOCK cluster.");
     println!("The mock cluster keeps nothing: every topic vanishes when the demo ends.");
+    let topology = config::load(&args.topology)?;
     let plan = Arc::new(
-        config::load(&args.topology)?
-            .into_silver()
+        topology
+            .silver()
+            .cloned()
             .ok_or("the demo runs a silver stage; this topology has none")?,
     );
+    let gold = topology.gold().cloned().map(Arc::new);
     let key = MaskingKey::ephemeral();
     println!("Masking key: an ephemeral random key for this run (tokens differ from run to run;");
     println!("`cxstream run` needs CXSTREAM_MASKING_KEY or --masking-key-file).\n");
@@ -65,8 +68,10 @@ pub async fn run(args: DemoArgs) -> DemoResult {
     let mut gen = Generator::new(GenConfig {
         interactions: args.interactions,
         seed: args.seed,
-        // A busy contact center: a new conversation every 20 ms.
-        interaction_spacing_ms: 20,
+        // A new conversation every 2 s (1,800 an hour): the default
+        // 3,000 span more than an hour of event time, so gold closes at
+        // least one full hour.
+        interaction_spacing_ms: 2_000,
         collect_truth: true,
         ..GenConfig::default()
     });
@@ -79,14 +84,25 @@ pub async fn run(args: DemoArgs) -> DemoResult {
     let cluster = MockCluster::new(1)?;
     // The mock cluster does not implement topic creation through the admin
     // API, so the demo creates every topic the plan names up front.
-    for topic in [
+    let mut topics = vec![
         &plan.runtime.input_topic,
         &plan.silver_topic,
         &plan.late_topic,
         &plan.runtime.dead_letter_topic,
         &plan.runtime.repartition_topic,
         &plan.runtime.changelog_topic,
-    ] {
+    ];
+    if let Some(g) = &gold {
+        topics.extend([
+            &g.kpis_topic,
+            &g.late_topic,
+            &g.runtime.repartition_topic,
+            &g.runtime.changelog_topic,
+        ]);
+    }
+    topics.sort();
+    topics.dedup();
+    for topic in topics {
         cluster.create_topic(topic, partitions, 1)?;
     }
     let brokers = cluster.bootstrap_servers();
@@ -125,7 +141,7 @@ pub async fn run(args: DemoArgs) -> DemoResult {
         truth.planted_late.len()
     );
 
-    let metrics = Arc::new(Metrics::new());
+    let metrics = Arc::new(Metrics::for_stage(&plan.runtime.stage));
     let stop = Arc::new(AtomicBool::new(false));
     let s2 = stop.clone();
     tokio::spawn(async move {
@@ -151,15 +167,35 @@ pub async fn run(args: DemoArgs) -> DemoResult {
         args.rate
     );
     let started = Instant::now();
-    let summary = crate::run::silver(
-        plan.clone(),
-        opts,
-        &key,
-        metrics.clone(),
-        stop,
-        Some(on_ready),
-    )
-    .await?;
+    let gold_metrics = gold
+        .as_ref()
+        .map(|g| Arc::new(Metrics::for_stage(&g.runtime.stage)));
+    let gold_run = {
+        let (gold, m, stop) = (gold.clone(), gold_metrics.clone(), stop.clone());
+        let opts = RunOptions {
+            metrics_addr: None,
+            ..opts.clone()
+        };
+        async move {
+            match (gold, m) {
+                (Some(g), Some(m)) => Some(crate::run::gold(g, opts, m, stop, None).await),
+                _ => None,
+            }
+        }
+    };
+    let (summary, gold_summary) = tokio::join!(
+        crate::run::silver(
+            plan.clone(),
+            opts,
+            &key,
+            metrics.clone(),
+            stop,
+            Some(on_ready),
+        ),
+        gold_run
+    );
+    let summary = summary?;
+    let gold_summary = gold_summary.transpose()?;
     let busy = started.elapsed().saturating_sub(Duration::from_secs(3));
     publisher
         .join()
@@ -211,11 +247,70 @@ pub async fn run(args: DemoArgs) -> DemoResult {
     if let Some(sample) = sample_record(&brokers, &plan.silver_topic) {
         println!("\nA silver record (PII masked):\n{sample}");
     }
+    if let (Some(g), Some(gs)) = (&gold, &gold_summary) {
+        println!(
+            "\nGold ({}): {} window results written to {}, {} silver events read.",
+            g.runtime.stage, gs.results, g.kpis_topic, gs.silver_events_read
+        );
+        let results = read_topic(&brokers, &g.kpis_topic, partitions);
+        let table = crate::gold::report::last_full_hour(&results);
+        match table {
+            Some(t) => println!("{t}"),
+            None => println!(
+                "  No full hour closed yet (the stream covers less than an hour of event time)."
+            ),
+        }
+        if gs.dead_letters > 0 {
+            return Err("gold dead-lettered silver records".into());
+        }
+    }
     if !summary.accounted() {
         return Err("the accounting does not add up".into());
     }
     drop(cluster);
     Ok(())
+}
+
+/// Every record (key, value) of `topic`, from its beginning to its end
+/// (its high watermarks when the read starts).
+fn read_topic(brokers: &str, topic: &str, partitions: i32) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let Ok(consumer) = rdkafka::config::ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", "cxstream-demo-report")
+        .set("enable.auto.commit", "false")
+        .create::<BaseConsumer>()
+    else {
+        return Vec::new();
+    };
+    let mut tpl = TopicPartitionList::new();
+    let mut want: BTreeMap<i32, i64> = BTreeMap::new();
+    for p in 0..partitions {
+        if let Ok((_, high)) = consumer.fetch_watermarks(topic, p, Duration::from_secs(5)) {
+            if high > 0 {
+                want.insert(p, high);
+                let _ = tpl.add_partition_offset(topic, p, Offset::Beginning);
+            }
+        }
+    }
+    if want.is_empty() || consumer.assign(&tpl).is_err() {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !want.is_empty() && Instant::now() < deadline {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
+            if let (Some(k), Some(v)) = (m.key(), m.payload()) {
+                out.push((k.to_vec(), v.to_vec()));
+            }
+            if want
+                .get(&m.partition())
+                .is_some_and(|h| m.offset() + 1 >= *h)
+            {
+                want.remove(&m.partition());
+            }
+        }
+    }
+    out
 }
 
 /// Partitions needed so that no mock partition exceeds ~3 MB of input (the
