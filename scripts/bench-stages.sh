@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Per-stage cost on a local Tansu broker (BENCHMARKS.md section 8): a backlog
+# of generated bronze events, then the shipped topology's silver stage alone
+# over it, then its gold stage alone over silver's output, each a
+# `cxstream run --stage NAME --exit-when-idle` process under /usr/bin/time.
+# Prints, per stage, records read, wall and CPU seconds, and peak RSS.
+#
+#   scripts/bench-stages.sh [interactions]     default 11000 (~118,000 events)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+interactions=${1:-11000}
+cargo build --release --locked --quiet --bin cxstream
+TANSU=$(bash scripts/tansu.sh install)
+export CXSTREAM_TANSU_BIN="$TANSU"
+dir=$(mktemp -d)
+port=$(bash scripts/tansu.sh free-port)
+bash scripts/tansu.sh run "$port" "$dir/tansu" > "$dir/tansu.log" 2>&1 &
+tansu_pid=$!
+cleanup() {
+  kill "$tansu_pid" 2>/dev/null || true
+  wait "$tansu_pid" 2>/dev/null || true
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+bash scripts/tansu.sh wait "$port"
+brokers="127.0.0.1:$port"
+group=(-X session.timeout.ms=6000 -X heartbeat.interval.ms=1000 -X max.poll.interval.ms=15000)
+export CXSTREAM_MASKING_KEY=bench-masking-key
+echo "== $interactions interactions to genesys.bronze.events (4 partitions) on Tansu $brokers ($(nproc) cores)"
+target/release/cxstream generate --interactions "$interactions" --seed 2027 --late-pct 1 \
+  --topic genesys.bronze.events --brokers "$brokers" --partitions 4 > /dev/null
+for stage in silver gold; do
+  /usr/bin/time -f "%e %U %S %M" -o "$dir/$stage.time" \
+    target/release/cxstream run --topology topologies/genesys-silver.toml --stage "$stage" \
+    --brokers "$brokers" --group-id bench --metrics-addr 127.0.0.1:0 --exit-when-idle 5s \
+    "${group[@]}" > "$dir/$stage.log" 2>&1
+  read -r wall user sys rss < "$dir/$stage.time"
+  read_n=$(grep -o 'events_in=[0-9]*\|silver_events_read=[0-9]*' "$dir/$stage.log" | tail -1 | cut -d= -f2)
+  awk -v s="$stage" -v n="$read_n" -v w="$wall" -v u="$user" -v y="$sys" -v r="$rss" 'BEGIN {
+    cpu = u + y; busy = w - 5;
+    printf "%-6s %9d records  wall %6.1f s (%.1f s busy, incl. group join)  CPU %6.2f s  %8.0f records/CPU-s  %6.2f CPU-s per million  peak RSS %d MB\n",
+      s, n, w, busy, cpu, n / cpu, cpu * 1e6 / n, r / 1024 }'
+done
