@@ -11,12 +11,12 @@
 //! |---|---|---|
 //! | [`json`] | borrowed JSON tape, fast scanner, canonical JSON text (the stored format of silver records and fingerprints) | no |
 //! | [`model`] | the canonical event, lineage, time formatting | no |
-//! | [`config`] | topology TOML → validated [`config::Topology`]: its stages ([`config::StagePlan`]), each with the [`config::RuntimePlan`] the runtime reads and its kind's own plan ([`config::SilverPlan`]) | no |
+//! | [`config`] | topology TOML → validated [`config::Topology`]: its stages ([`config::StagePlan`]), each with the [`config::RuntimePlan`] the runtime reads and its kind's own plan ([`config::SilverPlan`], [`config::GoldPlan`]) | no |
 //! | [`operators`] | decode, upcast, dedup, reorder, mask, lineage | no |
 //! | [`stage`] | what a stage and the runtime exchange: records in, output ports, outputs | no |
 //! | [`headers`] | header names of the lineage, dead-letter and state contract | no |
 //! | [`pipeline`] | silver's operator chain and per-partition [`pipeline::Task`] state | no |
-//! | [`gold`] | queue legs, per-queue KPI windows with revisions and the correction horizon (the gold stage is being built on them) | no |
+//! | [`gold`] | the gold stage: queue legs per interaction, per-queue KPI windows with revisions and the correction horizon, results at each checkpoint | no |
 //! | [`silver`] | the silver stage: the chain as a [`stage::Stage`] of the runtime | no |
 //! | [`state`] | recoverable state in two models: what was emitted (changelog deltas, `cx.state` headers; silver) and checkpointed keyed tables (per-key records, tombstones, checkpoints) | no |
 //! | [`partition`] | Java-compatible murmur2 partitioning by interaction id | no |
