@@ -165,7 +165,12 @@ fn main() {
     let mut forwards = Vec::new();
     let now = Instant::now();
     for (i, (v, _)) in many.iter().enumerate() {
-        g.ingest(&mut legs_side, &rec(v, i as i64, Role::Input), now, &mut out);
+        g.ingest(
+            &mut legs_side,
+            &rec(v, i as i64, Role::Input),
+            now,
+            &mut out,
+        );
         for o in out.drain(..) {
             if let Output::Forward(f) = o {
                 forwards.push(f.payload.unwrap_or_default());
@@ -173,18 +178,19 @@ fn main() {
         }
     }
     let mid = live();
-    let payload_kib: u64 = forwards
-        .iter()
-        .map(|p| p.capacity() as u64)
-        .sum::<u64>()
-        / 1024;
+    let payload_kib: u64 = forwards.iter().map(|p| p.capacity() as u64).sum::<u64>() / 1024;
     let interactions = legs_side.interactions.len();
     let events = legs_side.events_kept();
     // Windows: every contribution set applied to a task of the other side.
     let mut windows_side = g.new_task(1, 2);
     let mid2 = live();
     for (i, p) in forwards.iter().enumerate() {
-        g.ingest(&mut windows_side, &rec(p, i as i64, Role::Repartition), now, &mut out);
+        g.ingest(
+            &mut windows_side,
+            &rec(p, i as i64, Role::Repartition),
+            now,
+            &mut out,
+        );
         out.clear();
     }
     let after = live();
