@@ -169,6 +169,7 @@ fn print_stage(stage: &config::StagePlan) {
     match stage {
         config::StagePlan::Silver(plan) => print_silver(plan),
         config::StagePlan::Gold(plan) => print_gold(plan),
+        config::StagePlan::Process(plan) => print_process(plan),
     }
     println!("  dead letter: {}", rt.dead_letter_topic);
     println!("  repartition: {}", rt.repartition_topic);
@@ -209,6 +210,39 @@ fn print_gold(plan: &config::GoldPlan) {
         d(k.short_abandon_threshold_ms),
         if k.exclude_short_abandons { "out of" } else { "in" },
         if k.include_flow_outs { "in it" } else { "not in it" }
+    );
+}
+
+fn print_process(plan: &config::ProcessPlan) {
+    use crate::process::vocabulary::Activity;
+    let c = &plan.cases;
+    let d = |ms: i64| {
+        humantime::format_duration(std::time::Duration::from_millis(
+            u64::try_from(ms).unwrap_or(0),
+        ))
+        .to_string()
+    };
+    println!("  port activities: {} (json)", plan.activities_topic);
+    println!(
+        "  cases:       close at customer.end or after {} without events; closed cases kept {}",
+        d(c.case_timeout_ms),
+        d(c.closed_retention_ms)
+    );
+    let changed: Vec<String> = Activity::ALL
+        .iter()
+        .filter_map(|a| match c.vocabulary.name(*a) {
+            None => Some(format!("{} dropped", a.default_name())),
+            Some(n) if n != a.default_name() => Some(format!("{} -> {n}", a.default_name())),
+            _ => None,
+        })
+        .collect();
+    println!(
+        "  vocabulary:  default{}",
+        if changed.is_empty() {
+            String::new()
+        } else {
+            format!(", {}", changed.join(", "))
+        }
     );
 }
 
@@ -296,6 +330,9 @@ async fn run(args: RunArgs) -> CliResult {
     for run in runs {
         match run.result {
             Ok(crate::run::StageSummary::Silver(s)) => log_silver_summary(&run.stage, &s),
+            Ok(crate::run::StageSummary::Process(n)) => {
+                tracing::info!(stage = %run.stage, activities = n, "Stopped.")
+            }
             Ok(crate::run::StageSummary::Gold(s)) => tracing::info!(
                 stage = %run.stage,
                 silver_events_read = s.silver_events_read,

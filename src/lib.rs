@@ -48,6 +48,7 @@ pub mod model;
 pub mod operators;
 pub mod partition;
 pub mod pipeline;
+pub mod process;
 pub mod procfs;
 pub mod run;
 pub mod runtime;

@@ -7,11 +7,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::{GoldPlan, SilverPlan, StagePlan};
+use crate::config::{GoldPlan, ProcessPlan, SilverPlan, StagePlan};
 use crate::gold::stage::Gold;
 use crate::http::{self, Health, HttpError};
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
+use crate::process::stage::Process;
 use crate::runtime::{self, RunOptions, RuntimeError};
 use crate::secret::MaskingKey;
 use crate::silver::{RunSummary, Silver};
@@ -52,6 +53,22 @@ pub async fn gold(
     Ok(GoldSummary::from_metrics(&metrics, outcome.elapsed))
 }
 
+/// Runs the process-mining stage `plan` until `stop` is set (or the idle
+/// condition holds); returns the activity records written.
+pub async fn process(
+    plan: Arc<ProcessPlan>,
+    opts: RunOptions,
+    metrics: Arc<Metrics>,
+    stop: Arc<AtomicBool>,
+    on_ready: Option<Box<dyn FnOnce(Option<SocketAddr>) + Send>>,
+) -> Result<u64, RuntimeError> {
+    tracing::info!(stage = %plan.runtime.stage, "Process-mining stage.");
+    let runtime_plan = Arc::new(plan.runtime.clone());
+    let stage = Process::new(plan, &metrics);
+    runtime::run(runtime_plan, opts, stage, metrics.clone(), stop, on_ready).await?;
+    Ok(metrics.out("activities"))
+}
+
 /// A gold run's totals.
 #[derive(Debug, Clone, Default)]
 pub struct GoldSummary {
@@ -87,6 +104,8 @@ pub struct StageRun {
 pub enum StageSummary {
     Silver(RunSummary),
     Gold(GoldSummary),
+    /// Activity records written.
+    Process(u64),
 }
 
 /// Runs `stages` in this process, concurrently, until `stop` is set (or
@@ -145,6 +164,9 @@ pub async fn stages(
                 StagePlan::Gold(plan) => gold(Arc::new(plan), opts, m, stop.clone(), None)
                     .await
                     .map(StageSummary::Gold),
+                StagePlan::Process(plan) => process(Arc::new(plan), opts, m, stop.clone(), None)
+                    .await
+                    .map(StageSummary::Process),
             };
             if result.is_err() {
                 stop.store(true, Ordering::Relaxed);

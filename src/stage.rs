@@ -241,7 +241,7 @@ pub trait Stage: Send + Sync + 'static {
     fn ports(&self) -> Vec<Port>;
 
     /// Checkpointed stages: the ports whose records written after the last
-    /// checkpoint a restore hands back to the task
+    /// checkpoint a restore hands back to the task, one by one
     /// ([`StageTask::restore_output`]), so that a result the task makes
     /// again continues from what was written (revisions that only go up).
     fn tail_ports(&self) -> Vec<PortId> {
@@ -301,10 +301,10 @@ pub trait StageTask: Send {
     /// any record of the partition.
     fn restore_tables(&mut self, _tables: Tables) {}
 
-    /// Checkpointed stages: the last record per key of a tail port
+    /// Checkpointed stages: each record of a tail port
     /// ([`Stage::tail_ports`]) written after the checkpoint, by this task or
-    /// another (the task keeps what is its own). After
-    /// [`StageTask::restore_tables`].
+    /// another (the task keeps what is its own), in the order written per
+    /// partition. After [`StageTask::restore_tables`].
     fn restore_output(&mut self, _port: PortId, _key: &[u8], _value: &[u8]) {}
 
     /// Checkpointed stages: moves the table changes made since the last

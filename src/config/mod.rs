@@ -11,6 +11,7 @@
 
 pub mod gold;
 mod op;
+pub mod process;
 pub mod silver;
 pub mod topology;
 
@@ -22,6 +23,7 @@ use std::time::Duration;
 use toml::Spanned;
 
 pub use gold::GoldPlan;
+pub use process::ProcessPlan;
 pub use silver::SilverPlan;
 use topology::{RawStage, RawTopology};
 
@@ -82,6 +84,14 @@ impl Topology {
         })
     }
 
+    /// The plan of its first process-mining stage.
+    pub fn process(&self) -> Option<&ProcessPlan> {
+        self.stages.iter().find_map(|s| match s {
+            StagePlan::Process(p) => Some(p),
+            _ => None,
+        })
+    }
+
     /// The plan of its first gold stage.
     pub fn gold(&self) -> Option<&GoldPlan> {
         self.stages.iter().find_map(|s| match s {
@@ -97,6 +107,7 @@ impl Topology {
 pub enum StagePlan {
     Silver(SilverPlan),
     Gold(GoldPlan),
+    Process(ProcessPlan),
 }
 
 impl StagePlan {
@@ -105,6 +116,7 @@ impl StagePlan {
         match self {
             StagePlan::Silver(p) => &p.runtime,
             StagePlan::Gold(p) => &p.runtime,
+            StagePlan::Process(p) => &p.runtime,
         }
     }
 
@@ -117,6 +129,7 @@ impl StagePlan {
         match self {
             StagePlan::Silver(_) => silver::KIND,
             StagePlan::Gold(_) => gold::KIND,
+            StagePlan::Process(_) => process::KIND,
         }
     }
 }
@@ -162,7 +175,7 @@ impl RuntimePlan {
 }
 
 /// The stage kinds a topology can declare.
-pub const STAGE_KINDS: [&str; 2] = [silver::KIND, gold::KIND];
+pub const STAGE_KINDS: [&str; 3] = [silver::KIND, gold::KIND, process::KIND];
 
 /// Default of `runtime.dead_letter_prefix`.
 pub const DEFAULT_DEAD_LETTER_PREFIX: usize = 1024;
@@ -547,6 +560,7 @@ impl Validator<'_> {
         let plan = match kind {
             silver::KIND => StagePlan::Silver(self.silver(prefix, raw, runtime)?),
             gold::KIND => StagePlan::Gold(self.gold(prefix, raw, runtime)?),
+            process::KIND => StagePlan::Process(self.process(prefix, raw, runtime)?),
             _ => return Err(unknown_kind()),
         };
         Ok(plan)
@@ -1405,7 +1419,7 @@ mod tests {
                 "kind = \"platinum\"",
                 "stages[0].kind",
                 4,
-                "unknown stage kind; expected one of \"silver\", \"gold\"",
+                "unknown stage kind; expected one of \"silver\", \"gold\", \"process\"",
             ),
             (
                 "inputs = [\"a\"]",

@@ -108,17 +108,12 @@ impl Validator<'_> {
         &self,
         op: &Op<'v>,
         key: &str,
+        expected: &str,
     ) -> Result<&'v [(Spanned<String>, toml::Value)], ConfigError> {
         match self.op_value(op, key) {
             None => Ok(&[]),
             Some((RawValue::Table(entries), _)) => Ok(entries),
-            Some((v, span)) => Err(self.op_wrong_type(
-                op,
-                key,
-                &span,
-                v,
-                "a table of field = \"policy\" (e.g. `[operators.fields]` then `ani = \"hash\"`)",
-            )),
+            Some((v, span)) => Err(self.op_wrong_type(op, key, &span, v, expected)),
         }
     }
 }

@@ -304,7 +304,11 @@ impl Validator<'_> {
                     });
                 }
                 OpKind::Mask => {
-                    for (field, policy) in self.op_table(&op, "fields")? {
+                    for (field, policy) in self.op_table(
+                        &op,
+                        "fields",
+                        "a table of field = \"policy\" (e.g. `[operators.fields]` then `ani = \"hash\"`)",
+                    )? {
                         let fkey = op.path(&format!("fields.{}", field.get_ref()));
                         let span = field.span();
                         let toml::Value::String(policy) = policy else {

@@ -137,13 +137,13 @@ pub struct RawEntry {
 pub enum RawValue {
     /// Any TOML value (types are checked by the validator).
     Value(toml::Value),
-    /// The table under `fields` (the mask operator's policies), its keys
-    /// with their spans.
+    /// The table under `fields` (the mask operator's policies) or `rename`
+    /// (the activity log's names), its keys with their spans.
     Table(Vec<(Spanned<String>, toml::Value)>),
 }
 
-/// The one operator key whose value is a table of its own.
-const TABLE_KEY: &str = "fields";
+/// The operator keys whose value is a table of its own.
+const TABLE_KEYS: [&str; 2] = ["fields", "rename"];
 
 impl<'de> Deserialize<'de> for RawOperatorTable {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -156,7 +156,7 @@ impl<'de> Deserialize<'de> for RawOperatorTable {
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
                 let mut entries = Vec::new();
                 while let Some(key) = map.next_key::<Spanned<String>>()? {
-                    let value = if key.get_ref() == TABLE_KEY {
+                    let value = if TABLE_KEYS.contains(&key.get_ref().as_str()) {
                         map.next_value::<SpannedTable>()?.0
                     } else {
                         RawValue::Value(map.next_value()?)

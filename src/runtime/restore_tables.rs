@@ -29,9 +29,10 @@ pub struct TablesOutcome {
     /// (topic, partition) → offset after what was read: where the next
     /// checkpoint's scan starts.
     pub covers: BTreeMap<(String, i32), i64>,
-    /// The last record per (port, key) written to a tail port after the
-    /// checkpoint, by any task (the task keeps the keys it owns).
-    pub tails: BTreeMap<(usize, Vec<u8>), Vec<u8>>,
+    /// The records (port, key, value) written to a tail port after the
+    /// checkpoint, by any task (the task keeps the keys it owns), in the
+    /// order read (per partition, the order written).
+    pub tails: Vec<(usize, Vec<u8>, Vec<u8>)>,
 }
 
 fn header<'a>(m: &'a BorrowedMessage<'_>, name: &str) -> Option<&'a str> {
@@ -138,7 +139,7 @@ pub fn restore_tables(spec: &RestoreSpec) -> Result<RestoreOutcome, RuntimeError
     )?;
     // 4. The tail ports after the checkpoint: what may have been written
     // after it (a result the task makes again must not go backwards).
-    let mut tails = BTreeMap::new();
+    let mut tails = Vec::new();
     let mut reached_tails = Vec::new();
     for &port in &spec.tail_ports {
         let Some((topic, n)) = spec.outputs.get(port) else {
@@ -147,7 +148,7 @@ pub fn restore_tables(spec: &RestoreSpec) -> Result<RestoreOutcome, RuntimeError
         let parts: Vec<(i32, Offset)> = (0..*n).map(|q| (q, start(topic, q))).collect();
         let reached = read_to_end(consumer, topic, &parts, deadline, |m| {
             if let (Some(k), Some(v)) = (m.key(), m.payload()) {
-                tails.insert((port, k.to_vec()), v.to_vec());
+                tails.push((port, k.to_vec(), v.to_vec()));
             }
         })?;
         reached_tails.push((topic, reached));

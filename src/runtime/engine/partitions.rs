@@ -167,7 +167,7 @@ impl<S: Stage> Core<S> {
         let keys = restored.tables.len();
         task.restore_tables(restored.tables);
         let tail_records = tails.len();
-        for ((port, key), value) in &tails {
+        for (port, key, value) in &tails {
             let port = PortId(u8::try_from(*port).unwrap_or(u8::MAX));
             task.restore_output(port, key, value);
         }
