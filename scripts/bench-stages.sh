@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Per-stage cost on a local Tansu broker (BENCHMARKS.md section 8): a backlog
 # of generated bronze events, then the shipped topology's silver stage alone
-# over it, then its gold stage alone over silver's output, each a
+# over it, then its gold and process stages alone over silver's output, each a
 # `cxstream run --stage NAME --exit-when-idle` process under /usr/bin/time.
 # Prints, per stage, records read, wall and CPU seconds, and peak RSS.
 #
@@ -29,7 +29,7 @@ export CXSTREAM_MASKING_KEY=bench-masking-key
 echo "== $interactions interactions to genesys.bronze.events (4 partitions) on Tansu $brokers ($(nproc) cores)"
 target/release/cxstream generate --interactions "$interactions" --seed 2027 --late-pct 1 \
   --topic genesys.bronze.events --brokers "$brokers" --partitions 4 > /dev/null
-for stage in silver gold; do
+for stage in silver gold process; do
   /usr/bin/time -f "%e %U %S %M" -o "$dir/$stage.time" \
     target/release/cxstream run --topology topologies/genesys-silver.toml --stage "$stage" \
     --brokers "$brokers" --group-id bench --metrics-addr 127.0.0.1:0 --exit-when-idle 5s \

@@ -330,9 +330,12 @@ async fn run(args: RunArgs) -> CliResult {
     for run in runs {
         match run.result {
             Ok(crate::run::StageSummary::Silver(s)) => log_silver_summary(&run.stage, &s),
-            Ok(crate::run::StageSummary::Process(n)) => {
-                tracing::info!(stage = %run.stage, activities = n, "Stopped.")
-            }
+            Ok(crate::run::StageSummary::Process(s)) => tracing::info!(
+                stage = %run.stage,
+                silver_events_read = s.silver_events_read,
+                activities = s.activities,
+                "Stopped."
+            ),
             Ok(crate::run::StageSummary::Gold(s)) => tracing::info!(
                 stage = %run.stage,
                 silver_events_read = s.silver_events_read,

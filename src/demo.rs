@@ -57,6 +57,7 @@ pub async fn run(args: DemoArgs) -> DemoResult {
             .ok_or("the demo runs a silver stage; this topology has none")?,
     );
     let gold = topology.gold().cloned().map(Arc::new);
+    let process = topology.process().cloned().map(Arc::new);
     let key = MaskingKey::ephemeral();
     println!("Masking key: an ephemeral random key for this run (tokens differ from run to run;");
     println!("`cxstream run` needs CXSTREAM_MASKING_KEY or --masking-key-file).\n");
@@ -98,6 +99,13 @@ pub async fn run(args: DemoArgs) -> DemoResult {
             &g.late_topic,
             &g.runtime.repartition_topic,
             &g.runtime.changelog_topic,
+        ]);
+    }
+    if let Some(p) = &process {
+        topics.extend([
+            &p.activities_topic,
+            &p.runtime.repartition_topic,
+            &p.runtime.changelog_topic,
         ]);
     }
     topics.sort();
@@ -183,7 +191,23 @@ pub async fn run(args: DemoArgs) -> DemoResult {
             }
         }
     };
-    let (summary, gold_summary) = tokio::join!(
+    let process_run = {
+        let (process, stop) = (process.clone(), stop.clone());
+        let opts = RunOptions {
+            metrics_addr: None,
+            ..opts.clone()
+        };
+        async move {
+            match process {
+                Some(p) => {
+                    let m = Arc::new(Metrics::for_stage(&p.runtime.stage));
+                    Some(crate::run::process(p, opts, m, stop, None).await)
+                }
+                None => None,
+            }
+        }
+    };
+    let (summary, gold_summary, activities) = tokio::join!(
         crate::run::silver(
             plan.clone(),
             opts,
@@ -192,10 +216,12 @@ pub async fn run(args: DemoArgs) -> DemoResult {
             stop,
             Some(on_ready),
         ),
-        gold_run
+        gold_run,
+        process_run
     );
     let summary = summary?;
     let gold_summary = gold_summary.transpose()?;
+    let activities = activities.transpose()?;
     let busy = started.elapsed().saturating_sub(Duration::from_secs(3));
     publisher
         .join()
@@ -263,6 +289,12 @@ pub async fn run(args: DemoArgs) -> DemoResult {
         if gs.dead_letters > 0 {
             return Err("gold dead-lettered silver records".into());
         }
+    }
+    if let (Some(p), Some(s)) = (&process, activities) {
+        println!(
+            "\nProcess mining ({}): {} activity records written to {} (one per activity, keyed by case), {} silver events read.",
+            p.runtime.stage, s.activities, p.activities_topic, s.silver_events_read
+        );
     }
     if !summary.accounted() {
         return Err("the accounting does not add up".into());

@@ -54,19 +54,29 @@ pub async fn gold(
 }
 
 /// Runs the process-mining stage `plan` until `stop` is set (or the idle
-/// condition holds); returns the activity records written.
+/// condition holds).
 pub async fn process(
     plan: Arc<ProcessPlan>,
     opts: RunOptions,
     metrics: Arc<Metrics>,
     stop: Arc<AtomicBool>,
     on_ready: Option<Box<dyn FnOnce(Option<SocketAddr>) + Send>>,
-) -> Result<u64, RuntimeError> {
+) -> Result<ProcessSummary, RuntimeError> {
     tracing::info!(stage = %plan.runtime.stage, "Process-mining stage.");
     let runtime_plan = Arc::new(plan.runtime.clone());
     let stage = Process::new(plan, &metrics);
     runtime::run(runtime_plan, opts, stage, metrics.clone(), stop, on_ready).await?;
-    Ok(metrics.out("activities"))
+    Ok(ProcessSummary {
+        silver_events_read: metrics.records_read.with_label_values(&["input"]).get(),
+        activities: metrics.out("activities"),
+    })
+}
+
+/// A process-mining run's totals.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProcessSummary {
+    pub silver_events_read: u64,
+    pub activities: u64,
 }
 
 /// A gold run's totals.
@@ -104,8 +114,7 @@ pub struct StageRun {
 pub enum StageSummary {
     Silver(RunSummary),
     Gold(GoldSummary),
-    /// Activity records written.
-    Process(u64),
+    Process(ProcessSummary),
 }
 
 /// Runs `stages` in this process, concurrently, until `stop` is set (or

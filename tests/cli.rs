@@ -122,7 +122,7 @@ fn run_refuses_an_unknown_stage_and_lists_the_stages() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains(
-            "--stage platinum: topologies/genesys-silver.toml has no such stage; its stages: silver, gold"
+            "--stage platinum: topologies/genesys-silver.toml has no such stage; its stages: silver, gold, process"
         ),
         "{err}"
     );

@@ -3,8 +3,9 @@
 //! gold's grace): for every (queue, window) the latest revision equals the
 //! figures recomputed from the generator's ground truth of legs, revisions
 //! strictly increase per key, and every window the final watermark closed
-//! has a result. Once uninterrupted, once with gold killed (-9) five times
-//! during the stream.
+//! has a result. Once uninterrupted (the whole shipped topology; the
+//! process-mining log is checked against the truth too), once with gold
+//! killed (-9) five times during the stream.
 
 mod common;
 
@@ -13,30 +14,11 @@ use std::time::{Duration, Instant};
 
 use common::gold::{compare, latest, recompute, Report, Rules};
 use common::tansu::{serial, Processor, Tansu};
-use cxstream::config::{self, Topology};
+use cxstream::config::Topology;
 use cxstream::generate::{GenConfig, Truth};
 
-/// The shipped topology (silver, then gold) on topics of its own.
 fn topology(prefix: &str) -> (PathBuf, Topology) {
-    let shipped = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/topologies/genesys-silver.toml"
-    ))
-    .expect("shipped topology");
-    let text = shipped
-        .replace("genesys.bronze.events", &format!("{prefix}.bronze"))
-        .replace("cx.silver.events", &format!("{prefix}.silver"))
-        .replace("cx.silver.late", &format!("{prefix}.silver-late"))
-        .replace("\"cx.dlq\"", &format!("\"{prefix}.dlq\""))
-        .replace("cx.gold.queue_kpis", &format!("{prefix}.kpis"))
-        .replace("cx.gold.late", &format!("{prefix}.gold-late"))
-        .replace(
-            "cx.internal.genesys-silver.",
-            &format!("cx.internal.{prefix}."),
-        );
-    let path = std::env::temp_dir().join(format!("cxstream-{prefix}-{}.toml", std::process::id()));
-    std::fs::write(&path, &text).expect("topology file");
-    let t = config::parse(&text, "gold-test.toml").expect("valid topology");
+    let (path, t) = common::isolated_topology(prefix);
     assert!(t.gold().is_some(), "the shipped topology runs gold");
     (path, t)
 }
@@ -108,7 +90,7 @@ fn check(tansu: &Tansu, t: &Topology, truth: &Truth) -> Report {
 
 #[test]
 #[ignore = "needs Tansu: run `bash scripts/test.sh`"]
-fn gold_figures_equal_the_recomputation_from_the_legs() {
+fn gold_figures_and_the_activity_log_equal_the_truth() {
     let _serial = serial();
     let tansu = Tansu::start();
     let (path, t) = topology("gold-a");
@@ -136,10 +118,54 @@ fn gold_figures_equal_the_recomputation_from_the_legs() {
     let (status, log) = proc.wait(Duration::from_secs(600));
     assert!(status.success(), "{log}");
     eprintln!(
-        "silver + gold over {planned} events: {:.1?}",
+        "silver, gold and process over {planned} events: {:.1?}",
         started.elapsed()
     );
     check(&tansu, &t, &truth);
+    check_activities(&tansu, &t, &truth);
+}
+
+/// The activity log against the truth (`tests/common/process.rs`).
+fn check_activities(tansu: &Tansu, t: &Topology, truth: &Truth) {
+    let process = t
+        .process()
+        .expect("the shipped topology runs process mining");
+    let media = t
+        .silver()
+        .and_then(|s| s.media_filter.clone())
+        .unwrap_or_default();
+    let silver_topic = &t.silver().expect("silver").late_topic;
+    let late = common::process::silver_late(&common::read_all(&tansu.brokers, silver_topic));
+    let expected = common::process::expected(truth, &media, &late);
+    let records = common::read_all(&tansu.brokers, &process.activities_topic);
+    common::check_no_pii_in(truth, &records, "activity");
+    let rep = common::process::check(&records, &expected);
+    let missing = common::process::missing_cases(&records, &expected);
+    eprintln!(
+        "process: {} activity records over {} cases ({} closed), {} written late; {} cases in the truth, {} missing",
+        rep.records,
+        rep.cases,
+        rep.closed,
+        rep.late,
+        expected.len(),
+        missing.len()
+    );
+    let shown: Vec<&String> = rep.mismatches.iter().take(5).collect();
+    assert!(
+        rep.mismatches.is_empty(),
+        "{} mismatches, e.g. {shown:#?}",
+        rep.mismatches.len()
+    );
+    assert!(
+        missing.is_empty(),
+        "cases without records, e.g. {:?}",
+        &missing[..missing.len().min(5)]
+    );
+    assert!(
+        rep.late > 0,
+        "no activity was written late: the traffic had no late events"
+    );
+    assert!(rep.closed > 1_000, "{rep:?}");
 }
 
 #[test]

@@ -1357,7 +1357,7 @@ mod tests {
     fn a_topology_declares_stages_each_with_its_group_and_internal_topics() {
         let t = parse(SHIPPED, "t.toml").unwrap();
         assert_eq!(t.name, "genesys-silver");
-        assert_eq!(t.stage_names(), ["silver", "gold"]);
+        assert_eq!(t.stage_names(), ["silver", "gold", "process"]);
         let g = t.stage("gold").unwrap();
         assert_eq!(g.kind(), "gold");
         assert_eq!(g.runtime().group_id("cxstream-prod"), "cxstream-prod.gold");

@@ -125,7 +125,7 @@ mod test_support;
 mod truth;
 
 pub use config::{default_media_mix, GenConfig, VersionMix};
-pub use truth::{EventKey, LegEnd, LegHandle, Truth, TruthLeg};
+pub use truth::{EventFacts, EventKey, LegEnd, LegHandle, Truth, TruthLeg};
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -292,6 +292,10 @@ impl Generator {
             }
             self.truth
                 .record_event(self.cfg.collect_truth, &cid, &p, &session_id, late[i]);
+            if self.cfg.collect_truth {
+                let key = EventKey::of(&cid, p.kind, p.time, session_id.clone());
+                self.truth.record_facts(key, &body);
+            }
             self.max_generated_time = self.max_generated_time.max(p.time);
             let ev = Arc::new(Ev {
                 cid: cid.clone(),

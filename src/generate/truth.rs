@@ -34,6 +34,19 @@ pub struct TruthLeg {
     pub transfer_ms: Option<i64>,
 }
 
+/// What one unique event says, as delivered (after any rendering drift):
+/// what a process-mining log's activities are derived from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventFacts {
+    pub key: EventKey,
+    pub media_type: Option<String>,
+    pub direction: Option<String>,
+    pub acd_outcome: Option<String>,
+    pub disconnect_type: Option<String>,
+    pub interacting_duration_ms: Option<i64>,
+    pub wrapup_duration_ms: Option<i64>,
+}
+
 /// How a leg left its queue (`acd.end`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LegEnd {
@@ -87,10 +100,13 @@ pub struct Truth {
     pub event_media: HashMap<EventKey, String>,
     /// Every queue leg; only with `collect_truth`.
     pub legs: Vec<TruthLeg>,
+    /// What each unique event says, in generation order; only with
+    /// `collect_truth`.
+    pub facts: Vec<EventFacts>,
 }
 
 impl EventKey {
-    fn of(cid: &str, kind: EventKind, time: i64, session_id: Option<String>) -> Self {
+    pub(super) fn of(cid: &str, kind: EventKind, time: i64, session_id: Option<String>) -> Self {
         EventKey {
             interaction_id: cid.to_string(),
             event_type: kind.as_str().to_string(),
@@ -139,6 +155,22 @@ impl Truth {
         if late {
             self.planted_late_count += 1;
         }
+    }
+
+    /// Notes what unique event `key` says, from its delivered body (JSON).
+    pub(super) fn record_facts(&mut self, key: EventKey, body: &str) {
+        let v: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+        let s = |f: &str| v.get(f).and_then(|x| x.as_str()).map(str::to_string);
+        let i = |f: &str| v.get(f).and_then(|x| x.as_i64());
+        self.facts.push(EventFacts {
+            key,
+            media_type: s("mediaType"),
+            direction: s("direction"),
+            acd_outcome: s("acdOutcome"),
+            disconnect_type: s("disconnectType"),
+            interacting_duration_ms: i("interactingDurationMs"),
+            wrapup_duration_ms: i("wrapupDurationMs"),
+        });
     }
 
     /// A planted late event that is delivered on time after all.

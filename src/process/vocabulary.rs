@@ -4,7 +4,7 @@
 //! | event | activity | resource |
 //! |---|---|---|
 //! | `customer.start` | `Call Started` (voice, callback: `Callback Requested`), `Conversation Started` (digital); nothing if `outbound` started the case | customer |
-//! | `outbound` | `Call Started` | system |
+//! | `outbound` | `Call Started`; nothing if the case already started (its `outbound` arrived late) | system |
 //! | `flow.start` / `flow.end` | `IVR Entered` / `IVR Exited` (exit reason, transfer type) | system (flow id) |
 //! | `acd.start` | `Queued` | queue |
 //! | `user.start` | `Alerting` | agent |
@@ -207,6 +207,7 @@ pub fn map(e: &ProcessEvent, case: CaseContext) -> Mapped {
                 BTreeMap::new(),
             )
         }
+        "outbound" if case.started => Mapped::Nothing,
         "outbound" => draft(
             Activity::CallStarted,
             ResourceType::System,
@@ -391,6 +392,9 @@ mod tests {
             ..CaseContext::default()
         };
         assert_eq!(map(&ev("customer.start"), after_outbound), Mapped::Nothing);
+        // One start per case: an `outbound` that arrives after the
+        // `customer.start` (late) makes none.
+        assert_eq!(map(&ev("outbound"), after_outbound), Mapped::Nothing);
         let end = ProcessEvent {
             media_type: Some("EMAIL".into()),
             ..ev("customer.end")

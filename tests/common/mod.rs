@@ -5,6 +5,7 @@
 
 pub mod gold;
 pub mod hostile;
+pub mod process;
 pub mod tansu;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -364,6 +365,52 @@ pub fn check_order(out: &Outputs) {
             last.insert(id, (p, t));
         }
     }
+}
+
+/// No planted PII value in any of `records` (value or key).
+pub fn check_no_pii_in(truth: &Truth, records: &[Rec], what: &str) {
+    let patterns: Vec<&String> = truth.pii_values.iter().filter(|s| s.len() >= 5).collect();
+    assert!(!patterns.is_empty(), "the generator planted no PII");
+    let ac = aho_corasick::AhoCorasick::new(&patterns).expect("patterns");
+    for r in records {
+        let hit = ac
+            .find(&r.value)
+            .or_else(|| r.key.as_ref().and_then(|k| ac.find(k)));
+        if let Some(m) = hit {
+            panic!(
+                "planted PII value #{} found in a {what} record at partition {} offset {}",
+                m.pattern().as_usize(),
+                r.partition,
+                r.offset
+            );
+        }
+    }
+}
+
+/// The shipped topology on topics of its own (`<prefix>.*`), written to a
+/// temporary file: (its path, the parsed topology).
+pub fn isolated_topology(prefix: &str) -> (std::path::PathBuf, config::Topology) {
+    let shipped = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/topologies/genesys-silver.toml"
+    ))
+    .expect("shipped topology");
+    let text = shipped
+        .replace("genesys.bronze.events", &format!("{prefix}.bronze"))
+        .replace("cx.silver.events", &format!("{prefix}.silver"))
+        .replace("cx.silver.late", &format!("{prefix}.silver-late"))
+        .replace("\"cx.dlq\"", &format!("\"{prefix}.dlq\""))
+        .replace("cx.gold.queue_kpis", &format!("{prefix}.kpis"))
+        .replace("cx.gold.late", &format!("{prefix}.gold-late"))
+        .replace("cx.gold.process_events", &format!("{prefix}.activities"))
+        .replace(
+            "cx.internal.genesys-silver.",
+            &format!("cx.internal.{prefix}."),
+        );
+    let path = std::env::temp_dir().join(format!("cxstream-{prefix}-{}.toml", std::process::id()));
+    std::fs::write(&path, &text).expect("topology file");
+    let t = config::parse(&text, "isolated.toml").expect("valid topology");
+    (path, t)
 }
 
 /// No planted PII value anywhere in silver or late.
