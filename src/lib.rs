@@ -3,7 +3,9 @@
 //! silver stream: decoded and upcast, de-duplicated, reordered per
 //! interaction by event time, PII-masked with keyed tokens, each record with
 //! a lineage token and its hops; rejected records go to a dead-letter topic
-//! with their reason, late ones to a late topic.
+//! with their reason, late ones to a late topic. Behind silver, the gold
+//! stage writes per-queue KPIs in event-time windows and the process stage
+//! an activity log per interaction.
 //!
 //! # Layout
 //!
@@ -11,12 +13,13 @@
 //! |---|---|---|
 //! | [`json`] | borrowed JSON tape, fast scanner, canonical JSON text (the stored format of silver records and fingerprints) | no |
 //! | [`model`] | the canonical event, lineage, time formatting | no |
-//! | [`config`] | topology TOML → validated [`config::Topology`]: its stages ([`config::StagePlan`]), each with the [`config::RuntimePlan`] the runtime reads and its kind's own plan ([`config::SilverPlan`], [`config::GoldPlan`]) | no |
+//! | [`config`] | topology TOML → validated [`config::Topology`]: its stages ([`config::StagePlan`]), each with the [`config::RuntimePlan`] the runtime reads and its kind's own plan ([`config::SilverPlan`], [`config::GoldPlan`], [`config::ProcessPlan`]) | no |
 //! | [`operators`] | decode, upcast, dedup, reorder, mask, lineage | no |
 //! | [`stage`] | what a stage and the runtime exchange: records in, output ports, outputs | no |
 //! | [`headers`] | header names of the lineage, dead-letter and state contract | no |
 //! | [`pipeline`] | silver's operator chain and per-partition [`pipeline::Task`] state | no |
 //! | [`gold`] | the gold stage: queue legs per interaction, per-queue KPI windows with revisions and the correction horizon, results at each checkpoint | no |
+//! | [`process`] | the process-mining stage: the activity vocabulary, per-case numbering, closing and late marking, the activity record | no |
 //! | [`silver`] | the silver stage: the chain as a [`stage::Stage`] of the runtime | no |
 //! | [`state`] | recoverable state in two models: what was emitted (changelog deltas, `cx.state` headers; silver) and checkpointed keyed tables (per-key records, tombstones, checkpoints) | no |
 //! | [`partition`] | Java-compatible murmur2 partitioning by interaction id | no |
