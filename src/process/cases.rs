@@ -244,9 +244,11 @@ impl Cases {
             Mapped::Unknown(why) => Some(Skipped::Unknown(why)),
             Mapped::Activity(d) => match self.rules.vocabulary.name(d.activity) {
                 None => Some(Skipped::Dropped),
-                Some(name) => {
+                Some(name) => 'activity: {
                     let name = name.to_string();
-                    let case = self.cases.get_mut(&id).expect("inserted above");
+                    let Some(case) = self.cases.get_mut(&id) else {
+                        break 'activity Some(Skipped::NoActivity);
+                    };
                     if matches!(
                         d.activity,
                         Activity::CallStarted

@@ -84,12 +84,8 @@ impl Process {
         if r.late {
             self.metrics.late.inc();
         }
-        if r.lineage.event_id == super::cases::TIMEOUT_EVENT
-            || r.attributes.contains_key("closed_by")
-        {
-            if let Some(by) = r.attributes.get("closed_by").and_then(|v| v.as_str()) {
-                self.metrics.closed.with_label_values(&[by]).inc();
-            }
+        if let Some(by) = r.attributes.get("closed_by").and_then(|v| v.as_str()) {
+            self.metrics.closed.with_label_values(&[by]).inc();
         }
         out.push(Output::Emit(Emit {
             port: PORT_ACTIVITIES,
