@@ -127,40 +127,7 @@ fn gold_figures_and_the_activity_log_equal_the_truth() {
 
 /// The activity log against the truth (`tests/common/process.rs`).
 fn check_activities(tansu: &Tansu, t: &Topology, truth: &Truth) {
-    let process = t
-        .process()
-        .expect("the shipped topology runs process mining");
-    let media = t
-        .silver()
-        .and_then(|s| s.media_filter.clone())
-        .unwrap_or_default();
-    let silver_topic = &t.silver().expect("silver").late_topic;
-    let late = common::process::silver_late(&common::read_all(&tansu.brokers, silver_topic));
-    let expected = common::process::expected(truth, &media, &late);
-    let records = common::read_all(&tansu.brokers, &process.activities_topic);
-    common::check_no_pii_in(truth, &records, "activity");
-    let rep = common::process::check(&records, &expected);
-    let missing = common::process::missing_cases(&records, &expected);
-    eprintln!(
-        "process: {} activity records over {} cases ({} closed), {} written late; {} cases in the truth, {} missing",
-        rep.records,
-        rep.cases,
-        rep.closed,
-        rep.late,
-        expected.len(),
-        missing.len()
-    );
-    let shown: Vec<&String> = rep.mismatches.iter().take(5).collect();
-    assert!(
-        rep.mismatches.is_empty(),
-        "{} mismatches, e.g. {shown:#?}",
-        rep.mismatches.len()
-    );
-    assert!(
-        missing.is_empty(),
-        "cases without records, e.g. {:?}",
-        &missing[..missing.len().min(5)]
-    );
+    let rep = common::process::check_topic(&tansu.brokers, t, truth, "process");
     assert!(
         rep.late > 0,
         "no activity was written late: the traffic had no late events"

@@ -18,7 +18,10 @@ fn the_activity_log_survives_five_kill_9_exactly_once() {
     let tansu = Tansu::start();
     let (path, t) = common::isolated_topology("proc-k");
     let silver = t.silver().expect("silver");
-    let process = t.process().expect("process");
+    assert!(
+        t.process().is_some(),
+        "the shipped topology runs process mining"
+    );
     tansu.create_topic(&silver.runtime.input_topic, 4);
     let cfg = GenConfig {
         interactions: 11_000,
@@ -57,30 +60,5 @@ fn the_activity_log_survives_five_kill_9_exactly_once() {
     let (status, log) = p.wait(Duration::from_secs(600));
     assert!(status.success(), "process: {log}");
 
-    let media = silver.media_filter.clone().unwrap_or_default();
-    let late = common::process::silver_late(&common::read_all(&tansu.brokers, &silver.late_topic));
-    let expected = common::process::expected(&truth, &media, &late);
-    let records = common::read_all(&tansu.brokers, &process.activities_topic);
-    common::check_no_pii_in(&truth, &records, "activity");
-    let rep = common::process::check(&records, &expected);
-    let missing = common::process::missing_cases(&records, &expected);
-    eprintln!(
-        "process after 5 kills: {} activity records over {} cases ({} closed), {} written late; {} missing cases",
-        rep.records,
-        rep.cases,
-        rep.closed,
-        rep.late,
-        missing.len()
-    );
-    let shown: Vec<&String> = rep.mismatches.iter().take(5).collect();
-    assert!(
-        rep.mismatches.is_empty(),
-        "{} mismatches, e.g. {shown:#?}",
-        rep.mismatches.len()
-    );
-    assert!(
-        missing.is_empty(),
-        "cases without records: {}",
-        missing.len()
-    );
+    common::process::check_topic(&tansu.brokers, &t, &truth, "process after 5 kills");
 }

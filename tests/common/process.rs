@@ -225,3 +225,44 @@ pub fn silver_late(records: &[Rec]) -> HashSet<(String, String, i64)> {
         })
         .collect()
 }
+
+/// Reads topology `t`'s activity topic and silver's late topic from
+/// `brokers` and checks the log against `truth`: no planted PII, every
+/// case equal to the truth and numbered 1..n once each, none missing.
+pub fn check_topic(
+    brokers: &str,
+    t: &cxstream::config::Topology,
+    truth: &Truth,
+    label: &str,
+) -> Report {
+    let silver = t.silver().expect("a silver stage");
+    let process = t.process().expect("a process stage");
+    let media = silver.media_filter.clone().unwrap_or_default();
+    let late = silver_late(&super::read_all(brokers, &silver.late_topic));
+    let expected = expected(truth, &media, &late);
+    let records = super::read_all(brokers, &process.activities_topic);
+    super::check_no_pii_in(truth, &records, "activity");
+    let rep = check(&records, &expected);
+    let missing = missing_cases(&records, &expected);
+    eprintln!(
+        "{label}: {} activity records over {} cases ({} closed), {} written late; {} cases in the truth, {} missing",
+        rep.records,
+        rep.cases,
+        rep.closed,
+        rep.late,
+        expected.len(),
+        missing.len()
+    );
+    let shown: Vec<&String> = rep.mismatches.iter().take(5).collect();
+    assert!(
+        rep.mismatches.is_empty(),
+        "{} mismatches, e.g. {shown:#?}",
+        rep.mismatches.len()
+    );
+    assert!(
+        missing.is_empty(),
+        "cases without records, e.g. {:?}",
+        &missing[..missing.len().min(5)]
+    );
+    rep
+}
