@@ -459,6 +459,14 @@ pub fn format_iso_ms(ms: i64) -> String {
     out
 }
 
+/// Parses an ISO-8601 / RFC 3339 time to epoch milliseconds; `None` when
+/// it is not one or is out of range.
+pub fn parse_iso_ms(s: &str) -> Option<i64> {
+    use time::format_description::well_known::Rfc3339;
+    let t = time::OffsetDateTime::parse(s, &Rfc3339).ok()?;
+    i64::try_from(t.unix_timestamp_nanos().div_euclid(1_000_000)).ok()
+}
+
 /// [`format_iso_ms`] appended to `out`, without the formatting machinery
 /// (it runs for every silver record and every hop).
 pub fn write_iso_ms(out: &mut String, ms: i64) {

@@ -289,7 +289,7 @@ impl Cases {
                         r.attributes = d
                             .attributes
                             .into_iter()
-                            .map(|(k, v)| (k.to_string(), v.into()))
+                            .map(|(k, v)| (k.to_string(), v))
                             .collect();
                         out.push(r);
                         None

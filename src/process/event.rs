@@ -4,9 +4,8 @@
 //! not PII), and the kind fields the activities name. Free text and every
 //! PII field are never read.
 
+use crate::model::parse_iso_ms;
 use serde::{Deserialize, Serialize};
-use time::format_description::well_known::Rfc3339;
-use time::OffsetDateTime;
 
 /// Why a silver record cannot be read. Messages name the field, never its
 /// value.
@@ -38,6 +37,9 @@ pub struct ProcessEvent {
     pub disconnect_type: Option<String>,
     pub interacting_duration_ms: Option<i64>,
     pub wrapup_duration_ms: Option<i64>,
+    /// `user.end`: how long the agent held the customer.
+    #[serde(default)]
+    pub held_duration_ms: Option<i64>,
     pub wrapup_code: Option<String>,
     pub flow_type: Option<String>,
     pub flow_id: Option<String>,
@@ -74,6 +76,8 @@ struct Wire {
     interacting_duration_ms: Option<i64>,
     #[serde(default, deserialize_with = "lenient_ms")]
     wrapup_duration_ms: Option<i64>,
+    #[serde(default, deserialize_with = "lenient_ms")]
+    held_duration_ms: Option<i64>,
     #[serde(default, deserialize_with = "lenient_str")]
     wrapup_code: Option<String>,
     #[serde(default, deserialize_with = "lenient_str")]
@@ -120,10 +124,7 @@ impl ProcessEvent {
         if w.schema_version != 1 {
             return Err(ProcessEventError::SchemaVersion(w.schema_version));
         }
-        let t = OffsetDateTime::parse(&w.event_time, &Rfc3339)
-            .map_err(|_| ProcessEventError::EventTime)?;
-        let event_time_ms = i64::try_from(t.unix_timestamp_nanos() / 1_000_000)
-            .map_err(|_| ProcessEventError::EventTime)?;
+        let event_time_ms = parse_iso_ms(&w.event_time).ok_or(ProcessEventError::EventTime)?;
         Ok(ProcessEvent {
             event_id: w.event_id,
             interaction_id: w.interaction_id,
@@ -139,6 +140,7 @@ impl ProcessEvent {
             disconnect_type: w.disconnect_type,
             interacting_duration_ms: w.interacting_duration_ms,
             wrapup_duration_ms: w.wrapup_duration_ms,
+            held_duration_ms: w.held_duration_ms,
             wrapup_code: w.wrapup_code,
             flow_type: w.flow_type,
             flow_id: w.flow_id,

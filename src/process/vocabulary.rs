@@ -9,7 +9,7 @@
 //! | `acd.start` | `Queued` | queue |
 //! | `user.start` | `Alerting` | agent |
 //! | `acd.end` | `Answered`, `Abandoned`, `Flow-out` by `acd_outcome` (the hand-off's `TRANSFER` is no transfer) | queue |
-//! | `user.end` | `Not Answered` (no-answer or timeout, nothing interacted), `Transferred` (a transfer disconnect type), else `Agent Disconnected` | agent |
+//! | `user.end` | `Not Answered` (no-answer or timeout, nothing interacted), `Transferred` (a transfer disconnect type), else `Agent Disconnected`; `held_duration_ms` when the agent held the customer | agent |
 //! | `acw` | `Wrap-up` (start = end − wrap-up duration; wrap-up code) | agent |
 //! | `voicemail.end` | `Voicemail` (start = its `voicemail.start`) | queue |
 //! | `attributes` | `Attributes Updated` (no attribute value) | system |
@@ -131,7 +131,7 @@ pub struct Draft {
     /// A Genesys id (queue, user, flow, participant), never PII.
     pub resource: Option<String>,
     /// Enum-like fields only (codes, outcomes, types), never free text.
-    pub attributes: BTreeMap<&'static str, String>,
+    pub attributes: BTreeMap<&'static str, serde_json::Value>,
 }
 
 /// What one event maps to.
@@ -164,10 +164,10 @@ fn digital(media: Option<&str>) -> bool {
 
 fn attrs<const N: usize>(
     pairs: [(&'static str, &Option<String>); N],
-) -> BTreeMap<&'static str, String> {
+) -> BTreeMap<&'static str, serde_json::Value> {
     pairs
         .into_iter()
-        .filter_map(|(k, v)| v.as_ref().map(|v| (k, v.clone())))
+        .filter_map(|(k, v)| v.as_ref().map(|v| (k, v.as_str().into())))
         .collect()
 }
 
@@ -270,12 +270,11 @@ pub fn map(e: &ProcessEvent, case: CaseContext) -> Mapped {
             } else {
                 Activity::AgentDisconnected
             };
-            draft(
-                a,
-                ResourceType::Agent,
-                &e.user_id,
-                attrs([("disconnect_type", &e.disconnect_type)]),
-            )
+            let mut attributes = attrs([("disconnect_type", &e.disconnect_type)]);
+            if let Some(held) = e.held_duration_ms.filter(|h| *h >= 0) {
+                attributes.insert("held_duration_ms", held.into());
+            }
+            draft(a, ResourceType::Agent, &e.user_id, attributes)
         }
         "acw" => Mapped::Activity(Draft {
             activity: Activity::WrapUp,
@@ -423,7 +422,7 @@ mod tests {
         assert_eq!(d.resource_type, ResourceType::Queue);
         assert_eq!(d.resource.as_deref(), Some("q1"));
         assert_eq!(
-            d.attributes.get("acd_outcome").map(String::as_str),
+            d.attributes.get("acd_outcome").and_then(|v| v.as_str()),
             Some("ANSWERED")
         );
     }
@@ -460,6 +459,23 @@ mod tests {
     }
 
     #[test]
+    fn an_agent_end_carries_the_hold_time_when_there_was_one() {
+        let end = |held: Option<i64>| ProcessEvent {
+            disconnect_type: Some("CLIENT".into()),
+            interacting_duration_ms: Some(60_000),
+            held_duration_ms: held,
+            ..ev("user.end")
+        };
+        let held = |e: &ProcessEvent| match map(e, CaseContext::default()) {
+            Mapped::Activity(d) => d.attributes.get("held_duration_ms").cloned(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(held(&end(Some(45_000))), Some(45_000.into()));
+        assert_eq!(held(&end(None)), None);
+        assert_eq!(held(&end(Some(-1))), None, "a negative hold is no hold");
+    }
+
+    #[test]
     fn wrap_up_and_voicemail_carry_their_start() {
         let acw = ProcessEvent {
             wrapup_duration_ms: Some(30_000),
@@ -471,7 +487,7 @@ mod tests {
         };
         assert_eq!((d.activity, d.start_ms), (Activity::WrapUp, Some(70_000)));
         assert_eq!(
-            d.attributes.get("wrapup_code").map(String::as_str),
+            d.attributes.get("wrapup_code").and_then(|v| v.as_str()),
             Some("code-1")
         );
         let vm = CaseContext {
