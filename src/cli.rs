@@ -1,5 +1,7 @@
 //! The `cxstream` command line.
 
+mod mining;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -42,6 +44,11 @@ pub enum Command {
     Generate(GenerateArgs),
     /// Run the shipped topology on an in-process mock cluster (no broker needed).
     Demo(DemoArgs),
+    /// Write the activity log (or a range of it) as XES or OCEL 2.0.
+    Export(mining::ExportArgs),
+    /// Discover from the activity log: the directly-follows graph, variants.
+    #[command(subcommand)]
+    Mine(mining::MineCommand),
 }
 
 #[derive(Debug, Args)]
@@ -127,6 +134,8 @@ pub fn main() -> ExitCode {
         Command::Run(args) => tokio_main(run(args)),
         Command::Generate(args) => tokio_main(generate(args)),
         Command::Demo(args) => tokio_main(crate::demo::run(args)),
+        Command::Export(args) => mining::export(args),
+        Command::Mine(cmd) => mining::mine(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

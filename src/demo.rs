@@ -42,6 +42,11 @@ pub struct DemoArgs {
     /// Records per second the demo publishes while the processor runs.
     #[arg(long, default_value_t = 5_000.0)]
     pub rate: f64,
+    /// Also write the activity log's directly-follows graph here (.dot,
+    /// .svg or .png; SVG and PNG need Graphviz's `dot`), as `cxstream mine
+    /// dfg` would.
+    #[arg(long, value_name = "FILE")]
+    pub dfg: Option<PathBuf>,
 }
 
 type DemoResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
@@ -295,11 +300,43 @@ pub async fn run(args: DemoArgs) -> DemoResult {
             "\nProcess mining ({}): {} activity records written to {} (one per activity, keyed by case), {} silver events read.",
             p.runtime.stage, s.activities, p.activities_topic, s.silver_events_read
         );
+        mine(&brokers, &p.activities_topic, args.dfg.as_deref())?;
     }
     if !summary.accounted() {
         return Err("the accounting does not add up".into());
     }
     drop(cluster);
+    Ok(())
+}
+
+/// The top variants of the activity log (`cxstream mine variants`) and,
+/// if asked, its directly-follows graph (`cxstream mine dfg`).
+fn mine(brokers: &str, topic: &str, dfg: Option<&std::path::Path>) -> DemoResult {
+    let src = crate::export::Source {
+        brokers: brokers.to_string(),
+        topic: topic.to_string(),
+        client: Vec::new(),
+        selection: crate::mining::Selection::default(),
+        linger: 10_000,
+        quiet: true,
+        stall: Duration::from_secs(20),
+    };
+    let (variants, _) = crate::export::variants(&src, Duration::from_secs(120))?;
+    println!("The most frequent journeys (`cxstream mine variants`):");
+    print!("{}", variants.report(3));
+    if let Some(out) = dfg {
+        let (g, _) = crate::export::dfg(&src)?;
+        // The main paths: edges of at least 2 % of the cases.
+        let min_count = g.cases / 50;
+        crate::export::write_graph(&g, out, min_count)?;
+        println!(
+            "Wrote the directly-follows graph ({} activities, {} edges over {} cases; edges under {min_count} left out) to {}.",
+            g.activities.len(),
+            g.edges.len(),
+            g.cases,
+            out.display()
+        );
+    }
     Ok(())
 }
 

@@ -22,6 +22,7 @@
 //! | [`process`] | the process-mining stage: the activity vocabulary, per-case numbering, closing and late marking, the activity record | no |
 //! | [`silver`] | the silver stage: the chain as a [`stage::Stage`] of the runtime | no |
 //! | [`state`] | recoverable state in two models: what was emitted (changelog deltas, `cx.state` headers; silver) and checkpointed keyed tables (per-key records, tombstones, checkpoints) | no |
+//! | [`mining`] | the activity log read as process-mining tools do: cases per partition, XES and OCEL 2.0 writers, the directly-follows graph, variants | no |
 //! | [`partition`] | Java-compatible murmur2 partitioning by interaction id | no |
 //! | [`secret`] | the masking key | no |
 //! | [`generate`] | synthetic Genesys traffic with ground truth (`generate/`: config, lifecycles, records, faults, truth) | no |
@@ -29,6 +30,7 @@
 //! | [`runtime`] | consumer group, repartitioning, produce/ack, commits, rebalance, state restore, transactions, generic over a [`stage::Stage`]; [`runtime::client`] also has the producer helpers for test traffic | yes |
 //! | [`run`] | builds a topology's stage and runs it on the runtime | yes |
 //! | [`signal`], [`logging`], [`procfs`] | SIGINT/SIGTERM, the binaries' log subscriber, this process's CPU and memory from `/proc` | no |
+//! | [`export`] | `export` and `mine`: the activity topic read partition by partition into [`mining`]'s writers | yes |
 //! | [`cli`] → [`demo`] | the `cxstream` command and the embedded demo (demo does not import cli) | yes |
 //!
 //! The end-to-end benchmark is a binary of its own, `cxstream-bench`
@@ -40,6 +42,7 @@
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod export;
 pub mod generate;
 pub mod gold;
 pub mod headers;
@@ -47,6 +50,7 @@ pub mod http;
 pub mod json;
 pub mod logging;
 pub mod metrics;
+pub mod mining;
 pub mod model;
 pub mod operators;
 pub mod partition;
