@@ -143,3 +143,24 @@ fn run_silver_without_a_key() -> std::process::Command {
     .env_remove("CXSTREAM_MASKING_KEY");
     cmd
 }
+
+#[test]
+fn export_refuses_a_time_that_is_not_iso_8601_and_names_the_flag() {
+    let out = cxstream()
+        .args([
+            "export",
+            "xes",
+            "--brokers",
+            "127.0.0.1:1",
+            "--out",
+            "never-written.xes",
+            "--from",
+            "yesterday",
+        ])
+        .output()
+        .expect("run cxstream");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--from") && err.contains("ISO-8601"), "{err}");
+    assert!(!std::path::Path::new("never-written.xes").exists());
+}
