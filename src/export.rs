@@ -13,40 +13,23 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::KafkaError;
-use rdkafka::message::Message;
-use rdkafka::{Offset, TopicPartitionList};
 
 use crate::mining::dfg::Dfg;
 use crate::mining::ocel::OcelWriter;
-use crate::mining::trace::read_step;
+use crate::mining::trace::{read_step, CLOSED_BY};
 use crate::mining::variants::Variants;
 use crate::mining::xes::XesWriter;
 use crate::mining::{Assembler, Selection, Trace, Unreadable};
-use crate::runtime::restore::QuietContext;
+use crate::topic_read::{Flow, ReadError, TopicReader};
 
 /// What went wrong; messages name the topic, file or setting.
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
-    #[error("Kafka client: {0}")]
-    Client(String),
-    #[error("topic `{0}` does not exist on the cluster (is the process stage running?)")]
-    NoTopic(String),
-    #[error("broker: {what}: {detail}")]
-    Broker { what: String, detail: String },
-    #[error("partition {partition} of `{topic}` stopped delivering at offset {at} before its end (high watermark {end}; no record for {secs} s)")]
-    Stalled {
-        topic: String,
-        partition: i32,
-        at: i64,
-        end: i64,
-        secs: u64,
-    },
+    #[error(transparent)]
+    Read(#[from] ReadError),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -133,28 +116,6 @@ impl ReadSummary {
     }
 }
 
-fn consumer(src: &Source) -> Result<BaseConsumer<QuietContext>, ExportError> {
-    let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", &src.brokers)
-        // assign() only: the group never joins or commits.
-        .set("group.id", "cxstream-export")
-        .set("enable.auto.commit", "false")
-        // A partition is read until the consumer reports its end: the
-        // high watermark a broker lists can lag behind the records it
-        // delivers (Tansu 0.6.0 lists less than its last batch holds), and
-        // transaction markers take offsets no consumer sees.
-        .set("enable.partition.eof", "true")
-        .set("allow.auto.create.topics", "false")
-        // Tansu holds every fetch for the full wait.
-        .set("fetch.wait.max.ms", "10")
-        .set("queued.max.messages.kbytes", "65536");
-    for (k, v) in &src.client {
-        c.set(k, v);
-    }
-    c.create_with_context(QuietContext { what: "export" })
-        .map_err(|e| ExportError::Client(e.to_string()))
-}
-
 /// Reads the log and hands each selected case to `sink`, in partition
 /// order, until the end or until `--cases` are taken.
 pub fn read_cases(
@@ -162,39 +123,12 @@ pub fn read_cases(
     mut sink: impl FnMut(&Trace) -> io::Result<()>,
     sink_path: &Path,
 ) -> Result<ReadSummary, ExportError> {
-    let consumer = consumer(src)?;
-    let broker = |what: &str| {
-        let what = what.to_string();
-        move |e: KafkaError| ExportError::Broker {
-            what,
-            detail: e.to_string(),
-        }
-    };
-    let md = consumer
-        .fetch_metadata(Some(&src.topic), Duration::from_secs(10))
-        .map_err(broker("reading topic metadata"))?;
-    let partitions: Vec<i32> = md
-        .topics()
-        .iter()
-        .find(|t| t.name() == src.topic && t.error().is_none())
-        .map(|t| t.partitions().iter().map(|p| p.id()).collect())
-        .unwrap_or_default();
-    if partitions.is_empty() {
-        return Err(ExportError::NoTopic(src.topic.clone()));
-    }
-    let mut ranges = Vec::new();
-    for p in &partitions {
-        let (low, high) = consumer
-            .fetch_watermarks(&src.topic, *p, Duration::from_secs(10))
-            .map_err(broker("reading partition offsets"))?;
-        ranges.push((*p, low, high));
-    }
-    let total: i64 = ranges.iter().map(|(_, l, h)| h - l).sum();
+    let reader = TopicReader::open(&src.brokers, &src.client, &src.topic, src.stall)?;
+    let total = reader.total();
     let bar = if src.quiet {
         ProgressBar::hidden()
     } else {
-        let b =
-            ProgressBar::with_draw_target(Some(total.max(0) as u64), ProgressDrawTarget::stderr());
+        let b = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
         if let Ok(style) = ProgressStyle::with_template(
             "{spinner} {bar:40} {pos}/{len} records ({per_sec}, {eta} left) {msg}",
         ) {
@@ -203,65 +137,32 @@ pub fn read_cases(
         b
     };
     let mut summary = ReadSummary {
-        partitions: partitions.len(),
+        partitions: reader.ranges().len(),
         ..ReadSummary::default()
     };
     let mut traces = Vec::new();
-    'partitions: for (p, low, high) in ranges {
-        if high <= low {
-            continue;
-        }
-        let mut tpl = TopicPartitionList::new();
-        tpl.add_partition_offset(&src.topic, p, Offset::Offset(low))
-            .map_err(broker("choosing the partition"))?;
-        consumer
-            .assign(&tpl)
-            .map_err(broker("assigning the partition"))?;
+    for range in reader.ranges().to_vec() {
         let mut asm = Assembler::new(src.linger);
-        let mut last = Instant::now();
-        let mut at = low;
-        loop {
-            match consumer.poll(Duration::from_millis(200)) {
-                Some(Ok(m)) => {
-                    last = Instant::now();
-                    at = m.offset() + 1;
-                    summary.records += 1;
-                    bar.inc(1);
-                    match read_step(m.payload()) {
-                        Ok(step) => {
-                            if step
-                                .record
-                                .attributes
-                                .contains_key(crate::mining::trace::CLOSED_BY)
-                            {
-                                summary.markers += 1;
-                            } else {
-                                summary.activities += 1;
-                            }
-                            asm.push(step, &mut traces);
-                        }
-                        Err(why) => summary.skip(why),
+        let mut full = false;
+        reader.read_partition(range, |_, value| -> Result<Flow, ExportError> {
+            summary.records += 1;
+            bar.inc(1);
+            match read_step(value) {
+                Ok(step) => {
+                    if step.record.attributes.contains_key(CLOSED_BY) {
+                        summary.markers += 1;
+                    } else {
+                        summary.activities += 1;
                     }
+                    asm.push(step, &mut traces);
                 }
-                Some(Err(KafkaError::PartitionEOF(q))) if q == p => break,
-                Some(Err(e)) => {
-                    tracing::warn!(partition = p, error = %e, "fetch error; retrying");
-                }
-                None => {
-                    if last.elapsed() > src.stall {
-                        return Err(ExportError::Stalled {
-                            topic: src.topic.clone(),
-                            partition: p,
-                            at,
-                            end: high,
-                            secs: src.stall.as_secs(),
-                        });
-                    }
-                }
+                Err(why) => summary.skip(why),
             }
-            if hand_out(src, &mut traces, &mut summary, &mut sink, sink_path)? {
-                break 'partitions;
-            }
+            full = hand_out(src, &mut traces, &mut summary, &mut sink, sink_path)?;
+            Ok(if full { Flow::Stop } else { Flow::Continue })
+        })?;
+        if full {
+            break;
         }
         asm.finish(&mut traces);
         summary.continuations += asm.continuations();

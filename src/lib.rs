@@ -30,7 +30,8 @@
 //! | [`runtime`] | consumer group, repartitioning, produce/ack, commits, rebalance, state restore, transactions, generic over a [`stage::Stage`]; [`runtime::client`] also has the producer helpers for test traffic | yes |
 //! | [`run`] | builds a topology's stage and runs it on the runtime | yes |
 //! | [`signal`], [`logging`], [`procfs`] | SIGINT/SIGTERM, the binaries' log subscriber, this process's CPU and memory from `/proc` | no |
-//! | [`export`] | `export` and `mine`: the activity topic read partition by partition into [`mining`]'s writers | yes |
+//! | [`topic_read`] | a whole topic read partition by partition to its end (export, mine, audit verify) | yes |
+//! | [`export`] | `export` and `mine`: the activity topic read into [`mining`]'s writers | yes |
 //! | [`cli`] → [`demo`] | the `cxstream` command and the embedded demo (demo does not import cli) | yes |
 //!
 //! The end-to-end benchmark is a binary of its own, `cxstream-bench`
@@ -64,3 +65,4 @@ pub mod signal;
 pub mod silver;
 pub mod stage;
 pub mod state;
+pub mod topic_read;

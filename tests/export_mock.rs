@@ -12,6 +12,7 @@ use std::time::Duration;
 use cxstream::export::{self, ExportError, Format, Source};
 use cxstream::mining::Selection;
 use cxstream::process::record::{ActivityRecord, Lineage, SCHEMA_VERSION};
+use cxstream::topic_read::ReadError;
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
@@ -168,7 +169,10 @@ fn export_on_the_mock_cluster() {
         &missing,
     )
     .expect_err("a missing topic");
-    assert!(matches!(err, ExportError::NoTopic(_)), "{err}");
+    assert!(
+        matches!(err, ExportError::Read(ReadError::NoTopic(_))),
+        "{err}"
+    );
     assert!(err.to_string().contains("no-such-topic"), "{err}");
     assert!(!missing.exists() && !PathBuf::from(format!("{}.part", missing.display())).exists());
     for f in [xes, one, ocel] {
