@@ -23,6 +23,7 @@
 //! | [`silver`] | the silver stage: the chain as a [`stage::Stage`] of the runtime | no |
 //! | [`state`] | recoverable state in two models: what was emitted (changelog deltas, `cx.state` headers; silver) and checkpointed keyed tables (per-key records, tombstones, checkpoints) | no |
 //! | [`mining`] | the activity log read as process-mining tools do: cases per partition, XES and OCEL 2.0 writers, the directly-follows graph, variants | no |
+//! | [`audit`] | the audit trail's parts: interaction states, hash-chained records (RFC 8785 canonical JSON), the RFC 6962 tree per partition, Ed25519-signed C2SP checkpoints, a partition's writer state, the verifier | no |
 //! | [`partition`] | Java-compatible murmur2 partitioning by interaction id | no |
 //! | [`secret`] | the masking key | no |
 //! | [`generate`] | synthetic Genesys traffic with ground truth (`generate/`: config, lifecycles, records, faults, truth) | no |
@@ -40,6 +41,7 @@
 //! processes (itself, `cxstream-bench bench-run`). It uses this library; the
 //! `cxstream` binary does not contain it.
 
+pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod demo;
