@@ -1,5 +1,6 @@
 //! The `cxstream` command line.
 
+mod audit;
 mod mining;
 
 use std::net::SocketAddr;
@@ -49,6 +50,9 @@ pub enum Command {
     /// Discover from the activity log: the directly-follows graph, variants.
     #[command(subcommand)]
     Mine(mining::MineCommand),
+    /// The audit trail: keys, verification.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
 }
 
 #[derive(Debug, Args)]
@@ -75,6 +79,11 @@ pub struct RunArgs {
     /// newline trimmed too). An empty or white-space-only key is refused.
     #[arg(long)]
     pub masking_key_file: Option<PathBuf>,
+    /// File holding the audit stage's signing key (Ed25519, PKCS#8 PEM);
+    /// otherwise the file CXSTREAM_AUDIT_KEY_FILE names. An audit stage
+    /// does not start without one (`cxstream audit keygen` writes one).
+    #[arg(long, value_name = "PATH")]
+    pub audit_key_file: Option<PathBuf>,
     /// librdkafka client setting, as kcat's -X (repeatable), e.g. -X security.protocol=SASL_SSL.
     #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = parse_kv)]
     pub client: Vec<(String, String)>,
@@ -136,6 +145,7 @@ pub fn main() -> ExitCode {
         Command::Demo(args) => tokio_main(crate::demo::run(args)),
         Command::Export(args) => mining::export(args),
         Command::Mine(cmd) => mining::mine(cmd),
+        Command::Audit(cmd) => audit::audit(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -179,6 +189,7 @@ fn print_stage(stage: &config::StagePlan) {
         config::StagePlan::Silver(plan) => print_silver(plan),
         config::StagePlan::Gold(plan) => print_gold(plan),
         config::StagePlan::Process(plan) => print_process(plan),
+        config::StagePlan::Audit(plan) => print_audit(plan),
     }
     println!("  dead letter: {}", rt.dead_letter_topic);
     println!("  repartition: {}", rt.repartition_topic);
@@ -192,6 +203,22 @@ fn print_stage(stage: &config::StagePlan) {
     println!(
         "  dead letters: by reference (first {} bytes) when a record would not fit",
         rt.dead_letter_prefix
+    );
+}
+
+fn print_audit(plan: &config::AuditPlan) {
+    let c = &plan.chain;
+    println!(
+        "  events:      {} (one record per state change, keyed by interaction id)",
+        plan.events_topic
+    );
+    println!(
+        "  checkpoints: {} (signed by `{}`, origin {}/{}/<partition>)",
+        plan.checkpoints_topic, c.key_name, c.origin, plan.events_topic
+    );
+    println!(
+        "  cadence:     a checkpoint after {} records or {:?} with new records; ended chains kept {:?}",
+        c.checkpoint_every, c.checkpoint_interval, c.ended_retention
     );
 }
 
@@ -305,6 +332,27 @@ async fn run(args: RunArgs) -> CliResult {
         args.masking_key_file.as_deref(),
         std::env::var(MASKING_KEY_ENV).ok(),
     )?;
+    let audit_key = match stages.iter().find_map(|s| match s {
+        config::StagePlan::Audit(a) => Some(a),
+        _ => None,
+    }) {
+        Some(a) => match crate::audit::keys::load_signer(
+            args.audit_key_file.as_deref(),
+            std::env::var(crate::audit::keys::AUDIT_KEY_FILE_ENV).ok(),
+            &a.chain.key_name,
+        )? {
+            Some(k) => Some(Arc::new(k)),
+            None => {
+                return Err(format!(
+                    "the audit stage `{}` signs checkpoints: set {}",
+                    a.runtime.stage,
+                    crate::audit::keys::WHAT_TO_SET
+                )
+                .into())
+            }
+        },
+        None => None,
+    };
     let stop = Arc::new(AtomicBool::new(false));
     let s2 = stop.clone();
     tokio::spawn(async move {
@@ -330,6 +378,7 @@ async fn run(args: RunArgs) -> CliResult {
         stages,
         opts,
         &key,
+        audit_key,
         stop,
         Some(args.metrics_addr),
         Some(on_ready),
@@ -343,6 +392,13 @@ async fn run(args: RunArgs) -> CliResult {
                 stage = %run.stage,
                 silver_events_read = s.silver_events_read,
                 activities = s.activities,
+                "Stopped."
+            ),
+            Ok(crate::run::StageSummary::Audit(s)) => tracing::info!(
+                stage = %run.stage,
+                silver_events_read = s.silver_events_read,
+                records = s.records,
+                checkpoints = s.checkpoints,
                 "Stopped."
             ),
             Ok(crate::run::StageSummary::Gold(s)) => tracing::info!(

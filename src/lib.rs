@@ -31,6 +31,7 @@
 //! | [`runtime`] | consumer group, repartitioning, produce/ack, commits, rebalance, state restore, transactions, generic over a [`stage::Stage`]; [`runtime::client`] also has the producer helpers for test traffic | yes |
 //! | [`run`] | builds a topology's stage and runs it on the runtime | yes |
 //! | [`signal`], [`logging`], [`procfs`] | SIGINT/SIGTERM, the binaries' log subscriber, this process's CPU and memory from `/proc` | no |
+//! | [`audit_read`] | `audit verify` over Kafka: checkpoint notes by origin, each audit partition through its verifier | yes |
 //! | [`topic_read`] | a whole topic read partition by partition to its end (export, mine, audit verify) | yes |
 //! | [`export`] | `export` and `mine`: the activity topic read into [`mining`]'s writers | yes |
 //! | [`cli`] → [`demo`] | the `cxstream` command and the embedded demo (demo does not import cli) | yes |
@@ -42,6 +43,7 @@
 //! `cxstream` binary does not contain it.
 
 pub mod audit;
+pub mod audit_read;
 pub mod cli;
 pub mod config;
 pub mod demo;

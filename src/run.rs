@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::{GoldPlan, ProcessPlan, SilverPlan, StagePlan};
+use crate::audit::note::NoteSigner;
+use crate::audit::stage::Audit;
+use crate::config::{AuditPlan, GoldPlan, ProcessPlan, SilverPlan, StagePlan};
 use crate::gold::stage::Gold;
 use crate::http::{self, Health, HttpError};
 use crate::metrics::Metrics;
@@ -72,6 +74,69 @@ pub async fn process(
     })
 }
 
+/// Runs the audit stage `plan` until `stop` is set (or the idle condition
+/// holds), signing checkpoints with `signer`.
+pub async fn audit(
+    plan: Arc<AuditPlan>,
+    opts: RunOptions,
+    signer: Arc<NoteSigner>,
+    metrics: Arc<Metrics>,
+    stop: Arc<AtomicBool>,
+    on_ready: Option<Box<dyn FnOnce(Option<SocketAddr>) + Send>>,
+) -> Result<AuditSummary, RuntimeError> {
+    tracing::info!(stage = %plan.runtime.stage, signer = %plan.chain.key_name, "Audit stage.");
+    check_audit_partitions(&plan, &opts)?;
+    let runtime_plan = Arc::new(plan.runtime.clone());
+    let stage = Audit::new(plan, signer, &metrics);
+    runtime::run(runtime_plan, opts, stage, metrics.clone(), stop, on_ready).await?;
+    Ok(AuditSummary {
+        silver_events_read: metrics.records_read.with_label_values(&["input"]).get(),
+        records: metrics.out("events"),
+        checkpoints: metrics.out("checkpoints"),
+    })
+}
+
+/// One writer per audit partition: the audit partition is the input
+/// partition, so the events topic must have (or be created with) the
+/// input's partition count, and must never grow partitions.
+fn check_audit_partitions(plan: &AuditPlan, opts: &RunOptions) -> Result<(), RuntimeError> {
+    let settings =
+        crate::runtime::ClientSettings::new(&opts.brokers, &plan.runtime, &opts.overrides);
+    let timeout = Duration::from_secs(15);
+    let count = |t: &str| crate::runtime::client::partition_count(&settings, t, timeout);
+    let Some(input) = count(&plan.runtime.input_topic)? else {
+        // The runtime waits for its input and creates the outputs with
+        // its partition count.
+        return match plan.runtime.partitions {
+            Some(n) => Err(RuntimeError::Setup(format!(
+                "the audit stage `{}` sets topics.partitions = {n}: its events topic must have its input's partition count; remove the setting",
+                plan.runtime.stage
+            ))),
+            None => Ok(()),
+        };
+    };
+    let want = plan.runtime.partitions.unwrap_or(input);
+    match count(&plan.events_topic)? {
+        Some(n) if n != input => Err(RuntimeError::Setup(format!(
+            "the audit topic `{}` has {n} partitions and its input `{}` {input}: the audit partition must be the input partition (never add partitions to an audit topic)",
+            plan.events_topic, plan.runtime.input_topic
+        ))),
+        None if want != input => Err(RuntimeError::Setup(format!(
+            "the audit stage `{}` would create `{}` with {want} partitions, its input has {input}; remove topics.partitions",
+            plan.runtime.stage, plan.events_topic
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// An audit run's totals.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AuditSummary {
+    pub silver_events_read: u64,
+    pub records: u64,
+    pub checkpoints: u64,
+}
+
 /// A process-mining run's totals.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ProcessSummary {
@@ -115,6 +180,7 @@ pub enum StageSummary {
     Silver(RunSummary),
     Gold(GoldSummary),
     Process(ProcessSummary),
+    Audit(AuditSummary),
 }
 
 /// Runs `stages` in this process, concurrently, until `stop` is set (or
@@ -128,6 +194,7 @@ pub async fn stages(
     stages: Vec<StagePlan>,
     opts: RunOptions,
     key: &MaskingKey,
+    audit_key: Option<Arc<NoteSigner>>,
     stop: Arc<AtomicBool>,
     metrics_addr: Option<SocketAddr>,
     on_ready: Option<Box<dyn FnOnce(Option<SocketAddr>) + Send>>,
@@ -160,7 +227,7 @@ pub async fn stages(
             health: Some(h),
             ..opts.clone()
         };
-        let (key, stop) = (key.clone(), stop.clone());
+        let (key, stop, audit_key) = (key.clone(), stop.clone(), audit_key.clone());
         let name = stage.name().to_string();
         let task = running.spawn(async move {
             let name = stage.name().to_string();
@@ -176,6 +243,15 @@ pub async fn stages(
                 StagePlan::Process(plan) => process(Arc::new(plan), opts, m, stop.clone(), None)
                     .await
                     .map(StageSummary::Process),
+                StagePlan::Audit(plan) => match audit_key {
+                    Some(signer) => audit(Arc::new(plan), opts, signer, m, stop.clone(), None)
+                        .await
+                        .map(StageSummary::Audit),
+                    None => Err(RuntimeError::Setup(format!(
+                        "the audit stage `{name}` signs checkpoints and has no signing key: set {}",
+                        crate::audit::keys::WHAT_TO_SET
+                    ))),
+                },
             };
             if result.is_err() {
                 stop.store(true, Ordering::Relaxed);

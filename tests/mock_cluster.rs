@@ -168,6 +168,7 @@ fn two_stages_run_in_one_process_each_as_its_own_group() {
             topology.stages.clone(),
             opts,
             &key,
+            None,
             stop,
             None,
             None,

@@ -9,6 +9,7 @@
 //! Config types stay apart from runtime types: the runtime reads a
 //! [`RuntimePlan`], a stage its own plan (e.g. [`SilverPlan`]).
 
+pub mod audit;
 pub mod gold;
 mod op;
 pub mod process;
@@ -22,6 +23,7 @@ use std::time::Duration;
 
 use toml::Spanned;
 
+pub use audit::{AuditPlan, ChainPlan};
 pub use gold::GoldPlan;
 pub use process::ProcessPlan;
 pub use silver::SilverPlan;
@@ -92,6 +94,14 @@ impl Topology {
         })
     }
 
+    /// The plan of its first audit stage.
+    pub fn audit(&self) -> Option<&AuditPlan> {
+        self.stages.iter().find_map(|s| match s {
+            StagePlan::Audit(p) => Some(p),
+            _ => None,
+        })
+    }
+
     /// The plan of its first gold stage.
     pub fn gold(&self) -> Option<&GoldPlan> {
         self.stages.iter().find_map(|s| match s {
@@ -108,6 +118,7 @@ pub enum StagePlan {
     Silver(SilverPlan),
     Gold(GoldPlan),
     Process(ProcessPlan),
+    Audit(AuditPlan),
 }
 
 impl StagePlan {
@@ -117,6 +128,7 @@ impl StagePlan {
             StagePlan::Silver(p) => &p.runtime,
             StagePlan::Gold(p) => &p.runtime,
             StagePlan::Process(p) => &p.runtime,
+            StagePlan::Audit(p) => &p.runtime,
         }
     }
 
@@ -130,6 +142,7 @@ impl StagePlan {
             StagePlan::Silver(_) => silver::KIND,
             StagePlan::Gold(_) => gold::KIND,
             StagePlan::Process(_) => process::KIND,
+            StagePlan::Audit(_) => audit::KIND,
         }
     }
 }
@@ -175,7 +188,7 @@ impl RuntimePlan {
 }
 
 /// The stage kinds a topology can declare.
-pub const STAGE_KINDS: [&str; 3] = [silver::KIND, gold::KIND, process::KIND];
+pub const STAGE_KINDS: [&str; 4] = [silver::KIND, gold::KIND, process::KIND, audit::KIND];
 
 /// Default of `runtime.dead_letter_prefix`.
 pub const DEFAULT_DEAD_LETTER_PREFIX: usize = 1024;
@@ -561,6 +574,7 @@ impl Validator<'_> {
             silver::KIND => StagePlan::Silver(self.silver(prefix, raw, runtime)?),
             gold::KIND => StagePlan::Gold(self.gold(prefix, raw, runtime)?),
             process::KIND => StagePlan::Process(self.process(prefix, raw, runtime)?),
+            audit::KIND => StagePlan::Audit(self.audit(prefix, raw, runtime)?),
             _ => return Err(unknown_kind()),
         };
         Ok(plan)
