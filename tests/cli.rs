@@ -164,3 +164,98 @@ fn export_refuses_a_time_that_is_not_iso_8601_and_names_the_flag() {
     assert!(err.contains("--from") && err.contains("ISO-8601"), "{err}");
     assert!(!std::path::Path::new("never-written.xes").exists());
 }
+
+/// A topology with an audit stage after the shipped one, in a file.
+fn audit_topology(dir: &std::path::Path) -> std::path::PathBuf {
+    let shipped = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/topologies/genesys-silver.toml"
+    ))
+    .expect("shipped topology");
+    let text = shipped
+        + r#"
+[[stages]]
+name = "audit"
+kind = "audit"
+inputs = ["cx.silver.events"]
+dead_letter = "cx.dlq"
+[stages.ports]
+events = { topic = "cx.audit.events", format = "json" }
+checkpoints = { topic = "cx.audit.checkpoints", format = "json" }
+[stages.internal]
+repartition = "cx.internal.genesys-silver.audit.repartition"
+changelog = "cx.internal.genesys-silver.audit.changelog"
+"#;
+    let path = dir.join("audit.toml");
+    std::fs::write(&path, text).expect("topology");
+    path
+}
+
+#[test]
+fn an_audit_stage_does_not_start_without_its_signing_key_and_keygen_writes_one() {
+    let dir = std::env::temp_dir().join(format!("cxstream-cli-audit-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let topology = audit_topology(&dir);
+    let run = |key: Option<&std::path::Path>| {
+        let mut cmd = cxstream();
+        cmd.args([
+            "run",
+            "--brokers",
+            "127.0.0.1:1",
+            "--stage",
+            "audit",
+            "--topology",
+        ])
+        .arg(&topology)
+        .env("CXSTREAM_MASKING_KEY", "k")
+        .env_remove("CXSTREAM_AUDIT_KEY_FILE");
+        if let Some(k) = key {
+            cmd.arg("--audit-key-file").arg(k);
+        }
+        let out = cmd.output().expect("run cxstream");
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = run(None);
+    assert!(
+        err.contains("--audit-key-file")
+            && err.contains("CXSTREAM_AUDIT_KEY_FILE")
+            && err.contains("keygen"),
+        "{err}"
+    );
+    let bad = dir.join("not-a-key.pem");
+    std::fs::write(
+        &bad,
+        "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+    )
+    .expect("bad key");
+    let err = run(Some(&bad));
+    assert!(
+        err.contains("not-a-key.pem") && err.contains("PKCS#8"),
+        "{err}"
+    );
+    assert!(!err.contains("AAAA"), "key bytes in an error: {err}");
+
+    let out = cxstream()
+        .args(["audit", "keygen", "--out"])
+        .arg(&dir)
+        .output()
+        .expect("keygen");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        dir.join("audit-signing-key.pem").exists()
+            && dir.join("audit-signing-key.pub.pem").exists()
+    );
+    let again = cxstream()
+        .args(["audit", "keygen", "--out"])
+        .arg(&dir)
+        .output()
+        .expect("keygen");
+    assert!(!again.status.success(), "keygen overwrote a key");
+    let _ = std::fs::remove_dir_all(&dir);
+}
