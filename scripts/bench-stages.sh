@@ -9,7 +9,8 @@
 #
 #   scripts/bench-stages.sh [interactions] [stages]
 #       interactions: default 11000 (~118,000 events; 97000 makes ~1,000,000 activities)
-#       stages: default "silver gold process"
+#       stages: default "silver gold process"; "audit" adds an audit stage
+#       (fresh key) and times `cxstream audit verify` over its trail
 set -euo pipefail
 cd "$(dirname "$0")/.."
 interactions=${1:-11000}
@@ -31,12 +32,35 @@ bash scripts/tansu.sh wait "$port"
 brokers="127.0.0.1:$port"
 group=(-X session.timeout.ms=6000 -X heartbeat.interval.ms=1000 -X max.poll.interval.ms=15000)
 export CXSTREAM_MASKING_KEY=bench-masking-key
+# The shipped topology, plus an audit stage (with a fresh key) when asked.
+topology="$dir/topology.toml"
+cp topologies/genesys-silver.toml "$topology"
+case " $stages " in
+  *" audit "*)
+    cat >> "$topology" <<'TOML'
+
+[[stages]]
+name = "audit"
+kind = "audit"
+inputs = ["cx.silver.events"]
+dead_letter = "cx.dlq"
+[stages.ports]
+events = { topic = "cx.audit.events", format = "json" }
+checkpoints = { topic = "cx.audit.checkpoints", format = "json" }
+[stages.internal]
+repartition = "cx.internal.genesys-silver.audit.repartition"
+changelog = "cx.internal.genesys-silver.audit.changelog"
+TOML
+    target/release/cxstream audit keygen --out "$dir/keys" > /dev/null
+    export CXSTREAM_AUDIT_KEY_FILE="$dir/keys/audit-signing-key.pem"
+    ;;
+esac
 echo "== $interactions interactions to genesys.bronze.events (4 partitions) on Tansu $brokers ($(nproc) cores)"
 target/release/cxstream generate --interactions "$interactions" --seed 2027 --late-pct 1 \
   --topic genesys.bronze.events --brokers "$brokers" --partitions 4 > /dev/null
 for stage in $stages; do
   /usr/bin/time -f "%e %U %S %M" -o "$dir/$stage.time" \
-    target/release/cxstream run --topology topologies/genesys-silver.toml --stage "$stage" \
+    target/release/cxstream run --topology "$topology" --stage "$stage" \
     --brokers "$brokers" --group-id bench --metrics-addr 127.0.0.1:0 --exit-when-idle 5s \
     "${group[@]}" > "$dir/$stage.log" 2>&1
   read -r wall user sys rss < "$dir/$stage.time"
@@ -62,5 +86,19 @@ case " $stages " in
           s, n, w, n / w, cpu, r / 1024, b / 1e6 }'
       rm -f "$dir/out.$ext"
     done
+    ;;
+esac
+case " $stages " in
+  *" audit "*)
+    /usr/bin/time -f "%e %U %S %M" -o "$dir/verify.time" \
+      target/release/cxstream audit verify --brokers "$brokers" --quiet \
+      --public-key "$dir/keys/audit-signing-key.pub.pem" > "$dir/verify.log" 2>&1 \
+      || { echo "audit verify failed:"; cat "$dir/verify.log"; exit 1; }
+    read -r wall user sys rss < "$dir/verify.time"
+    n=$(grep -o '[0-9]* records (first' "$dir/verify.log" | awk '{s += $1} END {print s}')
+    awk -v n="$n" -v w="$wall" -v u="$user" -v y="$sys" -v r="$rss" 'BEGIN {
+      cpu = u + y;
+      printf "audit verify %9d records  wall %6.1f s  %8.0f records/s  CPU %6.2f s  peak RSS %d MB\n",
+        n, w, n / w, cpu, r / 1024 }'
     ;;
 esac
