@@ -193,3 +193,29 @@ pub fn verify(src: &VerifySource, key: &NoteVerifier) -> Result<VerifyReport, Re
     report.foreign_checkpoints = foreign + notes.values().map(|v| v.len() as u64).sum::<u64>();
     Ok(report)
 }
+
+/// The records of interaction `id`, in order, from its partition of
+/// `events_topic` (the partition its id hashes to).
+pub fn chain_of(
+    brokers: &str,
+    client: &[(String, String)],
+    events_topic: &str,
+    id: &str,
+    stall: Duration,
+) -> Result<Vec<AuditRecord>, ReadError> {
+    let events = TopicReader::open(brokers, client, events_topic, stall)?;
+    let n = i32::try_from(events.ranges().len()).unwrap_or(i32::MAX);
+    let home = crate::partition::partition_for(id.as_bytes(), n);
+    let mut out = Vec::new();
+    if let Some(range) = events.ranges().iter().find(|r| r.0 == home).copied() {
+        events.read_partition(range, |_, value| -> Result<Flow, ReadError> {
+            if let Some(Ok(r)) = value.map(AuditRecord::decode) {
+                if r.interaction_id == id {
+                    out.push(r);
+                }
+            }
+            Ok(Flow::Continue)
+        })?;
+    }
+    Ok(out)
+}

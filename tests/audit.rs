@@ -270,6 +270,57 @@ fn the_audit_trail_survives_five_kill_9_verifies_and_names_every_tampering() {
         last.len(),
         ended.len()
     );
+    // `audit state` replays a chain to an instant: the state the chain's
+    // records say, for a few interactions at their second record and at
+    // the end.
+    let mut chains: BTreeMap<&str, Vec<&AuditRecord>> = BTreeMap::new();
+    for r in &decoded {
+        chains.entry(&r.interaction_id).or_default().push(r);
+    }
+    for (id, chain) in chains.iter().filter(|(_, c)| c.len() >= 4).take(5) {
+        let state = |as_of: Option<&str>| -> Value {
+            let mut cmd = Command::new(env!("CARGO_BIN_EXE_cxstream"));
+            cmd.args([
+                "audit",
+                "state",
+                "--brokers",
+                &tansu.brokers,
+                "--json",
+                "--interaction",
+                id,
+            ])
+            .args(["--events-topic", &audit.events_topic]);
+            if let Some(t) = as_of {
+                cmd.args(["--as-of", t]);
+            }
+            let out = cmd.output().expect("audit state");
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            serde_json::from_slice(&out.stdout).expect("state JSON")
+        };
+        let at = state(Some(&chain[1].event_time));
+        let want = chain
+            .iter()
+            .rev()
+            .find(|r| r.event_time <= chain[1].event_time)
+            .expect("record");
+        assert_eq!(
+            at["state"],
+            want.to_state.as_str(),
+            "{id} at {}",
+            chain[1].event_time
+        );
+        let end = state(None);
+        assert_eq!(
+            end["state"],
+            chain.last().expect("last").to_state.as_str(),
+            "{id}"
+        );
+        assert_eq!(end["chain_length"], chain.len() as u64);
+    }
     // Every record validates against the shipped schema (jsonschema, from
     // the test venv).
     let jsonl = dir.join("audit.jsonl");

@@ -6,7 +6,8 @@ use std::time::Duration;
 use clap::Subcommand;
 
 use crate::audit::keys;
-use crate::audit_read::{verify, VerifySource};
+use crate::audit::replay::state_at;
+use crate::audit_read::{chain_of, verify, VerifySource};
 use crate::runtime::client::parse_kv;
 
 use super::CliResult;
@@ -53,6 +54,24 @@ pub enum AuditCommand {
         #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = parse_kv)]
         client: Vec<(String, String)>,
     },
+    /// Rebuild an interaction's state from its audit chain (verified on the
+    /// way): state, queue, agent and time per state, now or at --as-of.
+    State {
+        #[arg(long)]
+        brokers: String,
+        #[arg(long, value_name = "ID")]
+        interaction: String,
+        /// The instant (ISO-8601 with a zone); default: after the last record.
+        #[arg(long, value_name = "TIME")]
+        as_of: Option<String>,
+        #[arg(long, default_value = "cx.audit.events")]
+        events_topic: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = parse_kv)]
+        client: Vec<(String, String)>,
+    },
 }
 
 pub fn audit(cmd: AuditCommand) -> CliResult {
@@ -64,6 +83,52 @@ pub fn audit(cmd: AuditCommand) -> CliResult {
                 private.display(),
                 public.display()
             );
+            Ok(())
+        }
+        AuditCommand::State {
+            brokers,
+            interaction,
+            as_of,
+            events_topic,
+            json,
+            client,
+        } => {
+            let as_of_ms = match &as_of {
+                Some(t) => Some(crate::model::parse_iso_ms(t).ok_or_else(|| {
+                    format!("--as-of `{t}` is not an ISO-8601 time with a zone, e.g. 2026-03-02T09:00:00Z")
+                })?),
+                None => None,
+            };
+            let chain = chain_of(
+                &brokers,
+                &client,
+                &events_topic,
+                &interaction,
+                Duration::from_secs(30),
+            )?;
+            let at = state_at(&interaction, &chain, as_of_ms)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&at)?);
+            } else {
+                println!(
+                    "interaction {}: {} (since {}), {} of {} records{}",
+                    at.interaction_id,
+                    at.state,
+                    at.since.as_deref().unwrap_or("-"),
+                    at.records,
+                    at.chain_length,
+                    if at.ended {
+                        ", the chain is complete"
+                    } else {
+                        ", the chain is open"
+                    }
+                );
+                println!("  queue: {}", at.queue.as_deref().unwrap_or("-"));
+                println!("  agent: {}", at.agent.as_deref().unwrap_or("-"));
+                for (state, ms) in &at.durations_ms {
+                    println!("  {state:<13} {:.1} s", *ms as f64 / 1000.0);
+                }
+            }
             Ok(())
         }
         AuditCommand::Verify {
