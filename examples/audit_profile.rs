@@ -31,7 +31,8 @@ fn call(i: usize, t: i64) -> Vec<ProcessEvent> {
         queue_id: Some("a623d83c-96d7-4baa-af1f-d46ad6700d8b".into()),
         user_id: Some("9d2b4b1a-7c3e-4f5a-8b6c-1d2e3f4a5b6c".into()),
         acd_outcome: (kind == "acd.end").then(|| "ANSWERED".into()),
-        answered_user_id: (kind == "acd.end").then(|| "9d2b4b1a-7c3e-4f5a-8b6c-1d2e3f4a5b6c".into()),
+        answered_user_id: (kind == "acd.end")
+            .then(|| "9d2b4b1a-7c3e-4f5a-8b6c-1d2e3f4a5b6c".into()),
         disconnect_type: (kind == "user.end").then(|| "CLIENT".into()),
         interacting_duration_ms: (kind == "user.end").then_some(120_000),
         lineage_token: Some(format!("tok-{i}-{n}")),
@@ -57,7 +58,8 @@ fn main() {
         .unwrap_or(100_000);
     let mut events = Vec::with_capacity(interactions * 9);
     for chunk in (0..interactions).collect::<Vec<_>>().chunks(64) {
-        let calls: Vec<Vec<ProcessEvent>> = chunk.iter().map(|i| call(*i, *i as i64 * 300)).collect();
+        let calls: Vec<Vec<ProcessEvent>> =
+            chunk.iter().map(|i| call(*i, *i as i64 * 300)).collect();
         for k in 0..9 {
             for c in &calls {
                 events.push(c[k].clone());
